@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Small helpers so each folder's CMakeLists.txt is a few declarative lines.
+
+# nbd_plugin(NAME name SOURCES a.cc ... [LIBS x y])
+# Builds a static library nbdplugin_<name> that defines `nbd::plugins::<id>_plugin_info`
+# (id = name with '-' replaced by '_') and registers it for the built-in plugin table.
+function(nbd_plugin)
+  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  add_library(nbdplugin_${P_NAME} STATIC ${P_SOURCES})
+  target_link_libraries(nbdplugin_${P_NAME} PUBLIC nbd_common ${P_LIBS})
+  set_property(GLOBAL APPEND PROPERTY NBD_PLUGINS ${P_NAME})
+endfunction()
+
+# nbd_filter(NAME name SOURCES ... [LIBS ...]): the same for filters (`<id>_filter_info`).
+function(nbd_filter)
+  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  add_library(nbdfilter_${P_NAME} STATIC ${P_SOURCES})
+  target_link_libraries(nbdfilter_${P_NAME} PUBLIC nbd_common ${P_LIBS})
+  set_property(GLOBAL APPEND PROPERTY NBD_FILTERS ${P_NAME})
+endfunction()
+
+# nbd_gtest(NAME test_name SOURCES ... [LIBS ...]): a GoogleTest binary registered with ctest.
+function(nbd_gtest)
+  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  add_executable(${P_NAME} ${P_SOURCES})
+  target_link_libraries(${P_NAME} PRIVATE ${P_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME ${P_NAME} COMMAND ${P_NAME})
+  set_tests_properties(${P_NAME} PROPERTIES LABELS unit TIMEOUT 300)
+endfunction()
+
+# nbd_shell_test(NAME name SCRIPT path [LABELS ...] [TIMEOUT s]): a bash test script run with
+# the built binaries first on PATH. Exit 77 means "skipped" (ctest reports it as skipped,
+# never as passed); any other non-zero exit fails.
+function(nbd_shell_test)
+  cmake_parse_arguments(P "" "NAME;SCRIPT;TIMEOUT" "LABELS" ${ARGN})
+  if(NOT P_TIMEOUT)
+    set(P_TIMEOUT 300)
+  endif()
+  add_test(NAME ${P_NAME} COMMAND bash ${P_SCRIPT})
+  set_tests_properties(${P_NAME} PROPERTIES
+    LABELS "${P_LABELS}" TIMEOUT ${P_TIMEOUT} SKIP_RETURN_CODE 77
+    ENVIRONMENT "NBD_BUILD=${CMAKE_BINARY_DIR};NBD_SRC=${CMAKE_SOURCE_DIR};NBD_BIN=${CMAKE_BINARY_DIR}/bin")
+endfunction()

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The C++ filter API. A filter sits between the client and the plugin: a process-wide Filter
+// (configuration) and, per connection, a Connection wrapped around `next`, the connection
+// below it. FilterConnection forwards every method it does not override. Keys a filter's
+// config() does not own are passed on down the stack to the plugin. The first --filter on the
+// command line is closest to the client.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "nbd/plugin.h"
+
+namespace nbd {
+
+// Opens the layer below (the next filter, or the plugin) with the given parameters.
+using NextOpen = std::function<Result<std::unique_ptr<Connection>>(const OpenParams&)>;
+
+// Base for per-connection filter objects: every method forwards to next().
+class FilterConnection : public Connection {
+ public:
+  explicit FilterConnection(std::unique_ptr<Connection> next) : next_(std::move(next)) {}
+  Connection& next() { return *next_; }
+
+  Result<uint64_t> get_size() override { return next_->get_size(); }
+  Result<BlockSize> block_size() override { return next_->block_size(); }
+  Result<bool> can_write() override { return next_->can_write(); }
+  Result<bool> can_flush() override { return next_->can_flush(); }
+  Result<bool> is_rotational() override { return next_->is_rotational(); }
+  Result<bool> can_trim() override { return next_->can_trim(); }
+  Result<bool> can_zero() override { return next_->can_zero(); }
+  Result<bool> can_fast_zero() override { return next_->can_fast_zero(); }
+  Result<bool> can_extents() override { return next_->can_extents(); }
+  Result<FuaMode> can_fua() override { return next_->can_fua(); }
+  Result<bool> can_multi_conn() override { return next_->can_multi_conn(); }
+  Result<CacheMode> can_cache() override { return next_->can_cache(); }
+  Result<std::string> export_description() override { return next_->export_description(); }
+
+  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
+    return next_->pread(buf, offset, flags);
+  }
+  Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
+    return next_->pwrite(buf, offset, flags);
+  }
+  Status flush(uint32_t flags) override { return next_->flush(flags); }
+  Status trim(uint64_t count, uint64_t offset, uint32_t flags) override {
+    return next_->trim(count, offset, flags);
+  }
+  Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
+    return next_->zero(count, offset, flags);
+  }
+  Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& extents) override {
+    return next_->extents(count, offset, flags, extents);
+  }
+  Status cache(uint64_t count, uint64_t offset, uint32_t flags) override {
+    return next_->cache(count, offset, flags);
+  }
+
+ private:
+  std::unique_ptr<Connection> next_;
+};
+
+// Lets a filter list or name exports by asking the layer below.
+struct NextExports {
+  std::function<Result<std::vector<ExportInfo>>(bool readonly, bool is_tls)> list_exports;
+  std::function<Result<std::string>(bool readonly, bool is_tls)> default_export;
+};
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+
+  // Returns true if the filter owns the key (consumed), false to pass it on to the plugin.
+  virtual Result<bool> config(std::string_view /*key*/, std::string_view /*value*/) { return false; }
+  virtual Status config_complete() { return ok(); }
+  virtual ThreadModel thread_model() { return ThreadModel::Parallel; }
+  virtual Status get_ready() { return ok(); }
+  virtual Status after_fork() { return ok(); }
+  virtual Status preconnect(bool /*readonly*/) { return ok(); }
+  virtual Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls, const NextExports& next) {
+    return next.list_exports(readonly, is_tls);
+  }
+  virtual Result<std::string> default_export(bool readonly, bool is_tls, const NextExports& next) {
+    return next.default_export(readonly, is_tls);
+  }
+  // Opens this filter's per-connection object. The default adds no layer: it returns the
+  // connection below unchanged. Filters that act on requests wrap it in a FilterConnection.
+  virtual Result<std::unique_ptr<Connection>> open(const OpenParams& params, const NextOpen& next) {
+    return next(params);
+  }
+  virtual std::vector<std::string> dump_filter() { return {}; }
+  virtual void unload() {}
+};
+
+struct FilterInfo {
+  std::string_view name;         // "offset"
+  std::string_view description;  // one line
+  std::span<const ParamHelp> params;
+  std::unique_ptr<Filter> (*factory)();
+};
+
+}  // namespace nbd
+
+#define NBD_EXPORT_FILTER(info) \
+  extern "C" __attribute__((visibility("default"))) const ::nbd::FilterInfo* nbdkit_cpp_filter_info() { return &(info); }

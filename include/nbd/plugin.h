@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The C++ plugin API. Two levels, like upstream's Go bindings: a process-wide Plugin (configure,
+// get ready, open) and a per-client Connection (get_size, pread, pwrite, can_*, ...).
+// The server core validates every request before a Connection sees it (bounds, flags,
+// read-only, alignment) and emulates what a Connection lacks, so plugins stay naive:
+//   - FUA when can_fua() is Emulate: the core calls flush() after the write;
+//   - zero when can_zero() is false but can_write() is true: the core writes zero buffers;
+//   - cache when can_cache() is Emulate: the core reads and discards;
+//   - extents when can_extents() is false: the whole range is reported as data.
+// A stray exception from any method becomes EIO plus a log line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nbd/result.h"
+
+namespace nbd {
+
+// Strictest in the stack wins. Values are ordered from strictest to most relaxed.
+enum class ThreadModel {
+  SerializeConnections = 0,  // one connection at a time
+  SerializeAllRequests = 1,  // one request at a time across all connections
+  SerializeRequests = 2,     // one request at a time per connection
+  Parallel = 3,              // many requests in flight per connection
+};
+const char* thread_model_name(ThreadModel m);
+
+// Tri-state capability answers, mirroring nbdkit's NBDKIT_FUA_* / NBDKIT_CACHE_*.
+enum class FuaMode { None, Emulate, Native };
+enum class CacheMode { None, Emulate, Native };
+
+// Flags passed to data methods (a subset of the NBD command flags, with the same values).
+inline constexpr uint32_t kFua = 1 << 0;       // write/trim/zero: persist before returning
+inline constexpr uint32_t kMayTrim = 1 << 1;   // zero: may punch a hole (NBD_CMD_FLAG_NO_HOLE clear)
+inline constexpr uint32_t kReqOne = 1 << 3;    // extents: only the first extent is needed
+inline constexpr uint32_t kFastZero = 1 << 4;  // zero: fail with ENOTSUP rather than be slow
+
+// base:allocation extent types.
+inline constexpr uint32_t kExtentHole = 1 << 0;
+inline constexpr uint32_t kExtentZero = 1 << 1;
+
+struct Extent {
+  uint64_t offset;
+  uint64_t length;
+  uint32_t type;  // kExtentHole | kExtentZero, or 0 for data
+};
+
+// Collects the extents a plugin reports for [start, end). Extents must be added in increasing,
+// contiguous order; parts before start are dropped, adjacent extents of one type are merged,
+// and anything past end is accepted and ignored. add() fails with EINVAL on a gap or overlap.
+class ExtentList {
+ public:
+  ExtentList(uint64_t start, uint64_t end) { reset(start, end); }
+  void reset(uint64_t start, uint64_t end);
+  Status add(uint64_t offset, uint64_t length, uint32_t type);
+  uint64_t start() const { return start_; }
+  uint64_t end() const { return end_; }
+  // Offset up to which extents have been added (start() before the first add).
+  uint64_t next_offset() const { return next_; }
+  const std::vector<Extent>& extents() const { return extents_; }
+  bool empty() const { return extents_.empty(); }
+
+ private:
+  uint64_t start_ = 0, end_ = 0, next_ = 0;
+  std::vector<Extent> extents_;
+};
+
+// Block size constraints (NBD_INFO_BLOCK_SIZE). All zero means "no constraint".
+struct BlockSize {
+  uint32_t minimum = 0;
+  uint32_t preferred = 0;
+  uint32_t maximum = 0;
+};
+
+struct ExportInfo {
+  std::string name;
+  std::string description;
+};
+
+// What the core knows about a client when it opens an export.
+struct OpenParams {
+  bool readonly = false;     // -r, or a filter asked for read-only
+  std::string export_name;   // as the client asked (the default export's name resolved)
+  bool is_tls = false;
+};
+
+// Per-client object: one per NBD connection, created by Plugin::open after NBD_OPT_GO.
+// Methods may be called from several threads at once when the thread model is Parallel.
+// Capabilities default to "no". Offsets and counts are always within [0, get_size()).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual Result<uint64_t> get_size() = 0;
+  virtual Result<BlockSize> block_size() { return BlockSize{}; }
+  virtual Result<bool> can_write() { return false; }
+  virtual Result<bool> can_flush() { return false; }
+  virtual Result<bool> is_rotational() { return false; }
+  virtual Result<bool> can_trim() { return false; }
+  virtual Result<bool> can_zero() { return false; }
+  virtual Result<bool> can_fast_zero() { return false; }
+  virtual Result<bool> can_extents() { return false; }
+  virtual Result<FuaMode> can_fua() { return FuaMode::None; }
+  virtual Result<bool> can_multi_conn() { return false; }
+  virtual Result<CacheMode> can_cache() { return CacheMode::None; }
+  // Description for NBD_INFO_DESCRIPTION; empty means none.
+  virtual Result<std::string> export_description() { return std::string(); }
+
+  virtual Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) = 0;
+  virtual Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags);
+  virtual Status flush(uint32_t flags);
+  virtual Status trim(uint64_t count, uint64_t offset, uint32_t flags);
+  virtual Status zero(uint64_t count, uint64_t offset, uint32_t flags);
+  virtual Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& extents);
+  virtual Status cache(uint64_t count, uint64_t offset, uint32_t flags);
+};
+
+// Process-wide object: holds the configuration (never in globals). Calls come in this order:
+// config* → config_complete → get_ready → after_fork → (preconnect → list_exports/default_export
+// → open)* per client → unload.
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+
+  // One KEY=VALUE from the command line. Unknown keys must give an EINVAL Error naming them.
+  virtual Status config(std::string_view key, std::string_view value);
+  virtual Status config_complete() { return ok(); }
+  virtual ThreadModel thread_model() { return ThreadModel::Parallel; }
+  virtual Status get_ready() { return ok(); }
+  virtual Status after_fork() { return ok(); }
+  // Before the handshake: may refuse a client.
+  virtual Status preconnect(bool /*readonly*/) { return ok(); }
+  // Exports for NBD_OPT_LIST. The default lists just the default export "".
+  virtual Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls);
+  // Canonical name of the default export (the client asked for "").
+  virtual Result<std::string> default_export(bool /*readonly*/, bool /*is_tls*/) { return std::string(); }
+  virtual Result<std::unique_ptr<Connection>> open(const OpenParams& params) = 0;
+  // Extra "key=value" lines for --dump-plugin.
+  virtual std::vector<std::string> dump_plugin() { return {}; }
+  virtual void unload() {}
+};
+
+struct ParamHelp {
+  std::string_view key;   // e.g. "size"
+  std::string_view help;  // one line, e.g. "SIZE  Size of the disk (required)"
+};
+
+// One record per plugin; the build generates the table of built-in plugins from these.
+struct PluginInfo {
+  std::string_view name;           // "memory"
+  std::string_view description;    // one line for --help and --dump-plugin
+  std::string_view magic_config_key;  // key for a bare first VALUE ("size" for memory), or empty
+  std::span<const ParamHelp> params;
+  std::unique_ptr<Plugin> (*factory)();
+};
+
+}  // namespace nbd
+
+// An out-of-tree plugin (.so) defines exactly one of these; `nbdkit ./foo.so` finds it by dlsym.
+#define NBD_EXPORT_PLUGIN(info) \
+  extern "C" __attribute__((visibility("default"))) const ::nbd::PluginInfo* nbdkit_cpp_plugin_info() { return &(info); }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Installs (idempotently) everything nbdkit++ needs to build and test on Debian 12, as root.
+# Build tools and libraries first, then the real peers the tests start (see shared/RECIPES.md).
+set -euo pipefail
+
+pkgs=(
+  # build
+  build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev
+  libgnutls28-dev liblzma-dev zlib1g-dev
+  # peers used by tests and bench/
+  nbdkit libnbd-bin python3-libnbd qemu-utils fio
+  e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
+  gnutls-bin socat xz-utils coreutils procps
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

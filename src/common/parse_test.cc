@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Table-driven tests of the shared command-line parsers.
+#include "nbd/parse.h"
+
+#include <gtest/gtest.h>
+
+namespace nbd {
+namespace {
+
+struct SizeCase {
+  const char* in;
+  uint64_t want;
+};
+
+TEST(ParseSize, AcceptsUpstreamForms) {
+  const SizeCase cases[] = {
+      {"0", 0},          {"512", 512},        {"1b", 1},
+      {"2s", 1024},      {"1k", 1024},        {"1K", 1024},
+      {"1M", 1 << 20},   {"1MiB", 1 << 20},   {"1MB", 1 << 20},
+      {"2G", 2ull << 30}, {"1T", 1ull << 40}, {"1P", 1ull << 50},
+      {"1E", 1ull << 60}, {"7E", 7ull << 60},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_size("size", c.in);
+    ASSERT_TRUE(r) << c.in << ": " << r.error().message;
+    EXPECT_EQ(*r, c.want) << c.in;
+  }
+}
+
+TEST(ParseSize, RejectsWithMessageNamingParameter) {
+  auto r = parse_size("size", "1Q");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "size=1Q: unknown size suffix 'Q' (use K, M, G, T, P, E, or a plain number of bytes)");
+  EXPECT_FALSE(parse_size("size", ""));
+  EXPECT_FALSE(parse_size("size", "-1"));
+  EXPECT_FALSE(parse_size("size", "8E"));  // > INT64_MAX
+  EXPECT_FALSE(parse_size("size", "99999999999999999999"));
+  EXPECT_FALSE(parse_size("size", "1Mx"));
+}
+
+TEST(ParseBool, Forms) {
+  for (const char* t : {"1", "true", "YES", "on", "y"}) EXPECT_TRUE(*parse_bool("b", t)) << t;
+  for (const char* f : {"0", "false", "No", "off", "n"}) EXPECT_FALSE(*parse_bool("b", f)) << f;
+  EXPECT_FALSE(parse_bool("b", "maybe"));
+}
+
+TEST(ParseNumbers, BasesAndOverflow) {
+  EXPECT_EQ(*parse_uint64("n", "0x10"), 16u);
+  EXPECT_EQ(*parse_uint64("n", "010"), 8u);
+  EXPECT_FALSE(parse_uint32("n", "4294967296"));
+  EXPECT_FALSE(parse_uint64("n", "-1"));
+  EXPECT_FALSE(parse_uint64("n", "12abc"));
+  EXPECT_EQ(*parse_int64("n", "-5"), -5);
+}
+
+TEST(ParseDelay, Units) {
+  EXPECT_EQ(*parse_delay_ns("d", "2"), 2'000'000'000u);
+  EXPECT_EQ(*parse_delay_ns("d", "500ms"), 500'000'000u);
+  EXPECT_EQ(*parse_delay_ns("d", "1.5s"), 1'500'000'000u);
+  EXPECT_FALSE(parse_delay_ns("d", "soon"));
+}
+
+TEST(ParseProbability, Forms) {
+  EXPECT_DOUBLE_EQ(*parse_probability("r", "0.25"), 0.25);
+  EXPECT_DOUBLE_EQ(*parse_probability("r", "50%"), 0.5);
+  EXPECT_DOUBLE_EQ(*parse_probability("r", "1:4"), 0.25);
+  EXPECT_FALSE(parse_probability("r", "2"));
+  EXPECT_FALSE(parse_probability("r", "x"));
+}
+
+}  // namespace
+}  // namespace nbd
