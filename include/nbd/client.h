@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// nbd::client: the NBD client library (the libnbd equivalent). One I/O path: every blocking
+// call is the matching aio_* call plus "run the state machine until this cookie retires".
+// CMake target: nbd_client (src/client). Tools link it and nothing else from src/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nbd/result.h"
+
+namespace nbd::client {
+
+// Version of the library, e.g. "0.1.0" (tools print it for -V).
+const char* version();
+
+// ---- command flags (same values as libnbd's LIBNBD_CMD_FLAG_*) ----
+inline constexpr uint32_t kCmdFlagFua = 0x01;
+inline constexpr uint32_t kCmdFlagNoHole = 0x02;
+inline constexpr uint32_t kCmdFlagDf = 0x04;
+inline constexpr uint32_t kCmdFlagReqOne = 0x08;
+inline constexpr uint32_t kCmdFlagFastZero = 0x10;
+
+// ---- strict mode bits (LIBNBD_STRICT_*); all are on by default ----
+inline constexpr uint32_t kStrictCommands = 0x01;   // refuse commands the server did not advertise
+inline constexpr uint32_t kStrictFlags = 0x02;      // refuse flags that do not apply / were not advertised
+inline constexpr uint32_t kStrictBounds = 0x04;     // refuse requests beyond the export size
+inline constexpr uint32_t kStrictZeroSize = 0x08;   // refuse zero-length requests
+inline constexpr uint32_t kStrictAlign = 0x10;      // refuse requests not aligned to the minimum block size
+inline constexpr uint32_t kStrictAll = 0x1f;
+
+// ---- handshake flags (LIBNBD_HANDSHAKE_FLAG_*) ----
+inline constexpr uint32_t kHandshakeFlagFixedNewstyle = 0x01;
+inline constexpr uint32_t kHandshakeFlagNoZeroes = 0x02;
+
+// ---- aio_get_direction bits ----
+inline constexpr unsigned kAioDirectionRead = 1;
+inline constexpr unsigned kAioDirectionWrite = 2;
+inline constexpr unsigned kAioDirectionBoth = 3;
+
+// ---- pread_structured chunk status (LIBNBD_READ_*) ----
+inline constexpr unsigned kReadData = 1;
+inline constexpr unsigned kReadHole = 2;
+inline constexpr unsigned kReadError = 3;
+
+// ---- shutdown flags ----
+inline constexpr uint32_t kShutdownAbandonPending = 0x10000;  // don't wait for queued commands
+
+// ---- base:allocation extent flags ----
+inline constexpr uint64_t kStateHole = 1;
+inline constexpr uint64_t kStateZero = 2;
+
+enum class TlsMode { Disable, Allow, Require };
+enum class BlockSize { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
+
+// A command's identity while it is in flight: positive, unique and increasing per handle.
+using Cookie = uint64_t;
+
+// Called once when a command retires (reply complete, or the handle died). *error is 0 or an
+// errno; the callback may change it. Return 1 to retire the command automatically (then
+// aio_command_completed must not be called for it), 0 to leave it for aio_command_completed.
+using CompletionCallback = std::function<int(int* error)>;
+
+// Called for each chunk of a structured read: status is kReadData (subbuf holds the data),
+// kReadHole (subbuf was zeroed) or kReadError (*error holds the server's errno). offset is the
+// absolute export offset of subbuf. Return 0 to go on, -1 to fail the command (with *error).
+using ChunkCallback =
+    std::function<int(std::span<const std::byte> subbuf, uint64_t offset, unsigned status, int* error)>;
+
+// One extent of a block status reply.
+struct Extent {
+  uint64_t length;
+  uint64_t flags;  // for base:allocation: kStateHole | kStateZero
+};
+// Called once per negotiated meta context per reply chunk. offset is where entries start.
+// Return 0 to go on, -1 to fail the command (with *error).
+using ExtentCallback = std::function<int(std::string_view metacontext, uint64_t offset,
+                                         std::span<const Extent> entries, int* error)>;
+// libnbd's classic 32-bit form: entries are (length, flags) pairs.
+using Extent32Callback = std::function<int(std::string_view metacontext, uint64_t offset,
+                                           std::span<const uint32_t> entries, int* error)>;
+
+// opt_list: one export name and its description (maybe empty). Return 0.
+using ListCallback = std::function<int(std::string_view name, std::string_view description)>;
+// opt_list_meta_context / opt_set_meta_context: one context name. Return 0.
+using ContextCallback = std::function<int(std::string_view name)>;
+
+// A connection to one NBD server. Not thread-safe: calls on one Handle must not overlap
+// (use one Handle per thread; different Handles are independent). Callbacks run inside
+// poll/notify calls and must not call blocking methods of the same Handle.
+// Every failing call also leaves its message and errno on the handle (get_error/get_errno).
+// Destroying the handle closes the socket and kills and reaps any server it started.
+class Handle {
+ public:
+  Handle();
+  ~Handle();
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  // ---- last error ----
+  const std::string& get_error() const;  // "" if none
+  int get_errno() const;                 // 0 if none
+
+  // ---- settings (before connecting unless said otherwise) ----
+  void set_debug(bool on);  // also on when LIBNBD_DEBUG=1 in the environment
+  bool get_debug() const;
+  void set_handle_name(std::string name);  // used in debug lines; default "nbd1", "nbd2", ...
+  const std::string& get_handle_name() const;
+  Status set_export_name(std::string name);  // also allowed in opt mode, before opt_go/opt_info
+  const std::string& get_export_name() const;
+  Status set_tls(TlsMode mode);  // default Disable (URIs nbds:// set Require)
+  TlsMode get_tls() const;
+  Status set_tls_certificates(std::string dir);  // ca-cert.pem, client-cert.pem, client-key.pem
+  Status set_tls_verify_peer(bool verify);       // default true
+  Status set_tls_username(std::string username);  // PSK identity; default: $LOGNAME/$USER
+  Status set_tls_psk_file(std::string path);      // "user:hexkey" lines
+  Status set_tls_hostname(std::string hostname);  // for certificate checks; default: the host
+  Status set_request_structured_replies(bool on);  // default true
+  bool get_request_structured_replies() const;
+  Status set_request_extended_headers(bool on);  // default true
+  bool get_request_extended_headers() const;
+  Status set_request_meta_context(bool on);  // default true: SET_META_CONTEXT before GO
+  Status set_request_block_size(bool on);    // default true: ask for NBD_INFO_BLOCK_SIZE
+  Status set_full_info(bool on);             // default false: ask for name and description
+  bool get_full_info() const;
+  Status set_handshake_flags(uint32_t flags);  // default kHandshakeFlagFixedNewstyle|NoZeroes
+  uint32_t get_handshake_flags() const;
+  void set_strict_mode(uint32_t flags);  // any time
+  uint32_t get_strict_mode() const;
+  void set_pread_initialize(bool on);  // default true: zero read buffers before reading
+  Status set_opt_mode(bool on);        // default false: stop in negotiation after connecting
+  bool get_opt_mode() const;
+  Status add_meta_context(std::string name);  // "base:allocation", "qemu:dirty-bitmap:X", ...
+  size_t get_nr_meta_contexts() const;
+  Result<std::string> get_meta_context(size_t i) const;
+  Status clear_meta_contexts();
+  // connect_uri refuses tls-certificates= / tls-psk-file= unless this is on (default off).
+  void set_uri_allow_local_file(bool on);
+
+  // ---- connecting (blocking: returns once ready, or negotiating in opt mode) ----
+  // nbd[s]://[user@]host[:port]/[export], nbd[s]+unix:///[export]?socket=PATH,
+  // nbd[s]+vsock://cid[:port]/[export]; query: tls-certificates, tls-psk-file,
+  // tls-verify-peer, tls-username, tls-hostname. Export name and values are percent-decoded.
+  Status connect_uri(std::string_view uri);
+  Status connect_unix(std::string_view path);
+  Status connect_tcp(std::string_view host, std::string_view port);  // port: number or service
+  Status connect_vsock(uint32_t cid, uint32_t port);
+  Status connect_socket(int fd);  // takes ownership of a connected stream socket
+  // Runs argv with its stdin and stdout connected to our socket (e.g. nbdkit -s ...).
+  Status connect_command(const std::vector<std::string>& argv);
+  // Runs argv with LISTEN_PID/LISTEN_FDS=1 and a listening Unix socket in a private temp dir
+  // as fd 3 (systemd socket activation), then connects to it.
+  Status connect_systemd_socket_activation(const std::vector<std::string>& argv);
+  // The non-blocking forms: start connecting, then drive with poll/aio_notify_* until
+  // aio_is_ready (or aio_is_negotiating in opt mode) or aio_is_dead.
+  Status aio_connect_uri(std::string_view uri);
+  Status aio_connect_unix(std::string_view path);
+  Status aio_connect_tcp(std::string_view host, std::string_view port);
+  Status aio_connect_vsock(uint32_t cid, uint32_t port);
+  Status aio_connect_socket(int fd);
+  Status aio_connect_command(const std::vector<std::string>& argv);
+  Status aio_connect_systemd_socket_activation(const std::vector<std::string>& argv);
+
+  // ---- option negotiation (opt mode, state negotiating) ----
+  Status opt_go();     // -> ready; on a server error stays negotiating
+  Status opt_abort();  // -> closed
+  Status opt_info();   // fills the export info getters for get_export_name()
+  Result<int> opt_list(const ListCallback& cb);                  // returns the number of exports
+  Result<int> opt_list_meta_context(const ContextCallback& cb);  // queries: add_meta_context list
+  Result<int> opt_set_meta_context(const ContextCallback& cb);
+  Result<bool> opt_structured_reply();   // true if the server agreed
+  Result<bool> opt_extended_headers();   // true if the server agreed
+  Result<bool> opt_starttls();           // true if TLS is now on
+
+  // ---- export info (after opt_info or once ready) ----
+  Result<int64_t> get_size() const;
+  Result<int64_t> get_block_size(BlockSize which) const;  // 0 if the server did not say
+  Result<bool> is_read_only() const;
+  Result<bool> is_rotational() const;
+  Result<bool> can_flush() const;
+  Result<bool> can_fua() const;
+  Result<bool> can_trim() const;
+  Result<bool> can_zero() const;
+  Result<bool> can_fast_zero() const;
+  Result<bool> can_df() const;
+  Result<bool> can_multi_conn() const;
+  Result<bool> can_cache() const;
+  Result<bool> can_meta_context(std::string_view name) const;
+  Result<std::string> get_canonical_export_name() const;  // needs set_full_info(true)
+  Result<std::string> get_export_description() const;    // needs set_full_info(true)
+  Result<std::string> get_protocol() const;               // "newstyle-fixed", "newstyle", "oldstyle"
+  Result<bool> get_structured_replies_negotiated() const;
+  Result<bool> get_extended_headers_negotiated() const;
+  Result<bool> get_tls_negotiated() const;
+  // A URI that reaches the same export (for socket activation: nbd+unix:///?socket=...).
+  Result<std::string> get_uri() const;
+
+  // ---- blocking commands ----
+  // buf must stay valid until the call returns. flags: kCmdFlag* as the command allows.
+  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags = 0);
+  Status pread_structured(std::span<std::byte> buf, uint64_t offset, const ChunkCallback& chunk,
+                          uint32_t flags = 0);
+  Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags = 0);
+  Status flush(uint32_t flags = 0);
+  Status trim(uint64_t count, uint64_t offset, uint32_t flags = 0);
+  Status cache(uint64_t count, uint64_t offset, uint32_t flags = 0);
+  Status zero(uint64_t count, uint64_t offset, uint32_t flags = 0);
+  Status block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent,
+                         uint32_t flags = 0);
+  Status block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent,
+                      uint32_t flags = 0);
+  // Sends NBD_CMD_DISC once queued commands finish (or at once with kShutdownAbandonPending)
+  // and waits for the server to close.
+  Status shutdown(uint32_t flags = 0);
+
+  // ---- asynchronous commands: queue and return a cookie ----
+  // Buffers must stay valid until the command retires. Callbacks are copied into the command.
+  Result<Cookie> aio_pread(std::span<std::byte> buf, uint64_t offset, CompletionCallback done = {},
+                           uint32_t flags = 0);
+  Result<Cookie> aio_pread_structured(std::span<std::byte> buf, uint64_t offset, ChunkCallback chunk,
+                                      CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_pwrite(std::span<const std::byte> buf, uint64_t offset,
+                            CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_flush(CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_trim(uint64_t count, uint64_t offset, CompletionCallback done = {},
+                          uint32_t flags = 0);
+  Result<Cookie> aio_cache(uint64_t count, uint64_t offset, CompletionCallback done = {},
+                           uint32_t flags = 0);
+  Result<Cookie> aio_zero(uint64_t count, uint64_t offset, CompletionCallback done = {},
+                          uint32_t flags = 0);
+  Result<Cookie> aio_block_status_64(uint64_t count, uint64_t offset, ExtentCallback extent,
+                                     CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_block_status(uint64_t count, uint64_t offset, Extent32Callback extent,
+                                  CompletionCallback done = {}, uint32_t flags = 0);
+  Status aio_disconnect(uint32_t flags = 0);
+
+  // true: the command retired successfully (and is now forgotten); false: still in flight;
+  // an Error: it failed (and is now forgotten), or the cookie is unknown.
+  Result<bool> aio_command_completed(Cookie cookie);
+  // A cookie that has completed but not retired, or 0 if none.
+  Cookie aio_peek_command_completed() const;
+  // Commands queued or sent and not yet replied to.
+  size_t aio_in_flight() const;
+
+  // ---- driving the state machine ----
+  // Waits up to timeout_ms (-1 = forever) for the socket and moves bytes. Returns 1 if it did
+  // some work, 0 on timeout. Fails if the handle is dead or not connected.
+  Result<int> poll(int timeout_ms);
+  int aio_get_fd() const;                 // -1 if there is no socket
+  unsigned aio_get_direction() const;     // kAioDirection* the state machine waits for
+  Status aio_notify_read();               // the caller saw the fd readable
+  Status aio_notify_write();              // the caller saw the fd writable
+
+  bool aio_is_created() const;
+  bool aio_is_connecting() const;
+  bool aio_is_negotiating() const;
+  bool aio_is_ready() const;
+  bool aio_is_processing() const;  // ready and commands in flight
+  bool aio_is_dead() const;
+  bool aio_is_closed() const;
+  const char* state_name() const;  // for debug output and tests
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parsed form of an NBD URI (exposed for tools and tests).
+struct Uri {
+  bool tls = false;
+  enum class Transport { Tcp, Unix, Vsock } transport = Transport::Tcp;
+  std::string host;         // TCP host (IPv6 literal without brackets) or vsock cid
+  std::string port;         // "10809" by default
+  std::string socket;       // Unix socket path
+  std::string export_name;  // percent-decoded
+  std::string user;         // PSK username
+  std::string tls_certificates, tls_psk_file, tls_hostname, tls_username;
+  int tls_verify_peer = -1;  // -1 unset
+};
+Result<Uri> parse_uri(std::string_view uri);
+bool is_uri(std::string_view s);  // starts with an NBD URI scheme
+
+}  // namespace nbd::client
