@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// SparseArray (sparse_array.h): page directory lookup, page allocation on first non-zero
+// write, and freeing of pages that become all zero.
+#include "common/sparse_array.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace nbd {
+
+bool is_all_zero(std::span<const std::byte> buf) {
+  // Check a short prefix byte by byte so random data exits at once, then compare the
+  // buffer with itself shifted by 16 bytes: memcmp is vectorised and reads each byte twice.
+  size_t n = buf.size();
+  const std::byte* p = buf.data();
+  size_t head = std::min<size_t>(n, 16);
+  for (size_t i = 0; i < head; ++i) {
+    if (p[i] != std::byte{0}) return false;
+  }
+  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
+}
+
+SparseArray::~SparseArray() {
+  for (auto& d : dirs_) {
+    for (auto* p : d->pages) std::free(p);
+  }
+}
+
+size_t SparseArray::lower_dir(uint64_t dir_index) const {
+  auto it = std::lower_bound(dirs_.begin(), dirs_.end(), dir_index,
+                             [](const std::unique_ptr<Dir>& d, uint64_t i) { return d->index < i; });
+  return static_cast<size_t>(it - dirs_.begin());
+}
+
+const SparseArray::Dir* SparseArray::find_dir(uint64_t dir_index) const {
+  size_t pos = lower_dir(dir_index);
+  if (pos < dirs_.size() && dirs_[pos]->index == dir_index) return dirs_[pos].get();
+  return nullptr;
+}
+
+std::byte* SparseArray::page(uint64_t page_no) const {
+  const Dir* d = find_dir(page_no >> kDirShift);
+  return d ? d->pages[page_no & (kPagesPerDir - 1)] : nullptr;
+}
+
+Result<std::byte*> SparseArray::page_for_write(uint64_t page_no) {
+  uint64_t dir_index = page_no >> kDirShift;
+  size_t pos = lower_dir(dir_index);
+  if (pos == dirs_.size() || dirs_[pos]->index != dir_index) {
+    std::unique_ptr<Dir> d(new (std::nothrow) Dir);
+    if (!d) return make_error(ENOMEM, "sparse array: out of memory for a page directory");
+    d->index = dir_index;
+    dirs_.insert(dirs_.begin() + static_cast<ptrdiff_t>(pos), std::move(d));
+  }
+  Dir& d = *dirs_[pos];
+  std::byte*& p = d.pages[page_no & (kPagesPerDir - 1)];
+  if (p == nullptr) {
+    p = static_cast<std::byte*>(std::calloc(1, kPageSize));
+    if (p == nullptr) {
+      if (d.used == 0) dirs_.erase(dirs_.begin() + static_cast<ptrdiff_t>(pos));
+      return make_error(ENOMEM, "sparse array: out of memory for a page");
+    }
+    ++d.used;
+    ++pages_;
+  }
+  return p;
+}
+
+void SparseArray::free_page(size_t dir_pos, uint64_t slot) {
+  Dir& d = *dirs_[dir_pos];
+  std::free(d.pages[slot]);
+  d.pages[slot] = nullptr;
+  --pages_;
+  if (--d.used == 0) dirs_.erase(dirs_.begin() + static_cast<ptrdiff_t>(dir_pos));
+}
+
+void SparseArray::read(std::span<std::byte> buf, uint64_t offset) const {
+  std::byte* dst = buf.data();
+  size_t left = buf.size();
+  while (left > 0) {
+    size_t in_page = offset & (kPageSize - 1);
+    size_t n = std::min<size_t>(left, kPageSize - in_page);
+    const std::byte* p = page(offset >> kPageShift);
+    if (p) {
+      std::memcpy(dst, p + in_page, n);
+    } else {
+      std::memset(dst, 0, n);
+    }
+    dst += n;
+    offset += n;
+    left -= n;
+  }
+}
+
+Status SparseArray::write(std::span<const std::byte> buf, uint64_t offset) {
+  const std::byte* src = buf.data();
+  size_t left = buf.size();
+  while (left > 0) {
+    size_t in_page = offset & (kPageSize - 1);
+    size_t n = std::min<size_t>(left, kPageSize - in_page);
+    uint64_t page_no = offset >> kPageShift;
+    std::byte* p = page(page_no);
+    if (p == nullptr && !is_all_zero({src, n})) {
+      NBD_TRY_ASSIGN(p, page_for_write(page_no));
+    }
+    if (p) std::memcpy(p + in_page, src, n);
+    src += n;
+    offset += n;
+    left -= n;
+  }
+  return ok();
+}
+
+Status SparseArray::fill(std::byte c, uint64_t count, uint64_t offset) {
+  if (c == std::byte{0}) {
+    zero(count, offset);
+    return ok();
+  }
+  while (count > 0) {
+    size_t in_page = offset & (kPageSize - 1);
+    size_t n = static_cast<size_t>(std::min<uint64_t>(count, kPageSize - in_page));
+    NBD_TRY_ASSIGN(std::byte * p, page_for_write(offset >> kPageShift));
+    std::memset(p + in_page, static_cast<int>(c), n);
+    offset += n;
+    count -= n;
+  }
+  return ok();
+}
+
+void SparseArray::zero_in_page(uint64_t page_no, size_t in_page, size_t n) {
+  uint64_t dir_index = page_no >> kDirShift;
+  size_t pos = lower_dir(dir_index);
+  if (pos == dirs_.size() || dirs_[pos]->index != dir_index) return;
+  uint64_t slot = page_no & (kPagesPerDir - 1);
+  std::byte* p = dirs_[pos]->pages[slot];
+  if (p == nullptr) return;
+  std::memset(p + in_page, 0, n);
+  if (is_all_zero({p, kPageSize})) free_page(pos, slot);
+}
+
+void SparseArray::free_pages(uint64_t first, uint64_t last) {
+  size_t pos = lower_dir(first >> kDirShift);
+  while (pos < dirs_.size()) {
+    Dir& d = *dirs_[pos];
+    uint64_t base = d.index << kDirShift;
+    if (base >= last) break;
+    uint64_t from = first > base ? first - base : 0;
+    uint64_t to = std::min<uint64_t>(kPagesPerDir, last - base);
+    bool erased = false;
+    for (uint64_t s = from; s < to && !erased; ++s) {
+      if (d.pages[s] == nullptr) continue;
+      erased = d.used == 1;
+      free_page(pos, s);
+    }
+    if (!erased) ++pos;  // an erased directory's successor moved into pos
+  }
+}
+
+void SparseArray::zero(uint64_t count, uint64_t offset) {
+  if (count == 0) return;
+  uint64_t end = offset + count;  // callers keep offset + count <= 2^64 - 1
+  uint64_t first_whole = (offset + kPageSize - 1) >> kPageShift;
+  uint64_t last_whole = end >> kPageShift;  // exclusive
+  if (first_whole >= last_whole) {
+    // No whole page: one or two partial pages.
+    uint64_t pos = offset;
+    while (pos < end) {
+      size_t in_page = pos & (kPageSize - 1);
+      size_t n = static_cast<size_t>(std::min<uint64_t>(end - pos, kPageSize - in_page));
+      zero_in_page(pos >> kPageShift, in_page, n);
+      pos += n;
+    }
+    return;
+  }
+  if (offset & (kPageSize - 1)) {
+    size_t in_page = offset & (kPageSize - 1);
+    zero_in_page(offset >> kPageShift, in_page, kPageSize - in_page);
+  }
+  free_pages(first_whole, last_whole);
+  if (end & (kPageSize - 1)) zero_in_page(last_whole, 0, end & (kPageSize - 1));
+}
+
+}  // namespace nbd
