@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Helpers for the plugins that build disk images with external programs (iso, linuxdisk,
+// tmpdisk, ondemand): shell quoting, running a shell script, temporary image files.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "nbd/result.h"
+
+namespace nbd::vdisk {
+
+// 'single-quoted' so the shell reads s literally.
+std::string shell_quote(std::string_view s);
+
+// Runs `/bin/sh -c script` with vars added to its environment, stdin from /dev/null and its
+// stdout sent to our stderr. A non-zero exit is an error naming `what` and the exit status.
+Status run_shell(std::string_view what, const std::string& script,
+                 const std::vector<std::pair<std::string, std::string>>& vars = {});
+
+// $TMPDIR, or /var/tmp like upstream when it is unset.
+std::string temp_dir();
+// Creates a new empty file named PREFIXXXXXXX in temp_dir() and returns its path.
+Result<std::string> make_temp_file(std::string_view prefix);
+// Opens path (read-only or read-write) and returns the descriptor.
+Result<int> open_file(const std::string& path, bool writable);
+// Size of an open file.
+Result<uint64_t> file_size(int fd, std::string_view what);
+
+}  // namespace nbd::vdisk
