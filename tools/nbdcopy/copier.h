@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The copy loops: a multi-threaded one keeping many requests in flight on one channel pair per
+// thread, and a synchronous one for streams (pipes) and --synchronous.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "endpoint.h"
+#include "nbd/result.h"
+#include "progress.h"
+
+namespace nbd::copy {
+
+struct CopyOptions {
+  bool allocated = false;            // write zeroes as allocated blocks, never holes
+  bool destination_is_zero = false;  // user promises the destination reads as zeroes
+  bool flush = false;
+  bool no_extents = false;           // ignore the source's hole information
+  bool synchronous = false;
+  uint32_t request_size = 256 * 1024;
+  unsigned requests = 64;            // in flight per channel
+  uint64_t queue_size = 16 * 1024 * 1024;  // bytes of buffers per channel
+  uint64_t sparse = 4096;            // zero-detection block size, 0 = off
+  unsigned threads = 1;              // copy threads (= channel pairs)
+  bool verbose = false;
+};
+
+// Copies all of src to dst. dst_is_zero: the destination is known to read as zeroes (from
+// prepare_destination or --destination-is-zero). Errors name the endpoint and the offset.
+Status copy_multi(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero,
+                  Progress& progress);
+Status copy_sync(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero,
+                 Progress& progress);
+
+// Splits buf (which sits at `offset` on the disk) into runs of data and of zeroes, replacing
+// the contents of runs: whole `block`-sized, block-aligned pieces of zeroes count as zero,
+// anything else as data. block 0 gives one data run.
+void split_runs(std::span<const std::byte> buf, uint64_t offset, uint64_t block,
+                std::vector<Extent>& runs);
+
+// Breaks an extent list into the pieces the copiers work on: zero extents as they are (at
+// most max_zero long), data extents in request_size pieces. Exposed for tests.
+void split_extent(const Extent& e, uint32_t request_size, uint64_t max_zero, std::vector<Extent>& out);
+
+}  // namespace nbd::copy

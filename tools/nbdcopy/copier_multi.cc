@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The parallel copier: each thread owns a source and a destination channel (one NBD
+// connection each) and keeps up to --requests reads and writes in flight, polling both
+// sockets itself. Threads take 64 MiB segments of the disk from a shared counter.
+#include <poll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "copier.h"
+
+namespace nbd::copy {
+namespace {
+
+constexpr uint64_t kSegment = uint64_t{64} << 20;
+constexpr uint64_t kMaxZero = uint64_t{1} << 30;
+
+// What all threads share: the next segment to copy and the first error.
+class Shared {
+ public:
+  Shared(uint64_t size, uint64_t segment) : size_(size), segment_(segment) {}
+  bool next_segment(uint64_t& off, uint64_t& len) {
+    off = next_.fetch_add(segment_, std::memory_order_relaxed);
+    if (off >= size_) return false;
+    len = std::min(segment_, size_ - off);
+    return true;
+  }
+  void fail(Error e) {
+    std::lock_guard lock(mutex_);
+    if (!failed_.exchange(true)) error_ = std::move(e);
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  Error error() const { return error_; }
+
+ private:
+  uint64_t size_, segment_;
+  std::atomic<uint64_t> next_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex mutex_;
+  Error error_;
+};
+
+Error at(const Endpoint& ep, const char* what, uint64_t offset, const Error& e) {
+  return make_error(e.errnum, ep.name() + ": " + what + " at offset " + std::to_string(offset) +
+                                  " failed: " + e.message);
+}
+
+class Worker {
+ public:
+  struct Ctx {
+    Endpoint& src;
+    Endpoint& dst;
+    const CopyOptions& o;
+    bool dst_zero;
+    Progress& progress;
+    Shared& shared;
+  };
+
+  Worker(const Ctx& ctx, std::unique_ptr<Channel> sc, std::unique_ptr<Channel> dc)
+      : c_(ctx), sc_(std::move(sc)), dc_(std::move(dc)) {
+    unsigned n = std::max<uint64_t>(1, std::min<uint64_t>(c_.o.requests, c_.o.queue_size / c_.o.request_size));
+    buffers_.reset(new std::byte[size_t{n} * c_.o.request_size]);
+    slots_.resize(n);
+    zeroes_.resize(c_.o.requests);
+    for (unsigned i = 0; i < n; ++i) {
+      slots_[i].w = this;
+      slots_[i].buf = buffers_.get() + size_t{i} * c_.o.request_size;
+      free_slots_.push_back(&slots_[i]);
+    }
+    for (auto& z : zeroes_) {
+      z.w = this;
+      free_zeroes_.push_back(&z);
+    }
+  }
+
+  // Copies segments until none is left or some thread failed; always drains its own
+  // operations first, since their completions point into this object.
+  void run() {
+    while (true) {
+      if (!c_.shared.failed()) issue();
+      if (busy() == 0 && (exhausted_ || c_.shared.failed())) break;
+      if (auto st = wait(); !st) {
+        c_.shared.fail(std::move(st).error());
+        return;  // the channel is dead; nothing more will complete
+      }
+    }
+    if (c_.o.flush && !c_.shared.failed()) {
+      if (auto st = dc_->flush(); !st)
+        c_.shared.fail(make_error(st.error().errnum, c_.dst.name() + ": flush failed: " + st.error().message));
+    }
+  }
+
+ private:
+  struct Slot final : Completion {
+    Worker* w = nullptr;
+    std::byte* buf = nullptr;
+    uint64_t off = 0;
+    uint64_t len = 0;
+    unsigned pending = 0;
+    bool reading = false;
+    std::vector<Extent> runs;
+    void complete(Status s) override { w->slot_done(*this, std::move(s)); }
+  };
+  struct ZeroOp final : Completion {
+    Worker* w = nullptr;
+    uint64_t off = 0;
+    uint64_t len = 0;
+    void complete(Status s) override { w->zero_done(*this, std::move(s)); }
+  };
+
+  size_t busy() const {
+    return (slots_.size() - free_slots_.size()) + (zeroes_.size() - free_zeroes_.size());
+  }
+
+  bool refill() {
+    uint64_t off, len;
+    if (!c_.shared.next_segment(off, len)) return false;
+    extents_.clear();
+    pieces_.clear();
+    pos_ = 0;
+    if (c_.src.can_extents() && !c_.o.no_extents) {
+      if (auto st = sc_->extents(len, off, extents_); !st) {
+        c_.shared.fail(at(c_.src, "block status", off, st.error()));
+        return false;
+      }
+    } else {
+      extents_.push_back({off, len, false});
+    }
+    for (Extent e : extents_) {
+      uint64_t end = std::min(e.offset + e.length, off + len);
+      if (e.offset >= end) continue;
+      e.length = end - e.offset;
+      split_extent(e, c_.o.request_size, kMaxZero, pieces_);
+    }
+    return true;
+  }
+
+  void issue() {
+    while (!c_.shared.failed()) {
+      if (pos_ == pieces_.size() && !refill()) {
+        exhausted_ = true;
+        return;
+      }
+      const Extent p = pieces_[pos_];
+      if (p.zero) {
+        if (c_.dst_zero && !c_.o.allocated) {
+          ++pos_;
+          c_.progress.add(p.length);
+          continue;
+        }
+        if (free_zeroes_.empty()) return;
+        ZeroOp* z = free_zeroes_.back();
+        free_zeroes_.pop_back();
+        ++pos_;
+        z->off = p.offset;
+        z->len = p.length;
+        dc_->zero(p.length, p.offset, c_.o.allocated, *z);
+      } else {
+        if (free_slots_.empty()) return;
+        Slot* s = free_slots_.back();
+        free_slots_.pop_back();
+        ++pos_;
+        s->off = p.offset;
+        s->len = p.length;
+        s->reading = true;
+        sc_->read({s->buf, p.length}, p.offset, *s, nullptr);
+      }
+    }
+  }
+
+  void slot_done(Slot& s, Status st) {
+    if (!st) c_.shared.fail(at(s.reading ? c_.src : c_.dst, s.reading ? "read" : "write", s.off, st.error()));
+    if (s.reading) {
+      s.reading = false;
+      s.pending = 1;  // guard: synchronous writes below must not retire the slot early
+      if (st && !c_.shared.failed()) write_runs(s);
+    }
+    if (--s.pending == 0) {
+      if (st) c_.progress.add(s.len);
+      free_slots_.push_back(&s);
+    }
+  }
+
+  void write_runs(Slot& s) {
+    split_runs({s.buf, s.len}, s.off, c_.o.sparse, s.runs);
+    for (const Extent& r : s.runs) {
+      if (r.zero && c_.dst_zero && !c_.o.allocated) continue;
+      ++s.pending;
+      if (r.zero)
+        dc_->zero(r.length, r.offset, c_.o.allocated, s);
+      else
+        dc_->write({s.buf + (r.offset - s.off), r.length}, r.offset, s);
+    }
+  }
+
+  void zero_done(ZeroOp& z, Status st) {
+    if (!st)
+      c_.shared.fail(at(c_.dst, "zero", z.off, st.error()));
+    else
+      c_.progress.add(z.len);
+    free_zeroes_.push_back(&z);
+  }
+
+  // Waits for progress on whichever channels have operations in flight.
+  Status wait() {
+    pollfd fds[2];
+    Channel* chans[2];
+    int n = 0;
+    for (Channel* ch : {sc_.get(), dc_.get()}) {
+      if (ch->in_flight() == 0) continue;
+      if (ch->poll_fd() == -1) return ch->wait_one();
+      fds[n] = {ch->poll_fd(), ch->poll_events(), 0};
+      chans[n++] = ch;
+    }
+    if (n == 0) return ok();
+    while (::poll(fds, static_cast<nfds_t>(n), -1) == -1) {
+      if (errno != EINTR) return make_error(errno, std::string("poll: ") + std::strerror(errno));
+    }
+    for (int i = 0; i < n; ++i)
+      if (fds[i].revents) NBD_TRY(chans[i]->notify(fds[i].revents));
+    return ok();
+  }
+
+  Ctx c_;
+  std::unique_ptr<std::byte[]> buffers_;
+  std::vector<Slot> slots_;
+  std::vector<ZeroOp> zeroes_;
+  std::vector<Slot*> free_slots_;
+  std::vector<ZeroOp*> free_zeroes_;
+  std::vector<Extent> extents_, pieces_;
+  size_t pos_ = 0;
+  bool exhausted_ = false;
+  // Last, so they close first: nothing may complete into the slots after they are gone.
+  std::unique_ptr<Channel> sc_, dc_;
+};
+
+}  // namespace
+
+Status copy_multi(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero, Progress& progress) {
+  const uint64_t size = src.size().value_or(0);
+  Shared shared(size, std::max<uint64_t>(kSegment, opts.request_size));
+  Worker::Ctx ctx{src, dst, opts, dst_is_zero, progress, shared};
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < std::max(1u, opts.threads); ++i) {
+    NBD_TRY_ASSIGN(auto sc, src.open_channel());
+    NBD_TRY_ASSIGN(auto dc, dst.open_channel());
+    workers.push_back(std::make_unique<Worker>(ctx, std::move(sc), std::move(dc)));
+  }
+  {
+    std::vector<std::jthread> threads;
+    for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
+    workers[0]->run();
+  }
+  if (shared.failed()) return shared.error();
+  return ok();
+}
+
+}  // namespace nbd::copy

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// POSIX helpers for nbdcopy endpoints (see io_util.h).
+#include "io_util.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace nbd::copy {
+
+namespace {
+Error errno_error(const char* what, int e) { return make_error(e, std::string(what) + ": " + std::strerror(e)); }
+}  // namespace
+
+Result<size_t> pread_full(int fd, std::span<std::byte> buf, uint64_t offset) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t r = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return errno_error("read", errno);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+Status pwrite_full(int fd, std::span<const std::byte> buf, uint64_t offset) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t r = ::pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return errno_error("write", errno);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return ok();
+}
+
+Result<size_t> read_full(int fd, std::span<std::byte> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t r = ::read(fd, buf.data() + done, buf.size() - done);
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return errno_error("read", errno);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+Status write_full(int fd, std::span<const std::byte> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t r = ::write(fd, buf.data() + done, buf.size() - done);
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return errno_error("write", errno);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return ok();
+}
+
+Status write_zeroes(int fd, uint64_t count, uint64_t offset) {
+  auto zeroes = zero_block();
+  while (count > 0) {
+    auto n = static_cast<size_t>(std::min<uint64_t>(count, zeroes.size()));
+    if (offset == kStreamOffset) {
+      NBD_TRY(write_full(fd, zeroes.first(n)));
+    } else {
+      NBD_TRY(pwrite_full(fd, zeroes.first(n), offset));
+      offset += n;
+    }
+    count -= n;
+  }
+  return ok();
+}
+
+Status seek_extents(int fd, uint64_t count, uint64_t offset, std::vector<Extent>& out) {
+  const uint64_t end = offset + count;
+  while (offset < end) {
+    off_t data = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+    if (data == -1) {
+      if (errno == ENXIO) {  // only a hole up to end of file
+        out.push_back({offset, end - offset, true});
+        return ok();
+      }
+      out.push_back({offset, end - offset, false});  // SEEK_DATA unsupported: all data
+      return ok();
+    }
+    auto d = static_cast<uint64_t>(data);
+    if (d > offset) {
+      out.push_back({offset, std::min(d, end) - offset, true});
+      offset = std::min(d, end);
+      if (offset >= end) break;
+    }
+    off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
+    uint64_t h = hole == -1 ? end : std::min(static_cast<uint64_t>(hole), end);
+    if (h <= offset) h = end;
+    out.push_back({offset, h - offset, false});
+    offset = h;
+  }
+  return ok();
+}
+
+bool is_zero(std::span<const std::byte> buf) {
+  // Check the first 16 bytes by hand, then compare the buffer with itself shifted by 16:
+  // memcmp runs at memory bandwidth and stops at the first difference.
+  const size_t n = buf.size();
+  const size_t head = std::min<size_t>(n, 16);
+  for (size_t i = 0; i < head; ++i)
+    if (buf[i] != std::byte{0}) return false;
+  if (n <= 16) return true;
+  return std::memcmp(buf.data(), buf.data() + 16, n - 16) == 0;
+}
+
+std::span<const std::byte> zero_block() {
+  static const std::byte* block = new std::byte[1 << 20]();
+  return {block, size_t{1} << 20};
+}
+
+}  // namespace nbd::copy

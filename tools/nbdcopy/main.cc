@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// nbdcopy: copy between NBD servers, files, devices, pipes and null:. Opens both ends,
+// prepares the destination, picks the parallel or the synchronous copier and reports errors
+// as one "nbdcopy: ..." line with exit status 1.
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "copier.h"
+#include "endpoint.h"
+#include "options.h"
+#include "progress.h"
+
+namespace nbd::copy {
+namespace {
+
+Result<std::unique_ptr<Endpoint>> open_endpoint(const EndpointSpec& s, Role role, const Options& o) {
+  EndpointOptions eo;
+  eo.verbose = o.copy.verbose;
+  eo.connections = o.connections;
+  switch (s.kind) {
+    case EndpointSpec::Kind::Stdio:
+      return open_pipe_endpoint(role == Role::Source ? 0 : 1, "-", role);
+    case EndpointSpec::Kind::Null:
+      return open_null_endpoint();
+    case EndpointSpec::Kind::Uri:
+      return open_nbd_endpoint(s.text, role, eo);
+    case EndpointSpec::Kind::Command:
+      return open_nbd_command_endpoint(s.argv, role, eo);
+    case EndpointSpec::Kind::File:
+      break;
+  }
+  return open_file_endpoint(s.text, role);
+}
+
+void describe(const char* what, const Endpoint& e) {
+  auto size = e.size();
+  std::fprintf(stderr, "nbdcopy: %s: %s: size=%s%s extents=%s channels=%u\n", what, e.name().c_str(),
+               size ? std::to_string(*size).c_str() : "unknown", e.is_stream() ? " (stream)" : "",
+               e.can_extents() ? "yes" : "no", e.max_channels());
+}
+
+Status run(Options& o) {
+  NBD_TRY_ASSIGN(auto src, open_endpoint(o.source, Role::Source, o));
+  NBD_TRY_ASSIGN(auto dst, open_endpoint(o.destination, Role::Destination, o));
+  if (o.copy.verbose) {
+    describe("source", *src);
+    describe("destination", *dst);
+  }
+  auto src_size = src->is_stream() ? std::nullopt : src->size();
+  // A regular-file destination is resized to fit; anything else must be large enough.
+  NBD_TRY_ASSIGN(bool dst_zero, dst->prepare_destination(src_size));
+  if (auto dsize = dst->size(); src_size && dsize && !dst->is_stream() && *dsize < *src_size)
+    return make_error(ENOSPC, dst->name() + ": destination size (" + std::to_string(*dsize) +
+                                  ") is smaller than source size (" + std::to_string(*src_size) + ")");
+  dst_zero = dst_zero || o.copy.destination_is_zero;
+  if (!o.sparse_set) o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst->preferred_block_size());
+  for (const Endpoint* e : {src.get(), dst.get()}) {
+    if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
+      o.copy.request_size = 4096;  // largest power of two within the server's maximum
+      while (o.copy.request_size * 2 <= max) o.copy.request_size *= 2;
+    }
+  }
+  const bool sync = o.copy.synchronous || src->is_stream() || dst->is_stream() || !src_size;
+  o.copy.threads = std::min({o.copy.threads, o.connections, src->max_channels(), dst->max_channels()});
+  if (o.copy.verbose)
+    std::fprintf(stderr, "nbdcopy: %s copy, threads=%u request-size=%u requests=%u sparse=%llu\n",
+                 sync ? "synchronous" : "parallel", sync ? 1 : o.copy.threads, o.copy.request_size,
+                 o.copy.requests, static_cast<unsigned long long>(o.copy.sparse));
+
+  Progress::Mode mode = o.progress_fd >= 0 ? Progress::Mode::Machine
+                        : o.progress_bar    ? Progress::Mode::Bar
+                                            : Progress::Mode::Off;
+  Progress progress(mode, o.progress_fd >= 0 ? o.progress_fd : 2, src_size.value_or(0));
+  progress.start();
+  if (sync) {
+    NBD_TRY(copy_sync(*src, *dst, o.copy, dst_zero, progress));
+  } else {
+    NBD_TRY(copy_multi(*src, *dst, o.copy, dst_zero, progress));
+  }
+  progress.finish();
+  return ok();
+}
+
+}  // namespace
+}  // namespace nbd::copy
+
+int main(int argc, char** argv) {
+  using namespace nbd::copy;
+  // A closed pipe on "-" must be an error, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
+  auto o = parse_options(argc, argv);
+  if (!o) {
+    std::fprintf(stderr, "nbdcopy: %s\n", o.error().message.c_str());
+    return 1;
+  }
+  if (o->help) {
+    std::fputs(usage_text(), stdout);
+    return 0;
+  }
+  if (o->version) {
+    std::printf("nbdcopy %s (nbdkit++)\n", NBD_VERSION);
+    return 0;
+  }
+  if (auto st = run(*o); !st) {
+    std::fprintf(stderr, "nbdcopy: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
