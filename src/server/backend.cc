@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Backend: the plugin + filter stack (see backend.h).
+#include "server/backend.h"
+
+#include <algorithm>
+
+#include "server/emulate.h"
+#include "server/guard.h"
+#include "server/registry.h"
+
+namespace nbd::server {
+namespace {
+
+Error named(std::string_view name, Error e) {
+  e.message = std::string(name) + ": " + e.message;
+  return e;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> Backend::load(const std::string& plugin,
+                                               const std::vector<std::string>& filters) {
+  NBD_TRY_ASSIGN(const PluginInfo* pi, find_plugin(plugin));
+  std::vector<std::pair<const FilterInfo*, std::unique_ptr<Filter>>> fs;
+  for (const auto& name : filters) {
+    NBD_TRY_ASSIGN(const FilterInfo* fi, find_filter(name));
+    fs.emplace_back(fi, fi->factory());
+  }
+  return std::make_unique<Backend>(*pi, pi->factory(), std::move(fs));
+}
+
+Backend::Backend(const PluginInfo& info, std::unique_ptr<Plugin> plugin,
+                 std::vector<std::pair<const FilterInfo*, std::unique_ptr<Filter>>> filters)
+    : info_(&info), plugin_(std::move(plugin)) {
+  for (auto& [fi, f] : filters) filters_.push_back({fi, std::move(f)});
+}
+
+Backend::~Backend() { unload(); }
+
+Status Backend::config_one(const std::string& key, const std::string& value) {
+  for (auto& f : filters_) {
+    auto r = guard("config", [&] { return f.obj->config(key, value); });
+    if (!r) return named(f.info->name, std::move(r).error());
+    if (*r) return ok();
+  }
+  auto r = guard("config", [&] { return plugin_->config(key, value); });
+  if (!r) return named(info_->name, std::move(r).error());
+  return ok();
+}
+
+Status Backend::configure(const std::vector<Param>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Param& p = params[i];
+    if (!p.key.empty()) {
+      NBD_TRY(config_one(p.key, p.value));
+    } else if (i == 0 && !info_->magic_config_key.empty()) {
+      NBD_TRY(config_one(std::string(info_->magic_config_key), p.value));
+    } else {
+      return make_error(EINVAL, std::string(info_->name) + ": '" + p.value +
+                                    "': parameters must be KEY=VALUE" +
+                                    (i == 0 ? " (this plugin has no default key)" : ""));
+    }
+  }
+  auto r = guard("config_complete", [&] { return plugin_->config_complete(); });
+  if (!r) return named(info_->name, std::move(r).error());
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    auto fr = guard("config_complete", [&] { return it->obj->config_complete(); });
+    if (!fr) return named(it->info->name, std::move(fr).error());
+  }
+  return ok();
+}
+
+ThreadModel Backend::thread_model() {
+  ThreadModel m = plugin_->thread_model();
+  for (auto& f : filters_) m = std::min(m, f.obj->thread_model());
+  return m;
+}
+
+Status Backend::get_ready() {
+  auto r = guard("get_ready", [&] { return plugin_->get_ready(); });
+  if (!r) return named(info_->name, std::move(r).error());
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    auto fr = guard("get_ready", [&] { return it->obj->get_ready(); });
+    if (!fr) return named(it->info->name, std::move(fr).error());
+  }
+  return ok();
+}
+
+Status Backend::after_fork() {
+  auto r = guard("after_fork", [&] { return plugin_->after_fork(); });
+  if (!r) return named(info_->name, std::move(r).error());
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    auto fr = guard("after_fork", [&] { return it->obj->after_fork(); });
+    if (!fr) return named(it->info->name, std::move(fr).error());
+  }
+  return ok();
+}
+
+Status Backend::preconnect(bool readonly) {
+  for (auto& f : filters_) NBD_TRY(guard("preconnect", [&] { return f.obj->preconnect(readonly); }));
+  return guard("preconnect", [&] { return plugin_->preconnect(readonly); });
+}
+
+NextExports Backend::next_exports(size_t i) {
+  return NextExports{
+      [this, i](bool ro, bool tls) { return list_at(i + 1, ro, tls); },
+      [this, i](bool ro, bool tls) { return default_at(i + 1, ro, tls); },
+  };
+}
+
+Result<std::vector<ExportInfo>> Backend::list_at(size_t i, bool readonly, bool is_tls) {
+  if (i == filters_.size())
+    return guard("list_exports", [&] { return plugin_->list_exports(readonly, is_tls); });
+  return guard("list_exports", [&] { return filters_[i].obj->list_exports(readonly, is_tls, next_exports(i)); });
+}
+
+Result<std::string> Backend::default_at(size_t i, bool readonly, bool is_tls) {
+  if (i == filters_.size())
+    return guard("default_export", [&] { return plugin_->default_export(readonly, is_tls); });
+  return guard("default_export",
+               [&] { return filters_[i].obj->default_export(readonly, is_tls, next_exports(i)); });
+}
+
+Result<std::vector<ExportInfo>> Backend::list_exports(bool readonly, bool is_tls) {
+  return list_at(0, readonly, is_tls);
+}
+Result<std::string> Backend::default_export(bool readonly, bool is_tls) {
+  return default_at(0, readonly, is_tls);
+}
+
+Result<std::unique_ptr<Connection>> Backend::open_at(size_t i, const OpenParams& params) {
+  if (i == filters_.size()) {
+    return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
+      NBD_TRY_ASSIGN(auto c, plugin_->open(params));
+      if (!c) return make_error(EIO, std::string(info_->name) + ": open returned no connection");
+      return make_emulated_connection(std::move(c));
+    });
+  }
+  NextOpen next = [this, i](const OpenParams& p) { return open_at(i + 1, p); };
+  return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
+    NBD_TRY_ASSIGN(auto c, filters_[i].obj->open(params, next));
+    if (!c) return make_error(EIO, std::string(filters_[i].info->name) + ": open returned no connection");
+    return c;
+  });
+}
+
+Result<std::unique_ptr<Connection>> Backend::open(const OpenParams& params) { return open_at(0, params); }
+
+void Backend::unload() {
+  if (unloaded_) return;
+  unloaded_ = true;
+  for (auto& f : filters_) {
+    try {
+      f.obj->unload();
+    } catch (...) {
+    }
+  }
+  try {
+    plugin_->unload();
+  } catch (...) {
+  }
+}
+
+}  // namespace nbd::server

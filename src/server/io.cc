@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Io: buffered reads and gathered writes for one client connection.
+#include "server/io.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace nbd::server {
+namespace {
+constexpr size_t kReadBuffer = 256 * 1024;
+
+Error io_error(const char* what) { return make_error(errno, std::string(what) + ": " + std::strerror(errno)); }
+}  // namespace
+
+Io::Io(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd), rbuf_(kReadBuffer) {}
+
+void Io::set_read_timeout_ns(uint64_t ns) { timeout_ns_ = ns; }
+
+Status Io::fill(size_t n) {
+  NBD_ASSERT(n <= rbuf_.size());
+  if (end_ - pos_ >= n) return ok();
+  if (rbuf_.size() - pos_ < n) {  // compact to make room
+    std::memmove(rbuf_.data(), rbuf_.data() + pos_, end_ - pos_);
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  while (end_ - pos_ < n) {
+    if (timeout_ns_) {
+      struct pollfd p = {in_fd_, POLLIN, 0};
+      int r = ::poll(&p, 1, int(std::max<uint64_t>(1, timeout_ns_ / 1000000)));
+      if (r == 0) return make_error(ETIMEDOUT, "client timed out during the handshake");
+      if (r < 0 && errno != EINTR) return io_error("poll");
+    }
+    ssize_t r = ::read(in_fd_, rbuf_.data() + end_, rbuf_.size() - end_);
+    if (r == 0) return make_error(end_ == pos_ ? 0 : ECONNRESET, "client closed the connection");
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return io_error("read");
+    }
+    end_ += size_t(r);
+  }
+  return ok();
+}
+
+Status Io::read_exact(std::byte* p, size_t n) {
+  size_t have = std::min(n, end_ - pos_);
+  std::memcpy(p, rbuf_.data() + pos_, have);
+  pos_ += have;
+  p += have;
+  n -= have;
+  // Large remainders go straight into the caller's buffer (no double copy).
+  if (n >= rbuf_.size() / 2) {
+    while (n > 0) {
+      ssize_t r = ::read(in_fd_, p, n);
+      if (r == 0) return make_error(ECONNRESET, "client closed the connection mid-request");
+      if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return io_error("read");
+      }
+      p += r;
+      n -= size_t(r);
+    }
+    return ok();
+  }
+  if (n > 0) {
+    Status s = fill(n);
+    if (!s) return make_error(s.error().errnum ? s.error().errnum : ECONNRESET, s.error().message);
+    std::memcpy(p, rbuf_.data() + pos_, n);
+    pos_ += n;
+  }
+  return ok();
+}
+
+Status Io::discard(uint64_t n) {
+  while (n > 0) {
+    if (pos_ == end_) {
+      Status s = fill(1);
+      if (!s) return make_error(s.error().errnum ? s.error().errnum : ECONNRESET, s.error().message);
+    }
+    size_t k = size_t(std::min<uint64_t>(n, end_ - pos_));
+    pos_ += k;
+    n -= k;
+  }
+  return ok();
+}
+
+Status Io::write_all(struct iovec* iov, int iovcnt) {
+  while (iovcnt > 0) {
+    ssize_t r = ::writev(out_fd_, iov, std::min(iovcnt, IOV_MAX));
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return io_error("write");
+    }
+    size_t left = size_t(r);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return ok();
+}
+
+Status Io::write_all(std::span<const std::byte> b) {
+  struct iovec v = {const_cast<std::byte*>(b.data()), b.size()};
+  return write_all(&v, 1);
+}
+
+}  // namespace nbd::server

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Buffered socket I/O for one client: reads many requests per recv() and sends replies with
+// writev(). Separate input and output fds so -s can serve stdin/stdout.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "nbd/result.h"
+
+namespace nbd::server {
+
+class Io {
+ public:
+  Io(int in_fd, int out_fd);
+
+  // Reads exactly n bytes (from the buffer first). ECONNRESET-like Error on EOF.
+  Status read_exact(std::byte* p, size_t n);
+  // Reads and throws away n bytes.
+  Status discard(uint64_t n);
+  // Bytes already received and not yet consumed.
+  size_t buffered() const { return end_ - pos_; }
+  // Pointer to the next buffered bytes (valid until the next read); see buffered().
+  const std::byte* peek() const { return rbuf_.data() + pos_; }
+  void consume(size_t n) { pos_ += n; }
+  // Makes at least n bytes available in the buffer (n <= capacity), reading as much as the
+  // socket has. EOF before any byte: Error with errnum 0 ("clean close").
+  Status fill(size_t n);
+
+  // Writes every byte of every iovec (retrying partial writes).
+  Status write_all(struct iovec* iov, int iovcnt);
+  Status write_all(std::span<const std::byte> b);
+
+  // Sets a receive timeout (0 = none) used during the handshake.
+  void set_read_timeout_ns(uint64_t ns);
+
+  int in_fd() const { return in_fd_; }
+  int out_fd() const { return out_fd_; }
+
+ private:
+  int in_fd_, out_fd_;
+  std::vector<std::byte> rbuf_;
+  size_t pos_ = 0, end_ = 0;
+  uint64_t timeout_ns_ = 0;
+};
+
+}  // namespace nbd::server

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// serve(): see server.h.
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "nbd/log.h"
+#include "server/listen.h"
+#include "server/session.h"
+
+namespace nbd::server {
+namespace {
+
+int g_wake[2] = {-1, -1};
+
+void on_signal(int sig) {
+  char c = sig == SIGCHLD ? 'c' : 'q';
+  int saved = errno;
+  [[maybe_unused]] ssize_t r = ::write(g_wake[1], &c, 1);
+  errno = saved;
+}
+
+void install_signals() {
+  if (pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) < 0) std::abort();
+  struct sigaction sa = {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaction(s, &sa, nullptr);
+}
+
+// Live client connections, so shutdown can wake and wait for them.
+class Clients {
+ public:
+  void add(uint64_t id, int fd) {
+    std::lock_guard l(mu_);
+    fds_[id] = fd;
+  }
+  void remove(uint64_t id) {
+    std::lock_guard l(mu_);
+    fds_.erase(id);
+    cv_.notify_all();
+  }
+  // Wakes every session (its reads return EOF) and waits up to `limit` for them to end.
+  bool shutdown_and_wait(std::chrono::seconds limit) {
+    std::unique_lock l(mu_);
+    for (auto& [id, fd] : fds_) ::shutdown(fd, SHUT_RDWR);
+    return cv_.wait_for(l, limit, [&] { return fds_.empty(); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, int> fds_;
+};
+
+Status write_pidfile(const std::string& path) {
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) return make_error(errno, "-P " + path + ": " + std::strerror(errno));
+  std::fprintf(f, "%d\n", int(getpid()));
+  std::fclose(f);
+  // rename() makes the file appear complete, so a waiter never reads an empty pidfile.
+  if (std::rename(tmp.c_str(), path.c_str()) < 0) return make_error(errno, "-P " + path + ": " + std::strerror(errno));
+  return ok();
+}
+
+Status change_user(const Options& o) {
+  if (!o.group.empty()) {
+    struct group* g = getgrnam(o.group.c_str());
+    gid_t gid = g ? g->gr_gid : gid_t(std::strtoul(o.group.c_str(), nullptr, 10));
+    if ((!g && !std::isdigit(static_cast<unsigned char>(o.group[0]))) || setgid(gid) < 0)
+      return make_error(EINVAL, "-g " + o.group + ": cannot change group");
+    setgroups(1, &gid);
+  }
+  if (!o.user.empty()) {
+    struct passwd* p = getpwnam(o.user.c_str());
+    uid_t uid = p ? p->pw_uid : uid_t(std::strtoul(o.user.c_str(), nullptr, 10));
+    if ((!p && !std::isdigit(static_cast<unsigned char>(o.user[0]))) || setuid(uid) < 0)
+      return make_error(EINVAL, "-u " + o.user + ": cannot change user");
+  }
+  return ok();
+}
+
+pid_t start_run(const Options& o, const Listeners& l) {
+  std::string uri = l.uri(o.exportname);
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  signal(SIGPIPE, SIG_DFL);
+  for (int s : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) signal(s, SIG_DFL);
+  setenv("uri", uri.c_str(), 1);
+  setenv("nbd", uri.c_str(), 1);
+  setenv("port", l.unix_path.empty() ? l.port.c_str() : "", 1);
+  setenv("unixsocket", l.unix_path.c_str(), 1);
+  setenv("exportname", o.exportname.c_str(), 1);
+  unsetenv("tls");
+  execl("/bin/sh", "sh", "-c", o.run.c_str(), static_cast<char*>(nullptr));
+  _exit(127);
+}
+
+void tune_socket(int fd, const Options& o) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
+  if (o.keepalive) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+// Returns the exit status: 0 on a signal, the command's status when --run ends.
+int accept_loop(ServerContext& ctx, const Listeners& l, pid_t run_pid, bool& run_done, Clients& clients) {
+  std::vector<pollfd> p;
+  p.push_back({g_wake[0], POLLIN, 0});
+  for (int fd : l.fds) p.push_back({fd, POLLIN, 0});
+  uint64_t next_id = 1;
+  for (;;) {
+    if (::poll(p.data(), p.size(), -1) < 0 && errno != EINTR) return 1;
+    if (p[0].revents) {
+      char c;
+      while (::read(g_wake[0], &c, 1) == 1) {
+        if (c == 'q') return 0;
+        int st;
+        if (run_pid > 0 && waitpid(run_pid, &st, WNOHANG) == run_pid) {
+          run_done = true;
+          if (WIFSIGNALED(st)) {
+            log::error("external command was killed by signal %d", WTERMSIG(st));
+            return 128 + WTERMSIG(st);
+          }
+          return WEXITSTATUS(st);
+        }
+      }
+    }
+    for (size_t i = 1; i < p.size(); ++i) {
+      if (!(p[i].revents & POLLIN)) continue;
+      int fd = accept4(p[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      tune_socket(fd, ctx.opts);
+      uint64_t id = next_id++;
+      clients.add(id, fd);
+      std::thread([&ctx, &clients, fd, id] {
+        {
+          Session s(ctx, fd, fd, id);
+          s.run();
+        }
+        clients.remove(id);
+        ::close(fd);
+      }).detach();
+    }
+  }
+}
+
+int finish(Backend& backend, Clients& clients, Listeners& l, int status) {
+  l.close_and_remove();
+  if (!clients.shutdown_and_wait(std::chrono::seconds(10))) {
+    log::error("clients did not finish within 10 seconds; exiting anyway");
+    _exit(status);
+  }
+  backend.unload();
+  return status;
+}
+
+}  // namespace
+
+int serve(const Options& o, Backend& backend) {
+  signal(SIGPIPE, SIG_IGN);
+  install_signals();
+  if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ServerContext ctx{backend, o, backend.thread_model()};
+  if (o.single) {
+    if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), 1;
+    { Session(ctx, 0, 1, 1).run(); }
+    backend.unload();
+    return 0;
+  }
+  auto l = open_listeners(o);
+  if (!l) return log::error("%s", l.error().message.c_str()), 1;
+  bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent;
+  if (background) {
+    pid_t pid = fork();
+    if (pid < 0) return log::error("fork: %s", std::strerror(errno)), 1;
+    if (pid > 0) _exit(0);
+    setsid();
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) dup2(null, 0), dup2(null, 1), ::close(null);
+  }
+  Clients clients;
+  if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
+  if (Status s = change_user(o); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
+  if (!o.pidfile.empty()) {
+    if (Status s = write_pidfile(o.pidfile); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
+  }
+  if (o.print_uri) {
+    std::printf("%s\n", l->uri(o.exportname).c_str());
+    std::fflush(stdout);
+  }
+  pid_t run_pid = o.run.empty() ? -1 : start_run(o, *l);
+  bool run_done = false;
+  int status = accept_loop(ctx, *l, run_pid, run_done, clients);
+  if (run_pid > 0 && !run_done) {
+    // A signal stopped us while the command still runs: it goes down with us.
+    kill(run_pid, SIGTERM);
+    waitpid(run_pid, nullptr, 0);
+  }
+  return finish(backend, clients, *l, status);
+}
+
+}  // namespace nbd::server

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Session lifecycle: thread-model locks, preconnect, handshake, transmission, close.
+#include "server/session.h"
+
+#include "nbd/log.h"
+
+namespace nbd::server {
+
+Session::Session(ServerContext& ctx, int in_fd, int out_fd, uint64_t id)
+    : ctx_(ctx), io_(in_fd, out_fd), id_(id) {}
+
+Session::~Session() = default;
+
+void Session::run() {
+  log::set_thread_context(std::string(ctx_.backend.plugin_info().name) + "[" + std::to_string(id_) + "]");
+  std::unique_lock<std::mutex> serial(ctx_.all_connections, std::defer_lock);
+  if (ctx_.model == ThreadModel::SerializeConnections) serial.lock();
+  if (Status s = ctx_.backend.preconnect(ctx_.opts.readonly); !s) {
+    log::error("preconnect: %s", s.error().message.c_str());
+    return;
+  }
+  if (Status s = handshake(); !s) {
+    if (s.error().errnum) log::debug("handshake: %s", s.error().message.c_str());
+    conn_.reset();
+    return;
+  }
+  log::debug("handshake complete: export '%s', size %llu, flags 0x%x", export_name_.c_str(),
+             static_cast<unsigned long long>(caps_.size), unsigned(eflags_));
+  caps_.structured = structured_;
+  caps_.extended = extended_;
+  caps_.meta_context = meta_base_ && structured_;
+  transmission();
+  conn_.reset();
+}
+
+}  // namespace nbd::server

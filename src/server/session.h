@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// One client connection: the handshake (oldstyle or fixed newstyle option haggling) and then
+// the transmission phase (decode, validate, execute through the stack, reply).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "nbd/plugin.h"
+#include "nbd/protocol.h"
+#include "server/backend.h"
+#include "server/io.h"
+#include "server/options.h"
+#include "server/validate.h"
+
+namespace nbd::server {
+
+// What every session shares: the stack, the options and the thread-model locks.
+struct ServerContext {
+  ServerContext(Backend& b, const Options& o, ThreadModel m) : backend(b), opts(o), model(m) {}
+  Backend& backend;
+  const Options& opts;
+  ThreadModel model = ThreadModel::Parallel;
+  std::mutex all_requests;     // held around each request under serialize_all_requests
+  std::mutex all_connections;  // held for a whole session under serialize_connections
+};
+
+// A reply buffer that grows without zero-filling, so plugins read straight into it.
+class OutBuf {
+ public:
+  std::byte* append(size_t n);
+  void truncate(size_t n) { size_ = n; }
+  size_t size() const { return size_; }
+  std::byte* data() { return buf_.get(); }
+  void clear() { size_ = 0; }
+
+ private:
+  std::unique_ptr<std::byte[]> buf_;
+  size_t size_ = 0, cap_ = 0;
+};
+
+class Session {
+ public:
+  Session(ServerContext& ctx, int in_fd, int out_fd, uint64_t id);
+  ~Session();
+  // Runs the whole connection; returns when the client disconnects or breaks the protocol.
+  void run();
+
+ private:
+  // ---- handshake (handshake.cc) ----
+  Status handshake();
+  Status oldstyle();
+  Status newstyle();
+  // Returns true when the option moved the session into transmission.
+  Result<bool> option(uint32_t opt, std::vector<std::byte>& payload);
+  Status reply(uint32_t opt, uint32_t type, std::span<const std::byte> payload = {});
+  Status reply_error(uint32_t opt, uint32_t type, const std::string& message);
+  Status opt_list(uint32_t opt, std::span<const std::byte> payload);
+  Result<bool> opt_info_go(uint32_t opt, std::span<const std::byte> payload);
+  Status opt_meta_context(uint32_t opt, std::span<const std::byte> payload);
+  Result<bool> opt_export_name(std::span<const std::byte> payload);
+  // Opens the named export ("" = default) and fills conn_, caps_ and eflags_.
+  Status open_export(const std::string& name);
+
+  // ---- transmission (transmission.cc) ----
+  void transmission();
+  // Handles one request; an Error means "close the connection".
+  Status request(const protocol::Request& r);
+  Status do_read(const protocol::Request& r);
+  Status do_write(const protocol::Request& r, uint32_t flags);
+  Status do_block_status(const protocol::Request& r);
+  Status execute(const protocol::Request& r, uint32_t flags);
+  void reply_ok(const protocol::Request& r);
+  void reply_err(const protocol::Request& r, uint32_t nbd_error, const std::string& msg);
+  Status flush_out();
+  std::span<std::byte> data_buffer(size_t n);
+
+  ServerContext& ctx_;
+  Io io_;
+  uint64_t id_;
+  // Negotiated.
+  bool fixed_ = false, no_zeroes_ = false, structured_ = false, extended_ = false;
+  bool meta_base_ = false;  // base:allocation selected
+  std::string export_name_;
+  // Open export.
+  std::unique_ptr<Connection> conn_;
+  ExportCaps caps_;
+  uint16_t eflags_ = 0;
+  BlockSize bs_;
+  std::string description_;
+  // Transmission buffers, reused for every request.
+  OutBuf out_;
+  std::unique_ptr<std::byte[]> data_;
+  size_t data_cap_ = 0;
+  std::vector<std::byte> scratch_;
+  ExtentList extents_{0, 0};
+};
+
+}  // namespace nbd::server
