@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# log filter through our server: for the same client requests (Debian's nbdsh) the log has the
+# same lines, keys and order as Debian's nbdkit writes for the same stack (timestamps removed).
+source "$NBD_SRC/tests/lib.sh"
+require_bin nbdkit
+require_peer nbdkit nbdinfo
+[ -x "$REF_NBDKIT" ] || REF_NBDKIT=/usr/bin/nbdkit
+
+script='
+h.add_meta_context("base:allocation")
+h.connect_uri(uri)
+h.pwrite(b"x" * 512, 0, nbd.CMD_FLAG_FUA)
+assert h.pread(512, 0) == b"x" * 512
+h.zero(512, 1024, nbd.CMD_FLAG_FAST_ZERO)
+h.zero(512, 1024, nbd.CMD_FLAG_NO_HOLE)
+h.trim(512, 4096, nbd.CMD_FLAG_FUA)
+h.flush()
+h.cache(512, 0)
+h.block_status(65536, 0, lambda *a: 0)
+h.block_status(65536, 0, lambda *a: 0, nbd.CMD_FLAG_REQ_ONE)
+try:
+    h.pread(512, 2048)
+except nbd.Error as e:
+    pass
+h.shutdown()
+'
+# run SERVER LOG ARGS...: the script against SERVER; LOG gets the log without timestamps.
+run() {
+  local server=$1 log=$2; shift 2
+  rm -f "$T/raw.log"
+  "$server" -U - "$@" logfile="$T/raw.log" --run "uri=\$uri $REF_NBDSH -c '
+import os
+uri = os.environ[\"uri\"]
+$script'" || fail "$server $* failed"
+  grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} ' "$T/raw.log" || fail "no timestamps: $(head -1 "$T/raw.log")"
+  sed -E 's/^[^ ]+ [^ ]+ //' "$T/raw.log" > "$log"
+}
+
+run "$NBDKIT" "$T/ours.log" --filter=log memory 1M
+run "$REF_NBDKIT" "$T/ref.log" --filter=log memory 1M
+diff -u "$T/ref.log" "$T/ours.log" || fail "log differs from upstream's"
+grep -q '^connection=1 \.\.\.Extents id=8 extents=(0x0 .*) return=0$' "$T/ours.log" ||
+  fail "no extents line in: $(cat "$T/ours.log")"
+
+# Errors: every read fails with EIO, logged as return=-1 error=EIO.
+run "$NBDKIT" "$T/ours.log" --filter=log --filter=error memory 1M error-pread-rate=1 error-pread=EIO 2>/dev/null
+run "$REF_NBDKIT" "$T/ref.log" --filter=log --filter=error memory 1M error-pread-rate=1 error-pread=EIO 2>/dev/null
+diff -u "$T/ref.log" "$T/ours.log" || fail "error log differs from upstream's"
+grep -q '\.\.\.Read id=2 return=-1 error=EIO$' "$T/ours.log" || fail "no error line in: $(cat "$T/ours.log")"
+
+# Below nozero zeromode=emulate the log sees writes where the client sent zeroes.
+run "$NBDKIT" "$T/ours.log" --filter=nozero --filter=log memory 1M zeromode=emulate fastzeromode=ignore
+run "$REF_NBDKIT" "$T/ref.log" --filter=nozero --filter=log memory 1M zeromode=emulate fastzeromode=ignore
+diff -u "$T/ref.log" "$T/ours.log" || fail "log under nozero differs from upstream's"
+
+# logappend keeps what was there; without it the file starts again.
+echo "2000-01-01 00:00:00.000000 old" > "$T/app.log"
+"$NBDKIT" -U - --filter=log memory 1M logfile="$T/app.log" logappend=true --run "$REF_NBDINFO --size \"\$uri\" >/dev/null"
+expect_eq "$(head -1 "$T/app.log")" "2000-01-01 00:00:00.000000 old" "logappend=true kept the old line"
+"$NBDKIT" -U - --filter=log memory 1M logfile="$T/app.log" --run "$REF_NBDINFO --size \"\$uri\" >/dev/null"
+grep -q old "$T/app.log" && fail "logappend=false kept the old line"
+
+# Negative: a log file that cannot be created is one line naming it.
+expect_fail_line 1 "logfile=/nonexistent/x.log" "$NBDKIT" -U - --filter=log memory 1M logfile=/nonexistent/x.log --run true
+pass
