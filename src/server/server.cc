@@ -188,7 +188,7 @@ int serve(const Options& o, Backend& backend) {
   }
   auto l = open_listeners(o);
   if (!l) return log::error("%s", l.error().message.c_str()), 1;
-  bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent;
+  bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent && !l->activated;
   if (background) {
     pid_t pid = fork();
     if (pid < 0) return log::error("fork: %s", std::strerror(errno)), 1;

@@ -65,8 +65,10 @@ out=$($NBDSH -c "h.connect_command(['$NBDKIT', '-s', 'null', '4M']); print(h.get
 expect_eq "$out" "4194304 newstyle-fixed" "-s"
 out=$($NBDSH -c "h.connect_command(['$NBDKIT', '-s', '-o', 'null', '5M']); print(h.get_size(), h.get_protocol())")
 expect_eq "$out" "5242880 oldstyle" "-o"
-out=$($NBDSH -c "h.connect_systemd_socket_activation(['$NBDKIT', 'null', '6M']); print(h.get_size())")
-expect_eq "$out" "6291456" "socket activation"
+out=$($NBDSH -c "h.connect_systemd_socket_activation(['$NBDKIT', 'null', '6000001']); print(h.get_size())")
+expect_eq "$out" "6000001" "socket activation"
+# Socket activation never forks, so the client's SIGTERM reaches the server and nothing lingers.
+pgrep -f "$NBDKIT null 6000001" && fail "socket-activated server still running"
 
 # ---- -r and --filter routing: offset= goes to the filter, the bare size to the plugin ----
 out=$("$NBDKIT" -U - -r null 1M --run "$REF_NBDINFO --json \"\$uri\"" | grep -o '"is_read_only": [a-z]*')
