@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Internal state of a client Handle: settings, the explicit protocol state machine, the
+// receive/send buffers and the command slots. Each protocol phase lives in its own .cc file.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdarg>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/transport.h"
+#include "nbd/client.h"
+#include "nbd/protocol.h"
+
+namespace nbd::client {
+
+enum class State {
+  Created,
+  Connecting,       // connect() in progress (connect.cc)
+  Handshake,        // magic and flags (handshake.cc)
+  Option,           // one option request/reply exchange (options.cc)
+  TlsHandshake,     // gnutls handshake after STARTTLS (tls.cc)
+  ExportName,       // NBD_OPT_EXPORT_NAME reply (options.cc)
+  Negotiating,      // opt mode: waiting for the caller's next opt_* call
+  Ready,            // transmission (transmission.cc)
+  Dead,
+  Closed,
+};
+const char* state_name(State s);
+
+// What the current negotiation is for: the automatic sequence of connect, or one opt_* call.
+enum class Goal { Connect, UserOpt };
+
+enum class CmdPhase : uint8_t { Free, InFlight, Done };
+
+struct CmdSlot {
+  Cookie cookie = 0;
+  CmdPhase phase = CmdPhase::Free;
+  uint16_t type = 0;
+  uint16_t wire_flags = 0;
+  uint64_t offset = 0, count = 0;
+  std::byte* rbuf = nullptr;        // read destination (count bytes)
+  const std::byte* wbuf = nullptr;  // write payload (count bytes)
+  int error = 0;
+  bool got_data = false;  // read: saw a data/hole chunk (or a simple reply)
+  CompletionCallback done;
+  ChunkCallback chunk;
+  ExtentCallback extent;
+  Extent32Callback extent32;
+  std::byte hdr[protocol::kExtendedRequestSize];
+  uint32_t next_free = 0;  // free-list link (index + 1, 0 = end)
+};
+
+struct ExportInfo {
+  bool valid = false;
+  uint64_t size = 0;
+  uint16_t flags = 0;
+  uint32_t block_min = 0, block_pref = 0, block_max = 0;
+  std::string canonical_name, description;
+  bool have_name = false, have_description = false;
+};
+
+struct Handle::Impl {
+  Impl();
+  ~Impl();
+
+  // ---- settings ----
+  std::string name;
+  bool debug = false;
+  std::string export_name;
+  TlsMode tls = TlsMode::Disable;
+  std::string tls_certificates, tls_username, tls_psk_file, tls_hostname;
+  bool tls_verify_peer = true;
+  bool request_sr = true, request_ext = true, request_meta = true, request_block_size = true;
+  bool full_info = false, opt_mode = false, pread_initialize = true, uri_allow_local_file = false;
+  uint32_t handshake_flags = kHandshakeFlagFixedNewstyle | kHandshakeFlagNoZeroes;
+  uint32_t strict = kStrictAll;
+  std::vector<std::string> meta_requests;
+  // Where we connected, for get_uri and TLS hostname checks.
+  enum class Where { None, Tcp, Unix, Vsock } where = Where::None;
+  std::string where_host, where_port, where_socket;
+
+  // ---- errors ----
+  const char* api = "nbd";
+  std::string error;
+  int errnum = 0;
+  Error fail(int err, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  Error failv(int err, const char* fmt, va_list ap);
+  Error last_error() const { return make_error(errnum ? errnum : EIO, error); }
+  void debugf(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+  // Protocol violations and I/O failures: fail every command, close the socket.
+  void set_dead(int err, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+  // ---- state ----
+  State state = State::Created;
+  int fd = -1;
+  std::unique_ptr<Transport> transport;
+  pid_t child_pid = -1;       // connect_command / socket activation
+  bool child_is_activated = false;
+  std::string activation_dir;  // private temp dir holding the activation socket
+  void set_state(State s);
+  void close_socket();
+  void reap_child();
+
+  // ---- receiving: one outstanding "want N bytes into ptr, then call handler" ----
+  std::vector<std::byte> rbuf;  // large recv buffer
+  size_t rstart = 0, rend = 0;
+  std::byte* want_ptr = nullptr;
+  size_t want_len = 0, want_got = 0;
+  void (Impl::*want_then)() = nullptr;
+  void want(std::byte* p, size_t n, void (Impl::*then)());
+  std::byte small[64];          // headers
+  std::vector<std::byte> payload;  // option replies and non-data chunks
+  bool expect_eof = false;      // after NBD_CMD_DISC / NBD_OPT_ABORT
+
+  // ---- sending ----
+  std::vector<std::byte> hs_out;  // handshake/option bytes
+  size_t hs_out_pos = 0;
+  std::vector<iovec> iov;       // transmission: headers and write payloads
+  size_t iov_head = 0;
+  bool close_after_send = false;
+  void queue_bytes(std::span<const std::byte> b);
+  bool have_output() const { return hs_out_pos < hs_out.size() || iov_head < iov.size(); }
+
+  // ---- driving (io.cc) ----
+  Status notify_read();
+  Status notify_write();
+  unsigned direction() const;
+  Status poll_once(int timeout_ms, bool* did_work);
+  Status run_while(bool (*cond)(const Impl&));
+  Status check_alive() const;
+  bool has_buffered_input() const;
+
+  // ---- connect (connect.cc) ----
+  Status start_socket(int family, const sockaddr* sa, socklen_t len);
+  Status start_connected(int sock);
+  void on_connected();
+  std::vector<std::vector<std::byte>> pending_addrs;  // TCP: further addresses to try
+  Status connect_next_addr();
+
+  // ---- handshake (handshake.cc) ----
+  void start_handshake();
+  void on_magic();
+  void on_oldstyle();
+  void on_newstyle_flags();
+  bool fixed_newstyle = false, no_zeroes = false, oldstyle = false;
+
+  // ---- options (options.cc) ----
+  Goal goal = Goal::Connect;
+  uint32_t cur_opt = 0;
+  bool tls_tried = false, ext_tried = false, sr_tried = false, meta_done = false;
+  bool tls_on = false, sr = false, ext = false;
+  uint32_t after_meta = 0;          // GO/INFO to send once SET_META_CONTEXT finishes
+  uint32_t opt_reply_type = 0;
+  uint32_t user_opt = 0;            // the option the caller asked for
+  Status opt_status;                // result of the last user option
+  int opt_count = 0;
+  bool opt_bool = false;
+  const ListCallback* list_cb = nullptr;
+  const ContextCallback* ctx_cb = nullptr;
+  ExportInfo info, pending_info;
+  std::vector<std::pair<uint32_t, std::string>> meta_contexts;  // negotiated id -> name
+  void continue_negotiation();
+  void send_option(uint32_t opt, std::span<const std::byte> payload);
+  void send_go_or_info(uint32_t opt);
+  void send_set_meta(uint32_t opt);
+  void on_opt_reply_header();
+  void on_opt_reply_payload();
+  void handle_opt_reply(uint32_t type);
+  void option_done(Status st);
+  void on_export_name_reply();
+  void start_export_name();
+  Status start_user_option(uint32_t opt);
+
+  // ---- TLS (tls.cc) ----
+  TlsTransport* tls_session = nullptr;  // owned by transport
+  void start_tls();
+  void tls_step();
+
+  // ---- transmission (transmission.cc) ----
+  std::vector<std::unique_ptr<CmdSlot[]>> slot_blocks;
+  std::vector<CmdSlot*> slots;  // index -> command
+  uint32_t free_head = 0;       // index + 1
+  uint64_t next_seq = 1;
+  size_t in_flight = 0;
+  size_t done_count = 0;        // completed, not retired
+  CmdSlot* cur = nullptr;       // command whose reply is being read
+  size_t reply_hdr_size = 0;
+  bool disconnect_queued = false;
+  std::byte disc_hdr[protocol::kExtendedRequestSize];
+  std::vector<Extent> extents;      // reused for block status callbacks
+  std::vector<uint32_t> extents32;
+  protocol::ReplyHeader rh;
+  Result<CmdSlot*> alloc_command();
+  void free_command(CmdSlot* c);
+  CmdSlot* find(Cookie cookie) const;
+  Result<Cookie> submit(CmdSlot* c);
+  void start_reply();
+  void on_reply_magic();
+  void on_reply_header();
+  void on_simple_read_data();
+  void on_data_offset();
+  void on_data_payload();
+  void on_chunk_payload();
+  void chunk_finished();
+  void complete(CmdSlot* c);
+  void fail_all(int err);
+  void on_ready();
+};
+
+// Settings that change the negotiation may only be made before connecting (or, for
+// before_go, also while negotiating in opt mode). Both set h.api for error messages.
+Status before_connect(Handle::Impl& h, const char* api);
+Status before_go(Handle::Impl& h, const char* api);
+
+// Connecting (connect.cc): start a connection, or run until negotiation has finished.
+Status start_unix(Handle::Impl& h, std::string_view path);
+Status start_fd(Handle::Impl& h, int sock);
+Status start_uri(Handle::Impl& h, std::string_view uri_text);
+Status wait_connected(Handle::Impl& h);
+
+// Percent-encodes an export name for a URI path (keeps unreserved characters and '/').
+std::string uri_encode_path(std::string_view s);
+
+}  // namespace nbd::client

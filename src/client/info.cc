@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Export information getters: valid after opt_info, or once the handle is ready.
+#include "client/impl.h"
+
+namespace nbd::client {
+
+namespace {
+using namespace nbd::protocol;
+
+Result<const ExportInfo*> need_info(const Handle::Impl& ch, const char* api) {
+  auto& h = const_cast<Handle::Impl&>(ch);
+  h.api = api;
+  if (!h.info.valid) return h.fail(EINVAL, "invalid state: %s: the export information is not known yet", client::state_name(h.state));
+  return &h.info;
+}
+
+Result<bool> flag(const Handle::Impl& h, const char* api, uint16_t bit) {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(h, api));
+  return (i->flags & bit) != 0;
+}
+
+Result<bool> negotiated(const Handle::Impl& ch, const char* api, bool value) {
+  auto& h = const_cast<Handle::Impl&>(ch);
+  h.api = api;
+  if (h.state == State::Created || h.state == State::Connecting)
+    return h.fail(EINVAL, "invalid state: %s: the handle is not connected", client::state_name(h.state));
+  return value;
+}
+}  // namespace
+
+Result<int64_t> Handle::get_size() const {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_size"));
+  return int64_t(i->size);
+}
+
+Result<int64_t> Handle::get_block_size(BlockSize which) const {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_block_size"));
+  switch (which) {
+    case BlockSize::Minimum: return int64_t(i->block_min);
+    case BlockSize::Preferred: return int64_t(i->block_pref);
+    case BlockSize::Maximum: return int64_t(i->block_max);
+    case BlockSize::Payload: {
+      // The largest read/write payload we will send: the server's maximum, capped at 32M.
+      uint64_t m = i->block_max ? i->block_max : kDefaultMaxPayload;
+      return int64_t(m < kDefaultMaxPayload ? m : kDefaultMaxPayload);
+    }
+  }
+  return impl_->fail(EINVAL, "unknown block size kind");
+}
+
+Result<bool> Handle::is_read_only() const { return flag(*impl_, "nbd_is_read_only", kFlagReadOnly); }
+Result<bool> Handle::is_rotational() const { return flag(*impl_, "nbd_is_rotational", kFlagRotational); }
+Result<bool> Handle::can_flush() const { return flag(*impl_, "nbd_can_flush", kFlagSendFlush); }
+Result<bool> Handle::can_fua() const { return flag(*impl_, "nbd_can_fua", kFlagSendFua); }
+Result<bool> Handle::can_trim() const { return flag(*impl_, "nbd_can_trim", kFlagSendTrim); }
+Result<bool> Handle::can_zero() const { return flag(*impl_, "nbd_can_zero", kFlagSendWriteZeroes); }
+Result<bool> Handle::can_fast_zero() const { return flag(*impl_, "nbd_can_fast_zero", kFlagSendFastZero); }
+Result<bool> Handle::can_df() const { return flag(*impl_, "nbd_can_df", kFlagSendDf); }
+Result<bool> Handle::can_multi_conn() const { return flag(*impl_, "nbd_can_multi_conn", kFlagCanMultiConn); }
+Result<bool> Handle::can_cache() const { return flag(*impl_, "nbd_can_cache", kFlagSendCache); }
+
+Result<bool> Handle::can_meta_context(std::string_view name) const {
+  NBD_TRY(need_info(*impl_, "nbd_can_meta_context"));
+  for (auto& [id, n] : impl_->meta_contexts)
+    if (n == name) return true;
+  return false;
+}
+
+Result<std::string> Handle::get_canonical_export_name() const {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_canonical_export_name"));
+  if (!i->have_name) return impl_->export_name;  // servers that don't send NBD_INFO_NAME
+  return i->canonical_name;
+}
+
+Result<std::string> Handle::get_export_description() const {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_export_description"));
+  if (!i->have_description) return impl_->fail(ENOTSUP, "server did not advertise a description");
+  return i->description;
+}
+
+Result<std::string> Handle::get_protocol() const {
+  NBD_TRY(negotiated(*impl_, "nbd_get_protocol", true));
+  if (impl_->oldstyle) return std::string("oldstyle");
+  return std::string(impl_->fixed_newstyle ? "newstyle-fixed" : "newstyle");
+}
+
+Result<bool> Handle::get_structured_replies_negotiated() const {
+  return negotiated(*impl_, "nbd_get_structured_replies_negotiated", impl_->sr);
+}
+Result<bool> Handle::get_extended_headers_negotiated() const {
+  return negotiated(*impl_, "nbd_get_extended_headers_negotiated", impl_->ext);
+}
+Result<bool> Handle::get_tls_negotiated() const {
+  return negotiated(*impl_, "nbd_get_tls_negotiated", impl_->tls_on);
+}
+
+Result<std::string> Handle::get_uri() const {
+  impl_->api = "nbd_get_uri";
+  const Impl& h = *impl_;
+  bool tls = h.tls_on || h.tls == TlsMode::Require;
+  std::string path = "/" + uri_encode_path(h.export_name);
+  switch (h.where) {
+    case Impl::Where::Tcp: {
+      bool v6 = h.where_host.find(':') != std::string::npos;
+      std::string host = v6 ? "[" + h.where_host + "]" : h.where_host;
+      return std::string(tls ? "nbds://" : "nbd://") + host + ":" + h.where_port + path;
+    }
+    case Impl::Where::Unix:
+      return std::string(tls ? "nbds+unix://" : "nbd+unix://") + path + "?socket=" + h.where_socket;
+    case Impl::Where::Vsock:
+      return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + h.where_host + ":" + h.where_port + path;
+    case Impl::Where::None: break;
+  }
+  return impl_->fail(EINVAL, "the handle was not connected to a socket address");
+}
+
+}  // namespace nbd::client

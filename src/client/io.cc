@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The async core: moves bytes between the socket and the state machine. Reads go into a large
+// buffer (many replies per recv) or, for big payloads, straight into the caller's buffer;
+// writes gather handshake bytes, request headers and write payloads into one sendmsg.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "client/impl.h"
+
+namespace nbd::client {
+
+namespace {
+constexpr size_t kRecvBufferSize = 256 * 1024;
+constexpr size_t kDirectReadThreshold = 64 * 1024;
+}  // namespace
+
+void Handle::Impl::want(std::byte* p, size_t n, void (Impl::*then)()) {
+  want_ptr = p;
+  want_len = n;
+  want_got = 0;
+  want_then = then;
+}
+
+void Handle::Impl::queue_bytes(std::span<const std::byte> b) { hs_out.insert(hs_out.end(), b.begin(), b.end()); }
+
+bool Handle::Impl::has_buffered_input() const {
+  if (state == State::Dead || state == State::Closed || state == State::Created) return false;
+  return want_then && (rend > rstart || (transport && transport->pending()));
+}
+
+namespace {
+void on_eof(Handle::Impl& h) {
+  if (h.expect_eof) {
+    h.debugf("server closed the connection");
+    h.close_socket();
+    h.set_state(State::Closed);
+    h.fail_all(ENOTCONN);
+    return;
+  }
+  h.set_dead(ECONNRESET, "%s: server closed the connection unexpectedly", state_name(h.state));
+}
+}  // namespace
+
+static void read_loop(Handle::Impl& h) {
+  if (h.rbuf.empty()) h.rbuf.resize(kRecvBufferSize);
+  while (h.want_then && h.state != State::Dead && h.state != State::Closed) {
+    size_t need = h.want_len - h.want_got;
+    if (need == 0) {
+      auto then = h.want_then;
+      h.want_then = nullptr;
+      (h.*then)();
+      continue;
+    }
+    if (size_t avail = h.rend - h.rstart; avail > 0) {
+      size_t n = std::min(avail, need);
+      memcpy(h.want_ptr + h.want_got, h.rbuf.data() + h.rstart, n);
+      h.rstart += n;
+      h.want_got += n;
+      if (h.rstart == h.rend) h.rstart = h.rend = 0;
+      continue;
+    }
+    bool direct = need >= kDirectReadThreshold;
+    ssize_t r = direct ? h.transport->recv(h.want_ptr + h.want_got, need)
+                       : h.transport->recv(h.rbuf.data(), h.rbuf.size());
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      h.set_dead(errno, "recv: %s", strerror(errno));
+      return;
+    }
+    if (r == 0) {
+      on_eof(h);
+      return;
+    }
+    if (direct) h.want_got += size_t(r);
+    else h.rend = size_t(r);
+  }
+}
+
+static void write_loop(Handle::Impl& h) {
+  while (h.have_output() && h.transport) {
+    ssize_t r;
+    if (h.hs_out_pos < h.hs_out.size()) {
+      iovec one{h.hs_out.data() + h.hs_out_pos, h.hs_out.size() - h.hs_out_pos};
+      r = h.transport->sendv(&one, 1);
+    } else {
+      r = h.transport->sendv(h.iov.data() + h.iov_head, int(h.iov.size() - h.iov_head));
+    }
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      h.set_dead(errno, "send: %s", strerror(errno));
+      return;
+    }
+    size_t n = size_t(r);
+    size_t hs = std::min(n, h.hs_out.size() - h.hs_out_pos);
+    h.hs_out_pos += hs;
+    n -= hs;
+    while (n > 0 && h.iov_head < h.iov.size()) {
+      iovec& v = h.iov[h.iov_head];
+      size_t k = std::min(n, v.iov_len);
+      v.iov_base = static_cast<std::byte*>(v.iov_base) + k;
+      v.iov_len -= k;
+      n -= k;
+      if (v.iov_len == 0) ++h.iov_head;
+    }
+  }
+  if (!h.have_output()) {
+    h.hs_out.clear();
+    h.hs_out_pos = 0;
+    h.iov.clear();
+    h.iov_head = 0;
+    if (h.close_after_send) {
+      h.close_after_send = false;
+      h.close_socket();
+      h.set_state(State::Closed);
+    }
+  }
+}
+
+Status Handle::Impl::notify_read() {
+  switch (state) {
+    case State::Created:
+    case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
+    case State::Dead: return last_error();
+    case State::Connecting: on_connected(); break;
+    case State::TlsHandshake: tls_step(); break;
+    default: read_loop(*this); break;
+  }
+  return check_alive();
+}
+
+Status Handle::Impl::notify_write() {
+  switch (state) {
+    case State::Created:
+    case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
+    case State::Dead: return last_error();
+    case State::Connecting: on_connected(); break;
+    case State::TlsHandshake: tls_step(); break;
+    default: write_loop(*this); break;
+  }
+  return check_alive();
+}
+
+unsigned Handle::Impl::direction() const {
+  switch (state) {
+    case State::Created:
+    case State::Dead:
+    case State::Closed: return 0;
+    case State::Connecting: return kAioDirectionWrite;
+    case State::TlsHandshake: {
+      unsigned d = transport ? transport->blocked_direction() : 0;
+      return d ? d : kAioDirectionRead;
+    }
+    default: break;
+  }
+  unsigned d = kAioDirectionRead;
+  if (have_output()) d |= kAioDirectionWrite;
+  if (transport) d |= transport->blocked_direction();
+  return d;
+}
+
+Status Handle::Impl::poll_once(int timeout_ms, bool* did_work) {
+  *did_work = false;
+  if (state == State::Dead) return last_error();
+  if (has_buffered_input()) {
+    *did_work = true;
+    return notify_read();
+  }
+  // Send what is queued before sleeping: the reply we wait for may depend on it.
+  if (have_output() && state != State::Connecting && state != State::TlsHandshake) {
+    NBD_TRY(notify_write());
+    if (state == State::Closed) {
+      *did_work = true;
+      return ok();
+    }
+  }
+  unsigned d = direction();
+  if (d == 0) return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
+  pollfd p{fd, short(((d & kAioDirectionRead) ? POLLIN : 0) | ((d & kAioDirectionWrite) ? POLLOUT : 0)), 0};
+  int r = ::poll(&p, 1, timeout_ms);
+  if (r < 0) {
+    if (errno == EINTR) return ok();
+    return fail(errno, "poll: %s", strerror(errno));
+  }
+  if (r == 0) return ok();
+  *did_work = true;
+  if (state == State::Connecting) return notify_write();
+  if (p.revents & POLLOUT) NBD_TRY(notify_write());
+  if (p.revents & (POLLIN | POLLHUP | POLLERR)) NBD_TRY(notify_read());
+  return ok();
+}
+
+// ---- public driving API ----
+Result<int> Handle::poll(int timeout_ms) {
+  impl_->api = "nbd_poll";
+  bool did = false;
+  NBD_TRY(impl_->poll_once(timeout_ms, &did));
+  return did ? 1 : 0;
+}
+
+int Handle::aio_get_fd() const { return impl_->fd; }
+unsigned Handle::aio_get_direction() const { return impl_->direction(); }
+
+Status Handle::aio_notify_read() {
+  impl_->api = "nbd_aio_notify_read";
+  NBD_TRY(impl_->notify_read());
+  // TLS may hold decrypted records that the socket will never signal again.
+  while (impl_->has_buffered_input()) NBD_TRY(impl_->notify_read());
+  return ok();
+}
+
+Status Handle::aio_notify_write() {
+  impl_->api = "nbd_aio_notify_write";
+  return impl_->notify_write();
+}
+
+}  // namespace nbd::client
