@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Our nbdinfo against Debian's nbdinfo on the same Debian nbdkit servers: identical stdout and
+# exit status for every mode (text and JSON), plus negative cases.
+source "${NBD_SRC:-$(dirname "$0")/../..}/tests/lib.sh"
+require_bin nbdinfo
+require_peer nbdkit nbdinfo
+
+# compare SOCKET ARGS...: runs both nbdinfos with ARGS (the URI is built from SOCKET and
+# substituted for @URI@) and checks stdout and exit status are identical.
+compare() {
+  local sock=$1; shift
+  local args=() a
+  for a in "$@"; do args+=("${a//@URI@/nbd+unix:///?socket=$sock}"); done
+  local want got wrc grc
+  want=$("$REF_NBDINFO" "${args[@]}" 2>/dev/null); wrc=$?
+  got=$("$NBDINFO" "${args[@]}" 2>"$T/err"); grc=$?
+  [ "$wrc" -eq "$grc" ] || fail "nbdinfo ${args[*]}: exit $grc, Debian's exits $wrc ($(cat "$T/err"))"
+  [ "$want" == "$got" ] || fail "nbdinfo ${args[*]}: output differs:
+$(diff <(echo "$want") <(echo "$got"))"
+  ((++compared))
+}
+
+# serve NAME ARGS...: Debian's nbdkit on $T/NAME.sock.
+serve() {
+  local name=$1; shift
+  rm -f "$T/$name.sock"
+  bg "$REF_NBDKIT" -f -U "$T/$name.sock" -P "$T/$name.pid" "$@"
+  wait_for_file "$T/$name.pid"
+}
+
+compared=0
+serve mem memory 1M
+serve data data ' @32768 1 @65536 "hello" @1048576 1 '
+serve ro -r pattern 3M
+serve sparse sparse-random 16M seed=42
+serve desc --filter=exportname memory 64K exportname=a exportname=b exportdesc=fixed:hello default-export=a
+serve bs --filter=blocksize-policy memory 1M blocksize-minimum=512 blocksize-preferred=4096 blocksize-maximum=65536
+serve empty memory 0
+serve odd memory 32769
+
+modes=("" "--json" "--size" "--map" "--map --json" "--map --totals" "--map --totals --json"
+       "--list" "--list --json" "--no-content" "--list --content"
+       "--can read" "--can write" "--can trim" "--can zero" "--can fua" "--can flush" "--can cache"
+       "--can df" "--can fast-zero" "--can multi-conn" "--can connect" "--can structured-reply"
+       "--is read-only" "--is rotational" "--is tls" "--map=qemu:allocation-depth")
+for s in mem data ro sparse desc bs empty odd; do
+  for m in "${modes[@]}"; do
+    # shellcheck disable=SC2086
+    compare "$T/$s.sock" $m @URI@
+  done
+done
+
+# Negative cases: a missing socket, a bad URI, an unknown --can word, conflicting modes.
+compare "$T/none.sock" @URI@
+compare "$T/mem.sock" notauri
+compare "$T/mem.sock" --can foo @URI@
+compare "$T/mem.sock" --map --size @URI@
+compare "$T/mem.sock" --totals @URI@
+[ "$compared" -gt 200 ] || fail "only $compared comparisons ran"
+echo "compared $compared invocations"
+pass
