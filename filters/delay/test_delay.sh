@@ -12,6 +12,7 @@ require_peer nbdcopy nbdkit
 cmp "$T/ours.img" "$T/ref.img" || fail "data differs through delay"
 
 script='
+import errno
 h.pwrite(b"slow" * 1024, 0)
 h.zero(1024, 0)
 h.trim(1024, 2048)

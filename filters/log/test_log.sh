@@ -24,7 +24,7 @@ except nbd.Error as e:
     pass
 h.shutdown()
 '
-# run SERVER LOG ARGS...: the script against SERVER; LOG gets the log without timestamps.
+# run SERVER LOG ARGS...: $script against SERVER; LOG gets the log without timestamps.
 run() {
   local server=$1 log=$2; shift 2
   rm -f "$T/raw.log"
@@ -43,14 +43,36 @@ grep -q '^connection=1 \.\.\.Extents id=8 extents=(0x0 .*) return=0$' "$T/ours.l
   fail "no extents line in: $(cat "$T/ours.log")"
 
 # Errors: every read fails with EIO, logged as return=-1 error=EIO.
+script='
+h.connect_uri(uri)
+h.pwrite(b"y" * 512, 512)
+try:
+    h.pread(512, 0)
+    raise SystemExit("the read did not fail")
+except nbd.Error as e:
+    pass
+h.shutdown()
+'
 run "$NBDKIT" "$T/ours.log" --filter=log --filter=error memory 1M error-pread-rate=1 error-pread=EIO 2>/dev/null
 run "$REF_NBDKIT" "$T/ref.log" --filter=log --filter=error memory 1M error-pread-rate=1 error-pread=EIO 2>/dev/null
 diff -u "$T/ref.log" "$T/ours.log" || fail "error log differs from upstream's"
 grep -q '\.\.\.Read id=2 return=-1 error=EIO$' "$T/ours.log" || fail "no error line in: $(cat "$T/ours.log")"
 
 # Below nozero zeromode=emulate the log sees writes where the client sent zeroes.
-run "$NBDKIT" "$T/ours.log" --filter=nozero --filter=log memory 1M zeromode=emulate fastzeromode=ignore
-run "$REF_NBDKIT" "$T/ref.log" --filter=nozero --filter=log memory 1M zeromode=emulate fastzeromode=ignore
+script='
+h.connect_uri(uri)
+h.pwrite(b"z" * 4096, 0)
+h.zero(2048, 1024, nbd.CMD_FLAG_FUA)
+try:
+    h.zero(512, 0, nbd.CMD_FLAG_FAST_ZERO)
+    raise SystemExit("fast zero succeeded under zeromode=emulate")
+except nbd.Error as e:
+    pass
+assert h.pread(4096, 0) == b"z" * 1024 + bytes(2048) + b"z" * 1024
+h.shutdown()
+'
+run "$NBDKIT" "$T/ours.log" --filter=nozero --filter=log memory 1M zeromode=emulate
+run "$REF_NBDKIT" "$T/ref.log" --filter=nozero --filter=log memory 1M zeromode=emulate
 diff -u "$T/ref.log" "$T/ours.log" || fail "log under nozero differs from upstream's"
 
 # logappend keeps what was there; without it the file starts again.

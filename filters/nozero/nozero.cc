@@ -45,9 +45,9 @@ class NozeroConnection final : public FilterConnection {
   }
   Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
     bool emulate = zm_ == ZeroMode::None || zm_ == ZeroMode::Emulate;
+    // Emulated zeroes are writes, never fast: upstream refuses them whatever fastzeromode says.
     if (flags & kFastZero) {
-      if (fm_ == FastZeroMode::Slow || (emulate && fm_ == FastZeroMode::Default))
-        return make_error(ENOTSUP, "nozero: fast zero is not supported");
+      if (emulate || fm_ == FastZeroMode::Slow) return make_error(ENOTSUP, "nozero: fast zero is not supported");
       if (fm_ == FastZeroMode::Ignore) flags &= ~kFastZero;
     }
     if (emulate) return write_zeroes(next(), count, offset, flags);

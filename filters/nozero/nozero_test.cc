@@ -70,6 +70,16 @@ TEST(NozeroFilter, EmulateWritesZeroesAndFailsFastZero) {
   EXPECT_FALSE(disk.is_hole(7)) << "emulated zeroes are written, never trimmed";
 }
 
+TEST(NozeroFilter, EmulateRefusesFastZeroEvenWithIgnore) {
+  FakeDisk disk(100);
+  auto f = nozero_filter_info.factory();
+  ASSERT_TRUE(configure(*f, {{"zeromode", "emulate"}, {"fastzeromode", "ignore"}}));
+  auto c = open_over(*f, disk);
+  EXPECT_TRUE(*(*c)->can_fast_zero());
+  EXPECT_EQ((*c)->zero(10, 0, kFastZero).error().errnum, ENOTSUP);
+  EXPECT_TRUE(disk.calls().empty());
+}
+
 TEST(NozeroFilter, NotrimDropsMayTrimAndIgnoreDropsFastZero) {
   FakeDisk disk(100);
   auto f = nozero_filter_info.factory();
