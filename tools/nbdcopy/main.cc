@@ -2,6 +2,7 @@
 // nbdcopy: copy between NBD servers, files, devices, pipes and null:. Opens both ends,
 // prepares the destination, picks the parallel or the synchronous copier and reports errors
 // as one "nbdcopy: ..." line with exit status 1.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +44,18 @@ void describe(const char* what, const Endpoint& e) {
                e.can_extents() ? "yes" : "no", e.max_channels());
 }
 
+// Copying a file onto itself would truncate it first: refuse.
+Status check_not_same_file(const Options& o) {
+  if (o.source.kind != EndpointSpec::Kind::File || o.destination.kind != EndpointSpec::Kind::File) return ok();
+  struct stat a, b;
+  if (::stat(o.source.text.c_str(), &a) == 0 && ::stat(o.destination.text.c_str(), &b) == 0 &&
+      a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return make_error(EINVAL, o.destination.text + ": source and destination are the same file");
+  return ok();
+}
+
 Status run(Options& o) {
+  NBD_TRY(check_not_same_file(o));
   NBD_TRY_ASSIGN(auto src, open_endpoint(o.source, Role::Source, o));
   NBD_TRY_ASSIGN(auto dst, open_endpoint(o.destination, Role::Destination, o));
   if (o.copy.verbose) {
