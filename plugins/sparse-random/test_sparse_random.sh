@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# sparse-random through our server: one instance as both source and destination of Debian's
+# nbdcopy and of qemu-img convert; the same seed gives the same disk; copying a different
+# image into it fails; a terabyte is served without storing anything.
+source "$NBD_SRC/tests/lib.sh"
+require_bin nbdkit
+require_peer nbdinfo nbdcopy qemu-img
+
+# A terabyte with 0.01% data (about 100 MiB in runs of 1 MiB) copied onto itself.
+"$NBDKIT" -U - sparse-random 1T seed=1 percent=0.01 runlength=1M --run "$REF_NBDCOPY \"\$uri\" \"\$uri\"" ||
+  fail "nbdcopy sparse-random 1T onto itself"
+"$NBDKIT" -U - sparse-random 1T seed=2 percent=0.01 runlength=1M random-content=true \
+  --run "$REF_NBDCOPY --request-size=65536 \"\$uri\" \"\$uri\"" || fail "nbdcopy random-content onto itself"
+"$NBDKIT" -U - sparse-random 4G seed=3 --run "qemu-img convert -n -f raw -O raw \"\$uri\" \"\$uri\"" ||
+  fail "qemu-img convert sparse-random onto itself"
+
+# The default shape: about 10% data in runs, the rest holes, on every run with one seed.
+sums() { "$NBDKIT" -U - sparse-random 256M "$@" --run "$REF_NBDCOPY \"\$uri\" - | md5sum"; }
+a=$(sums seed=42); b=$(sums seed=42); c=$(sums seed=43)
+expect_eq "$a" "$b" "same seed, same disk"
+[ "$a" != "$c" ] || fail "seeds 42 and 43 gave the same disk"
+totals=$("$NBDKIT" -U - sparse-random 1T seed=42 --run "$REF_NBDINFO --map --totals \"\$uri\"")
+data_pct=$(awk '$4 == "data" { print int($2) }' <<<"$totals")
+[ -n "$data_pct" ] && [ "$data_pct" -ge 8 ] && [ "$data_pct" -le 12 ] || fail "expected ~10% data: $totals"
+
+# Holes read as zeroes and data blocks repeat one non-zero byte.
+"$NBDKIT" -U - sparse-random 64M seed=5 percent=50 runlength=64K --run "
+  $REF_NBDINFO --map \"\$uri\" > $T/map && $REF_NBDCOPY \"\$uri\" $T/disk.img" || fail "map/copy"
+while read -r off len type rest; do
+  blk=$(dd if="$T/disk.img" bs=4096 skip=$((off / 4096)) count=1 status=none | od -An -tx1 -v | tr -s ' \n' '\n' | sort -u | grep -c .)
+  first=$(dd if="$T/disk.img" bs=1 skip="$off" count=1 status=none | od -An -tx1 | tr -d ' ')
+  if [ "$type" = 0 ]; then
+    [ "$blk" = 1 ] && [ "$first" != 00 ] || fail "data block at $off is not one non-zero byte"
+  else
+    [ "$blk" = 1 ] && [ "$first" = 00 ] || fail "hole at $off does not read as zeroes"
+  fi
+done < <(head -20 "$T/map")
+
+# Negative: copying a different image into it fails with an I/O error.
+head -c 64M /dev/urandom > "$T/other.img"
+if "$NBDKIT" -U - sparse-random 64M seed=5 --run "$REF_NBDCOPY $T/other.img \"\$uri\"" 2>"$T/err"; then
+  fail "copying a different image into sparse-random succeeded"
+fi
+if "$NBDKIT" -U - sparse-random 64M seed=5 --run "qemu-img convert -n -f raw -O raw $T/other.img \"\$uri\"" 2>"$T/err2"; then
+  fail "qemu-img convert of a different image into sparse-random succeeded"
+fi
+# The same disk with another seed is a different image too.
+if "$NBDKIT" -U - sparse-random 64M seed=5 percent=50 --run \
+  "$REF_NBDCOPY -- [ $NBDKIT -s sparse-random 64M seed=6 percent=50 ] \"\$uri\"" 2>"$T/err3"; then
+  fail "copying seed=6 into seed=5 succeeded"
+fi
+
+expect_fail_line 1 "percent=150: expected a number from 0 to 100" "$NBDKIT" -U - sparse-random 1G percent=150 --run true
+pass
