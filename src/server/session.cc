@@ -3,6 +3,7 @@
 #include "server/session.h"
 
 #include "nbd/log.h"
+#include "server/transmission.h"
 
 namespace nbd::server {
 
@@ -12,7 +13,8 @@ Session::Session(ServerContext& ctx, int in_fd, int out_fd, uint64_t id)
 Session::~Session() = default;
 
 void Session::run() {
-  log::set_thread_context(std::string(ctx_.backend.plugin_info().name) + "[" + std::to_string(id_) + "]");
+  std::string log_context = std::string(ctx_.backend.plugin_info().name) + "[" + std::to_string(id_) + "]";
+  log::set_thread_context(log_context);
   std::unique_lock<std::mutex> serial(ctx_.all_connections, std::defer_lock);
   if (ctx_.model == ThreadModel::SerializeConnections) serial.lock();
   if (Status s = ctx_.backend.preconnect(ctx_.opts.readonly); !s) {
@@ -29,7 +31,10 @@ void Session::run() {
   caps_.structured = structured_;
   caps_.extended = extended_;
   caps_.meta_context = meta_base_ && structured_;
-  transmission();
+  {
+    Transmitter t(ctx_, io_, *conn_, caps_, log_context);
+    t.run();
+  }
   conn_.reset();
 }
 

@@ -65,19 +65,6 @@ class Session {
   // Opens the named export ("" = default) and fills conn_, caps_ and eflags_.
   Status open_export(const std::string& name);
 
-  // ---- transmission (transmission.cc) ----
-  void transmission();
-  // Handles one request; an Error means "close the connection".
-  Status request(const protocol::Request& r);
-  Status do_read(const protocol::Request& r);
-  Status do_write(const protocol::Request& r, uint32_t flags);
-  Status do_block_status(const protocol::Request& r);
-  Status execute(const protocol::Request& r, uint32_t flags);
-  void reply_ok(const protocol::Request& r);
-  void reply_err(const protocol::Request& r, uint32_t nbd_error, const std::string& msg);
-  Status flush_out();
-  std::span<std::byte> data_buffer(size_t n);
-
   ServerContext& ctx_;
   Io io_;
   uint64_t id_;
@@ -91,12 +78,6 @@ class Session {
   uint16_t eflags_ = 0;
   BlockSize bs_;
   std::string description_;
-  // Transmission buffers, reused for every request.
-  OutBuf out_;
-  std::unique_ptr<std::byte[]> data_;
-  size_t data_cap_ = 0;
-  std::vector<std::byte> scratch_;
-  ExtentList extents_{0, 0};
 };
 
 }  // namespace nbd::server

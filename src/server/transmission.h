@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The transmission phase of one connection. The reader thread decodes requests from a buffer
+// holding many of them, validates each once, and either runs it itself (cheap plugins: no
+// thread handoff, replies batched into one write per burst) or, once a call has been seen to
+// block (> ~1 ms) under the parallel thread model, hands it to -t worker threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "nbd/plugin.h"
+#include "nbd/protocol.h"
+#include "server/io.h"
+#include "server/session.h"
+#include "server/validate.h"
+
+namespace nbd::server {
+
+// Per-thread reusable buffers: replies, read data, error/extent payloads.
+struct Workspace {
+  OutBuf out;
+  std::unique_ptr<std::byte[]> data;
+  size_t data_cap = 0;
+  std::vector<std::byte> scratch;
+  std::vector<protocol::BlockDescriptor> descs;
+  ExtentList extents{0, 0};
+  std::span<std::byte> data_buffer(size_t n);
+};
+
+class Transmitter {
+ public:
+  Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps, std::string log_context);
+  ~Transmitter();
+  void run();
+
+ private:
+  struct Job {
+    protocol::Request r;
+    std::unique_ptr<std::byte[]> payload;
+    size_t cap = 0;
+  };
+
+  // ---- reader ----
+  Status dispatch(const protocol::Request& r);
+  Status run_inline(const protocol::Request& r);
+  Status hand_off(const protocol::Request& r);
+
+  // ---- execution and replies (any thread; each with its own Workspace) ----
+  Status execute(Workspace& ws, const protocol::Request& r, std::span<const std::byte> payload);
+  Status do_read(Workspace& ws, const protocol::Request& r);
+  Status do_block_status(Workspace& ws, const protocol::Request& r);
+  template <class F>
+  Status call(const protocol::Request& r, F&& op);
+  void reply_ok(Workspace& ws, const protocol::Request& r);
+  void reply_err(Workspace& ws, const protocol::Request& r, const Error& e);
+  void reply_err(Workspace& ws, const protocol::Request& r, uint32_t nbd_error, std::string_view msg);
+  Status flush(Workspace& ws, std::span<const std::byte> extra = {});
+
+  // ---- workers ----
+  void start_workers();
+  void worker_loop();
+  void drain_and_stop();
+
+  ServerContext& ctx_;
+  Io& io_;
+  Connection& conn_;
+  ExportCaps caps_;
+  std::string log_context_;
+  Workspace ws_;  // the reader's
+  std::mutex write_mu_;
+  std::atomic<bool> failed_{false};
+  bool offload_ = false;
+
+  std::mutex mu_;
+  std::condition_variable job_cv_, space_cv_;
+  std::deque<Job*> queue_;
+  std::vector<std::unique_ptr<Job>> free_;
+  size_t in_flight_ = 0, max_in_flight_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace nbd::server
