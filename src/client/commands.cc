@@ -199,13 +199,16 @@ static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) 
     CmdSlot* cmd = h.find(c);
     if (!cmd || cmd->phase != CmdPhase::InFlight) break;
     bool did;
-    NBD_TRY(h.poll_once(-1, &did));
+    Status st = h.poll_once(-1, &did);
+    // The reply may have arrived together with the end of the connection.
+    if (!st && (cmd = h.find(c)) && cmd->phase == CmdPhase::InFlight) return st;
   }
   CmdSlot* cmd = h.find(c);
   if (!cmd) return h.fail(EINVAL, "command vanished");  // retired by its callback: impossible here
   int err = cmd->error;
   h.free_command(cmd);
   --h.done_count;
+  if (err && h.state == State::Dead) return h.last_error();  // the reason it died says more
   if (err) return h.fail(err, "%s", strerror(err));
   return ok();
 }

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The client state machine against a scripted fake server on a socketpair: handshakes
+// (oldstyle, newstyle with options), out-of-order replies, error chunks, and a server that
+// misbehaves (garbage, wrong cookie, close mid-reply): always an error, never a hang or crash.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "nbd/client.h"
+#include "nbd/protocol.h"
+
+namespace nbd::client {
+namespace {
+
+using namespace nbd::protocol;
+using Bytes = std::vector<std::byte>;
+
+// The server side of a socketpair, driven by a script in its own thread.
+class FakeServer {
+ public:
+  explicit FakeServer(std::function<void(FakeServer&)> script) {
+    int sv[2];
+    NBD_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    fd_ = sv[0];
+    client_fd = sv[1];
+    thread_ = std::thread([this, script] {
+      script(*this);
+      // Like a real server, stay until the client hangs up.
+      char buf[256];
+      while (::read(fd_, buf, sizeof buf) > 0) {
+      }
+      ::shutdown(fd_, SHUT_RDWR);
+    });
+  }
+  ~FakeServer() {
+    thread_.join();
+    ::close(fd_);
+  }
+  void send(const Bytes& b) { (void)!::write(fd_, b.data(), b.size()); }
+  void send_raw(const char* s, size_t n) { (void)!::write(fd_, s, n); }
+  void hangup() { ::shutdown(fd_, SHUT_RDWR); }
+  // Reads exactly n bytes (or fewer at end of stream).
+  Bytes recv(size_t n) {
+    Bytes b(n);
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(fd_, b.data() + got, n - got);
+      if (r <= 0) break;
+      got += size_t(r);
+    }
+    b.resize(got);
+    return b;
+  }
+  // Fixed newstyle handshake; answers options until GO, then returns. Unknown options get
+  // NBD_REP_ERR_UNSUP. Structured replies and base:allocation (id 7) are accepted.
+  void newstyle(uint64_t size, uint16_t flags, bool structured = true) {
+    send(encode_newstyle_handshake(kFlagFixedNewstyle | kFlagNoZeroes));
+    recv(4);
+    for (;;) {
+      auto oh = decode_option_header(recv(kOptionHeaderSize));
+      if (!oh) return;
+      Bytes payload = recv(oh->length);
+      Bytes out;
+      if (oh->option == uint32_t(Option::Go)) {
+        encode_option_reply(out, oh->option, kRepInfo, encode_info_export(size, flags | kFlagHasFlags));
+        encode_option_reply(out, oh->option, kRepAck, {});
+        send(out);
+        return;
+      }
+      if (oh->option == uint32_t(Option::StructuredReply) && structured) {
+        encode_option_reply(out, oh->option, kRepAck, {});
+      } else if (oh->option == uint32_t(Option::SetMetaContext) && structured) {
+        encode_option_reply(out, oh->option, kRepMetaContext, encode_rep_meta_context(7, "base:allocation"));
+        encode_option_reply(out, oh->option, kRepAck, {});
+      } else {
+        encode_option_reply(out, oh->option, kRepErrUnsup, {});
+      }
+      send(out);
+    }
+  }
+  Request request() {
+    auto r = decode_request(recv(kRequestSize), false);
+    return r ? *r : Request{};
+  }
+  void simple_reply(uint64_t cookie, uint32_t error, const Bytes& data = {}) {
+    Bytes b(kSimpleReplySize);
+    encode_simple_reply(b.data(), cookie, error);
+    b.insert(b.end(), data.begin(), data.end());
+    send(b);
+  }
+  void chunk(uint64_t cookie, uint16_t flags, uint16_t type, const Bytes& payload) {
+    Bytes b(kStructuredReplySize);
+    encode_chunk_header(b.data(), false, flags, type, cookie, 0, payload.size());
+    b.insert(b.end(), payload.begin(), payload.end());
+    send(b);
+  }
+  int client_fd = -1;
+
+ private:
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+Bytes bytes(const char* s) {
+  Bytes b(strlen(s));
+  memcpy(b.data(), s, b.size());
+  return b;
+}
+
+Bytes data_payload(uint64_t offset, const Bytes& data) {
+  Bytes b(8);
+  put_u64(b.data(), offset);
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+TEST(StateTest, OldstyleHandshakeAndSimpleRead) {
+  FakeServer s([](FakeServer& s) {
+    s.send(encode_oldstyle_handshake(4096, kFlagHasFlags | kFlagReadOnly));
+    Request r = s.request();
+    EXPECT_EQ(r.type, uint16_t(Command::Read));
+    EXPECT_EQ(r.offset, 512u);
+    EXPECT_EQ(r.length, 5u);
+    s.simple_reply(r.cookie, 0, bytes("hello"));
+  });
+  Handle h;
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  EXPECT_EQ(*h.get_protocol(), "oldstyle");
+  EXPECT_EQ(*h.get_size(), 4096);
+  EXPECT_TRUE(*h.is_read_only());
+  EXPECT_FALSE(*h.can_flush());
+  char buf[5];
+  ASSERT_TRUE(h.pread(std::as_writable_bytes(std::span(buf)), 512)) << h.get_error();
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  // Strict mode refuses locally, before anything is sent.
+  EXPECT_FALSE(h.pwrite(std::as_bytes(std::span(buf)), 0));
+  EXPECT_EQ(h.get_errno(), EPERM);
+  EXPECT_FALSE(h.pread(std::as_writable_bytes(std::span(buf)), 4095));
+  EXPECT_EQ(h.get_errno(), EINVAL);
+  EXPECT_NE(h.get_error().find("out of bounds"), std::string::npos);
+}
+
+TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
+  FakeServer s([](FakeServer& s) {
+    s.newstyle(1 << 20, kFlagSendFlush);
+    Request a = s.request(), b = s.request();
+    // Answer b first, a in two chunks with a hole.
+    s.chunk(b.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(b.offset, bytes("BBBB")));
+    s.chunk(a.cookie, 0, kReplyTypeOffsetData, data_payload(a.offset, bytes("AA")));
+    Bytes hole(12);
+    put_u64(hole.data(), a.offset + 2);
+    put_u32(hole.data() + 8, 2);
+    s.chunk(a.cookie, kReplyFlagDone, kReplyTypeOffsetHole, hole);
+  });
+  Handle h;
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  EXPECT_TRUE(*h.get_structured_replies_negotiated());
+  EXPECT_FALSE(*h.get_extended_headers_negotiated());
+  char a[4] = {'x', 'x', 'x', 'x'}, b[4];
+  h.set_pread_initialize(false);
+  auto ca = h.aio_pread(std::as_writable_bytes(std::span(a)), 0);
+  auto cb = h.aio_pread(std::as_writable_bytes(std::span(b)), 100);
+  ASSERT_TRUE(ca && cb);
+  EXPECT_LT(*ca, *cb);
+  EXPECT_EQ(h.aio_in_flight(), 2u);
+  while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1)) << h.get_error();
+  EXPECT_TRUE(*h.aio_command_completed(*cb));
+  EXPECT_TRUE(*h.aio_command_completed(*ca));
+  EXPECT_EQ(std::string(a, 4), std::string("AA\0\0", 4));
+  EXPECT_EQ(std::string(b, 4), "BBBB");
+  EXPECT_FALSE(h.aio_command_completed(*ca));  // already retired
+}
+
+TEST(StateTest, ErrorChunkFailsOnlyThatCommand) {
+  FakeServer s([](FakeServer& s) {
+    s.newstyle(1 << 20, kFlagSendFlush);
+    Request r = s.request();
+    s.recv(r.length);  // the write payload
+    Bytes err;
+    encode_error_payload(err, kENOSPC, "disk full", std::nullopt);
+    s.chunk(r.cookie, kReplyFlagDone, kReplyTypeError, err);
+    r = s.request();
+    s.simple_reply(r.cookie, 0);
+  });
+  Handle h;
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  char buf[8] = {};
+  EXPECT_FALSE(h.pwrite(std::as_bytes(std::span(buf)), 0));
+  EXPECT_EQ(h.get_errno(), ENOSPC);
+  EXPECT_TRUE(h.flush()) << h.get_error();
+  EXPECT_FALSE(h.aio_is_dead());
+}
+
+TEST(StateTest, CompletionCallbackRetiresCommand) {
+  FakeServer s([](FakeServer& s) {
+    s.newstyle(1 << 20, kFlagSendFlush);
+    Request r = s.request();
+    s.simple_reply(r.cookie, kEIO);
+  });
+  Handle h;
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  int seen = -1;
+  auto c = h.aio_flush([&seen](int* err) {
+    seen = *err;
+    return 1;
+  });
+  ASSERT_TRUE(c);
+  while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1));
+  EXPECT_EQ(seen, EIO);
+  EXPECT_FALSE(h.aio_command_completed(*c));  // retired by the callback: unknown now
+  EXPECT_EQ(h.aio_peek_command_completed(), 0u);
+}
+
+// Each misbehaving server: the command fails, the handle is dead, nothing hangs.
+struct Misbehaviour {
+  const char* name;
+  std::function<void(FakeServer&, const Request&)> reply;
+  const char* error_part;
+};
+
+const Misbehaviour kMisbehaviours[] = {
+    {"garbage", [](FakeServer& s, const Request&) { s.send_raw("this is not an NBD reply!", 25); },
+     "reply magic"},
+    {"wrong cookie", [](FakeServer& s, const Request& r) { s.simple_reply(r.cookie + 1, 0); }, "unknown cookie"},
+    {"close mid-header", [](FakeServer& s, const Request&) { 
+       s.send(Bytes(5, std::byte{0x67}));
+       s.hangup();
+     },
+     "closed the connection"},
+    {"close mid-data",
+     [](FakeServer& s, const Request& r) {
+       Bytes b(kSimpleReplySize);
+       encode_simple_reply(b.data(), r.cookie, 0);
+       b.resize(b.size() + 3);
+       s.send(b);
+       s.hangup();
+     },
+     "closed the connection"},
+    {"data out of range",
+     [](FakeServer& s, const Request& r) {
+       s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(r.offset + 100, bytes("ZZZZZZZZ")));
+     },
+     "outside the requested range"},
+    {"unknown chunk type", [](FakeServer& s, const Request& r) { s.chunk(r.cookie, kReplyFlagDone, 77, {}); },
+     "unknown reply chunk type"},
+    {"huge chunk",
+     [](FakeServer& s, const Request& r) {
+       Bytes b(kStructuredReplySize);
+       encode_chunk_header(b.data(), false, kReplyFlagDone, kReplyTypeError, r.cookie, 0, 0xfffffff0u);
+       s.send(b);
+     },
+     "too large"},
+};
+
+TEST(StateTest, MisbehavingServerKillsTheHandleWithAnError) {
+  for (const auto& m : kMisbehaviours) {
+    SCOPED_TRACE(m.name);
+    FakeServer s([&m](FakeServer& s) {
+      s.newstyle(1 << 20, 0);
+      Request r = s.request();
+      m.reply(s, r);
+    });
+    Handle h;
+    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    char buf[8];
+    ASSERT_FALSE(h.pread(std::as_writable_bytes(std::span(buf)), 0));
+    EXPECT_NE(h.get_error().find(m.error_part), std::string::npos) << h.get_error();
+    EXPECT_TRUE(h.aio_is_dead());
+    EXPECT_FALSE(h.flush());  // later calls fail at once
+  }
+}
+
+TEST(StateTest, BadHandshakesFail) {
+  struct Case {
+    const char* name;
+    std::function<void(FakeServer&)> script;
+    const char* error_part;
+  };
+  const Case cases[] = {
+      {"wrong magic", [](FakeServer& s) { s.send_raw("HTTP/1.1 200 OK\r\n\r\n", 19); }, "NBD magic"},
+      {"close at once", [](FakeServer& s) { s.hangup(); }, "closed the connection"},
+      {"garbage option reply",
+       [](FakeServer& s) {
+         s.send(encode_newstyle_handshake(kFlagFixedNewstyle));
+         s.recv(4);
+         s.recv(kOptionHeaderSize);
+         s.send(Bytes(20, std::byte{1}));
+       },
+       "option reply"},
+      {"GO refused",
+       [](FakeServer& s) {
+         s.send(encode_newstyle_handshake(kFlagFixedNewstyle));
+         s.recv(4);
+         for (int i = 0; i < 3; ++i) {
+           auto oh = decode_option_header(s.recv(kOptionHeaderSize));
+           s.recv(oh->length);
+           Bytes out;
+           encode_option_reply(out, oh->option, kRepErrUnknown, {});
+           s.send(out);
+         }
+       },
+       "NBD_REP_ERR_UNKNOWN"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeServer s(c.script);
+    Handle h;
+    ASSERT_FALSE(h.connect_socket(s.client_fd));
+    EXPECT_NE(h.get_error().find(c.error_part), std::string::npos) << h.get_error();
+    EXPECT_TRUE(h.aio_is_dead());
+  }
+}
+
+TEST(StateTest, BlockStatusCallsBackPerContext) {
+  FakeServer s([](FakeServer& s) {
+    s.newstyle(1 << 20, 0);
+    Request r = s.request();
+    EXPECT_EQ(r.type, uint16_t(Command::BlockStatus));
+    Bytes p;
+    BlockDescriptor d[] = {{4096, 0}, {8192, kStateHole | kStateZero}};
+    encode_block_status(p, false, 7, d);
+    s.chunk(r.cookie, kReplyFlagDone, kReplyTypeBlockStatus, p);
+  });
+  Handle h;
+  ASSERT_TRUE(h.add_meta_context("base:allocation"));
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(*h.can_meta_context("base:allocation"));
+  std::vector<Extent> got;
+  ExtentCallback cb = [&got](std::string_view ctx, uint64_t off, std::span<const Extent> es, int*) {
+    EXPECT_EQ(ctx, "base:allocation");
+    EXPECT_EQ(off, 0u);
+    got.assign(es.begin(), es.end());
+    return 0;
+  };
+  ASSERT_TRUE(h.block_status_64(12288, 0, cb)) << h.get_error();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].length, 4096u);
+  EXPECT_EQ(got[1].flags, kStateHole | kStateZero);
+}
+
+}  // namespace
+}  // namespace nbd::client
