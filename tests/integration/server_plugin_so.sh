@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The documented out-of-tree plugin (docs/examples/hello_plugin.cc) built with the compiler
+# against include/ only, loaded by path: exports, default export, descriptions, content.
+source "$NBD_SRC/tests/lib.sh"
+require_bin nbdkit
+require_peer nbdinfo nbdcopy
+CXX=${CXX:-g++}
+command -v "$CXX" >/dev/null || skip "no C++ compiler"
+"$CXX" -std=c++20 -Wall -Wextra -Werror -shared -fPIC -I "$NBD_SRC/include" \
+  "$NBD_SRC/docs/examples/hello_plugin.cc" -o "$T/hello.so" || fail "example plugin does not build"
+
+start_server "$T/sock" "$T/hello.so" hi size=64K
+U="nbd+unix:///?socket=$T/sock"
+# NBD_OPT_LIST with names and descriptions, in order.
+out=$($REF_NBDINFO --list --json "$U" | /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(" ".join("%s=%s" % (e["export-name"], e["description"]) for e in j["exports"]))')
+expect_eq "$out" "hello=the default export world=the other export" "exports listed"
+# The default export is "hello"; "world" differs; content is the greeting + name repeated.
+$REF_NBDCOPY "$U" "$T/hello.out"
+expect_eq "$(head -c 18 "$T/hello.out" | base64)" "$(printf "hi hello\nhi hello\n" | base64)" "default export content"
+expect_eq "$(stat -c %s "$T/hello.out")" 65536 "default export size"
+expect_eq "$($REF_NBDCOPY "nbd+unix:///world?socket=$T/sock" - | head -c 8)" "hi world" "named export content"
+expect_eq "$($REF_NBDINFO --size "nbd+unix:///world?socket=$T/sock")" 65536 "size= parameter"
+# Negative: an unknown export is refused at NBD_OPT_GO and the server keeps serving.
+$REF_NBDINFO "nbd+unix:///nope?socket=$T/sock" 2>"$T/err" && fail "unknown export accepted"
+expect_contains "$(cat "$T/err")" "nope" "unknown export error"
+expect_eq "$($REF_NBDINFO --size "$U")" 65536 "still serving"
+
+# Loading errors are one line naming the file or the parameter.
+expect_fail_line 1 "no-such.so" "$NBDKIT" -U - "$T/no-such.so" --run true
+echo 'int x;' >"$T/empty.cc" && "$CXX" -shared -fPIC "$T/empty.cc" -o "$T/empty.so"
+expect_fail_line 1 "nbdkit_cpp_plugin_info" "$NBDKIT" -U - "$T/empty.so" --run true
+expect_fail_line 1 "greeting" "$NBDKIT" -U - "$T/hello.so" greeting= --run true
+pass
