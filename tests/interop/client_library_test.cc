@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// nbd::client against Debian's nbdkit as a peer: every command with content checks, many
+// commands in flight, server errors, opt mode, connect_command and socket activation.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <numeric>
+
+#include "nbd/client.h"
+
+namespace nbd::client {
+namespace {
+
+const char* kNbdkit = "/usr/bin/nbdkit";
+
+std::vector<std::string> nbdkit(std::vector<std::string> args, bool stdio = true) {
+  std::vector<std::string> argv = {kNbdkit};
+  if (stdio) argv.push_back("-s");
+  argv.push_back("--exit-with-parent");
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::span<std::byte> as_bytes(std::vector<char>& v) { return std::as_writable_bytes(std::span(v)); }
+std::span<const std::byte> as_cbytes(const std::vector<char>& v) { return std::as_bytes(std::span(v)); }
+
+TEST(ClientInterop, ReadWriteZeroTrimFlushCache) {
+  Handle h;
+  ASSERT_TRUE(h.add_meta_context("base:allocation"));
+  ASSERT_TRUE(h.connect_command(nbdkit({"memory", "1M"}))) << h.get_error();
+  EXPECT_EQ(*h.get_size(), 1 << 20);
+  EXPECT_TRUE(*h.can_flush() && *h.can_trim() && *h.can_zero() && *h.can_fua() && *h.can_cache());
+  EXPECT_FALSE(*h.is_read_only());
+  EXPECT_EQ(*h.get_protocol(), "newstyle-fixed");
+  EXPECT_TRUE(*h.get_structured_replies_negotiated());
+
+  std::vector<char> w(65536), r(65536);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = char(i * 7 + 3);
+  ASSERT_TRUE(h.pwrite(as_cbytes(w), 4096, kCmdFlagFua)) << h.get_error();
+  ASSERT_TRUE(h.pread(as_bytes(r), 4096)) << h.get_error();
+  EXPECT_EQ(r, w);
+  ASSERT_TRUE(h.zero(8192, 8192)) << h.get_error();
+  ASSERT_TRUE(h.pread(as_bytes(r), 4096));
+  EXPECT_TRUE(std::all_of(r.begin() + 4096, r.begin() + 12288, [](char c) { return c == 0; }));
+  EXPECT_EQ(r[4095], w[4095]);
+  EXPECT_EQ(r[12288], w[12288]);
+  ASSERT_TRUE(h.trim(65536, 4096)) << h.get_error();
+  ASSERT_TRUE(h.flush()) << h.get_error();
+  ASSERT_TRUE(h.cache(4096, 0)) << h.get_error();
+
+  // After the trim the whole disk reads as a hole.
+  uint64_t covered = 0;
+  ExtentCallback cb = [&covered](std::string_view ctx, uint64_t, std::span<const Extent> es, int*) {
+    EXPECT_EQ(ctx, "base:allocation");
+    for (auto& e : es) {
+      EXPECT_EQ(e.flags, kStateHole | kStateZero);
+      covered += e.length;
+    }
+    return 0;
+  };
+  ASSERT_TRUE(h.block_status_64(1 << 20, 0, cb)) << h.get_error();
+  EXPECT_EQ(covered, 1u << 20);
+  ASSERT_TRUE(h.shutdown()) << h.get_error();
+  EXPECT_TRUE(h.aio_is_closed());
+}
+
+TEST(ClientInterop, ManyCommandsInFlightWithCallbacks) {
+  Handle h;
+  ASSERT_TRUE(h.connect_command(nbdkit({"memory", "16M"}))) << h.get_error();
+  constexpr int kN = 256;
+  constexpr size_t kLen = 16384;
+  std::vector<std::vector<char>> bufs(kN, std::vector<char>(kLen));
+  int completed = 0;
+  for (int i = 0; i < kN; ++i) {
+    std::fill(bufs[i].begin(), bufs[i].end(), char(i));
+    auto c = h.aio_pwrite(as_cbytes(bufs[i]), uint64_t(i) * kLen, [&completed](int* err) {
+      EXPECT_EQ(*err, 0);
+      ++completed;
+      return 1;
+    });
+    ASSERT_TRUE(c) << h.get_error();
+  }
+  EXPECT_EQ(h.aio_in_flight(), size_t(kN));
+  while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1)) << h.get_error();
+  EXPECT_EQ(completed, kN);
+  std::vector<Cookie> cookies;
+  for (int i = 0; i < kN; ++i) {
+    std::fill(bufs[i].begin(), bufs[i].end(), char(0x55));
+    auto c = h.aio_pread(as_bytes(bufs[i]), uint64_t(i) * kLen);
+    ASSERT_TRUE(c) << h.get_error();
+    cookies.push_back(*c);
+  }
+  // Drive through the caller's own loop this time.
+  while (h.aio_in_flight() > 0) {
+    unsigned dir = h.aio_get_direction();
+    if (dir & kAioDirectionWrite) {
+      ASSERT_TRUE(h.aio_notify_write());
+    }
+    if (h.aio_in_flight() > 0) {
+      ASSERT_TRUE(h.poll(-1));
+    }
+  }
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(*h.aio_command_completed(cookies[i]));
+    EXPECT_TRUE(std::all_of(bufs[i].begin(), bufs[i].end(), [i](char c) { return c == char(i); })) << i;
+  }
+}
+
+TEST(ClientInterop, ServerErrorsFailTheCommandNotTheHandle) {
+  Handle h;
+  ASSERT_TRUE(h.connect_command(nbdkit({"--filter=error", "memory", "1M", "error-pread=ENOSPC", "error-pread-rate=1"})))
+      << h.get_error();
+  std::vector<char> r(512);
+  EXPECT_FALSE(h.pread(as_bytes(r), 0));
+  EXPECT_EQ(h.get_errno(), ENOSPC);
+  EXPECT_FALSE(h.aio_is_dead());
+  std::vector<char> w(512, 'x');
+  EXPECT_TRUE(h.pwrite(as_cbytes(w), 0)) << h.get_error();
+}
+
+TEST(ClientInterop, PatternReadsAndStructuredChunks) {
+  Handle h;
+  ASSERT_TRUE(h.connect_command(nbdkit({"pattern", "1M"}))) << h.get_error();
+  std::vector<char> r(4096);
+  uint64_t seen = 0;
+  ChunkCallback cb = [&seen](std::span<const std::byte> sub, uint64_t, unsigned status, int*) {
+    EXPECT_EQ(status, kReadData);
+    seen += sub.size();
+    return 0;
+  };
+  ASSERT_TRUE(h.pread_structured(as_bytes(r), 8192, cb)) << h.get_error();
+  EXPECT_EQ(seen, r.size());
+  for (size_t i = 0; i < r.size(); i += 8) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; ++k) v = (v << 8) | uint8_t(r[i + k]);
+    ASSERT_EQ(v, 8192 + i);
+  }
+  // Strict mode: read-only pattern refuses writes before sending anything.
+  EXPECT_FALSE(h.pwrite(as_cbytes(r), 0));
+  EXPECT_EQ(h.get_errno(), EPERM);
+}
+
+TEST(ClientInterop, OptModeListsAndChoosesExports) {
+  Handle h;
+  ASSERT_TRUE(h.set_opt_mode(true));
+  ASSERT_TRUE(h.set_full_info(true));
+  ASSERT_TRUE(h.connect_command(nbdkit({"--filter=exportname", "memory", "64K", "exportname=alpha",
+                                        "exportname=beta", "exportdesc=fixed:desc", "exportname-strict=true",
+                                        "exportname-list=explicit"})))
+      << h.get_error();
+  EXPECT_TRUE(h.aio_is_negotiating());
+  std::vector<std::string> names;
+  ListCallback cb = [&names](std::string_view n, std::string_view) {
+    names.emplace_back(n);
+    return 0;
+  };
+  auto n = h.opt_list(cb);
+  ASSERT_TRUE(n) << h.get_error();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(names, (std::vector<std::string>{"alpha", "beta"}));
+  ASSERT_TRUE(h.set_export_name("nope"));
+  EXPECT_FALSE(h.opt_go());  // unknown export: an error, still negotiating
+  EXPECT_TRUE(h.aio_is_negotiating());
+  ASSERT_TRUE(h.set_export_name("beta"));
+  ASSERT_TRUE(h.opt_info()) << h.get_error();
+  EXPECT_EQ(*h.get_export_description(), "desc");
+  ASSERT_TRUE(h.opt_go()) << h.get_error();
+  EXPECT_TRUE(h.aio_is_ready());
+  EXPECT_EQ(*h.get_canonical_export_name(), "beta");
+}
+
+TEST(ClientInterop, SocketActivationAndSecondConnectionByUri) {
+  Handle h;
+  ASSERT_TRUE(h.connect_systemd_socket_activation(nbdkit({"memory", "1M"}, false))) << h.get_error();
+  auto uri = h.get_uri();
+  ASSERT_TRUE(uri) << h.get_error();
+  EXPECT_EQ(uri->rfind("nbd+unix:///?socket=", 0), 0u) << *uri;
+  std::vector<char> w(1024, 'Q'), r(1024);
+  ASSERT_TRUE(h.pwrite(as_cbytes(w), 2048));
+  Handle h2;
+  ASSERT_TRUE(h2.connect_uri(*uri)) << h2.get_error();
+  ASSERT_TRUE(h2.pread(as_bytes(r), 2048)) << h2.get_error();
+  EXPECT_EQ(r, w);
+}
+
+TEST(ClientInterop, MissingCommandFailsCleanly) {
+  Handle h;
+  EXPECT_FALSE(h.connect_command({"/nonexistent/nbd-server"}));
+  EXPECT_TRUE(h.aio_is_dead());
+  Handle h2;
+  EXPECT_FALSE(h2.connect_command({}));
+  EXPECT_EQ(h2.get_errno(), EINVAL);
+}
+
+}  // namespace
+}  // namespace nbd::client
