@@ -98,17 +98,27 @@ Result<std::string> Handle::get_uri() const {
   impl_->api = "nbd_get_uri";
   const Impl& h = *impl_;
   bool tls = h.tls_on || h.tls == TlsMode::Require;
+  std::string user = h.tls_username.empty() || h.tls == TlsMode::Disable ? "" : h.tls_username + "@";
   std::string path = "/" + uri_encode_path(h.export_name);
+  std::string query;
+  auto add = [&query](const char* key, const std::string& v) {
+    if (!v.empty()) query += std::string(query.empty() ? "?" : "&") + key + "=" + v;
+  };
+  if (h.where == Impl::Where::Unix) add("socket", h.where_socket);
+  if (h.tls != TlsMode::Disable) {
+    add("tls-certificates", h.tls_certificates);
+    add("tls-psk-file", h.tls_psk_file);
+  }
   switch (h.where) {
     case Impl::Where::Tcp: {
       bool v6 = h.where_host.find(':') != std::string::npos;
       std::string host = v6 ? "[" + h.where_host + "]" : h.where_host;
-      return std::string(tls ? "nbds://" : "nbd://") + host + ":" + h.where_port + path;
+      return std::string(tls ? "nbds://" : "nbd://") + user + host + ":" + h.where_port + path + query;
     }
     case Impl::Where::Unix:
-      return std::string(tls ? "nbds+unix://" : "nbd+unix://") + path + "?socket=" + h.where_socket;
+      return std::string(tls ? "nbds+unix://" : "nbd+unix://") + user + path + query;
     case Impl::Where::Vsock:
-      return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + h.where_host + ":" + h.where_port + path;
+      return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + user + h.where_host + ":" + h.where_port + path + query;
     case Impl::Where::None: break;
   }
   return impl_->fail(EINVAL, "the handle was not connected to a socket address");
