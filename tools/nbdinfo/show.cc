@@ -59,7 +59,7 @@ std::string read_content(Handle& h, uint64_t size) {
   return probe_content(buf);
 }
 
-void collect(Handle& h, Facts& f) {
+void collect(Handle& h, Facts& f, bool captive) {
   auto name = h.get_canonical_export_name();
   f.name = name ? *name : h.get_export_name();
   if (auto d = h.get_export_description(); d && !d->empty()) {
@@ -67,7 +67,8 @@ void collect(Handle& h, Facts& f) {
     f.have_description = true;
   }
   f.size = uint64_t(h.get_size().value_or(0));
-  if (auto u = h.get_uri()) f.uri = *u;
+  // Upstream shows no URI for a captive server: its socket goes away with nbdinfo.
+  if (auto u = h.get_uri(); u && !captive) f.uri = *u;
   f.flags = {{"is_rotational", flag(h.is_rotational())}, {"is_read_only", flag(h.is_read_only())},
              {"can_cache", flag(h.can_cache())},         {"can_df", flag(h.can_df())},
              {"can_fast_zero", flag(h.can_fast_zero())}, {"can_flush", flag(h.can_flush())},
@@ -183,7 +184,7 @@ int do_info(Handle& h, const Options& o) {
   for (size_t i = 0; i < names.size(); ++i) {
     Facts f;
     if (int r = negotiate(h, names[i], content && !list, f); r != 0) return r;
-    collect(h, f);
+    collect(h, f, !o.command.empty());
     if (content) {
       f.content = h.aio_is_ready() ? read_content(h, f.size) : content_over_new_connection(f.uri, f.size);
       f.have_content = !f.content.empty();
