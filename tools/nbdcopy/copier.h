@@ -19,8 +19,11 @@ struct CopyOptions {
   bool flush = false;
   bool no_extents = false;           // ignore the source's hole information
   bool synchronous = false;
-  uint32_t request_size = 256 * 1024;
-  unsigned requests = 64;            // in flight per channel
+  // Upstream uses 256K x 64. Measured here against Debian's nbdkit: 2M requests cut the
+  // client's CPU time by a third (fewer replies, wakeups and header reads that pull payload
+  // through the client library's receive buffer) and the server's per-request work too.
+  uint32_t request_size = 2 * 1024 * 1024;
+  unsigned requests = 8;             // in flight per channel
   uint64_t queue_size = 16 * 1024 * 1024;  // bytes of buffers per channel
   uint64_t sparse = 4096;            // zero-detection block size, 0 = off
   unsigned threads = 1;              // copy threads (= channel pairs)

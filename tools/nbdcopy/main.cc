@@ -69,7 +69,9 @@ Status run(Options& o) {
     return make_error(ENOSPC, dst->name() + ": destination size (" + std::to_string(*dsize) +
                                   ") is smaller than source size (" + std::to_string(*src_size) + ")");
   dst_zero = dst_zero || o.copy.destination_is_zero;
-  if (!o.sparse_set) o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst->preferred_block_size());
+  // Nothing to keep sparse in null:, so do not spend time looking for zeroes.
+  if (o.destination.kind == EndpointSpec::Kind::Null) o.copy.sparse = 0;
+  else if (!o.sparse_set) o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst->preferred_block_size());
   for (const Endpoint* e : {src.get(), dst.get()}) {
     if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
       o.copy.request_size = 4096;  // largest power of two within the server's maximum

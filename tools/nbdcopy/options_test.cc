@@ -22,8 +22,8 @@ TEST(Options, Defaults) {
   auto o = parse({"a.img", "b.img"});
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->connections, 4u);
-  EXPECT_EQ(o->copy.request_size, 256u * 1024);
-  EXPECT_EQ(o->copy.requests, 64u);
+  EXPECT_EQ(o->copy.request_size, 2u << 20);
+  EXPECT_EQ(o->copy.requests, 8u);
   EXPECT_EQ(o->copy.sparse, 4096u);
   EXPECT_GE(o->copy.threads, 1u);
   EXPECT_EQ(o->source.kind, EndpointSpec::Kind::File);
