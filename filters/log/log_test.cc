@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "fixtures/fake_disk.h"
@@ -20,14 +19,23 @@ using nbd::testing::open_over;
 
 std::string temp_path(const char* name) { return ::testing::TempDir() + name; }
 
-// The file's lines without their "YYYY-MM-DD HH:MM:SS.UUUUUU " prefix, which must be there.
+// True if l starts with "YYYY-MM-DD HH:MM:SS.UUUUUU " (no std::regex: GCC 12 warns inside it
+// under sanitizers).
+bool has_stamp(const std::string& l) {
+  const std::string shape = "dddd-dd-dd dd:dd:dd.dddddd ";
+  if (l.size() < shape.size()) return false;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(l[i])) : l[i] != shape[i]) return false;
+  return true;
+}
+
+// The file's lines without their timestamp, which must be there.
 std::vector<std::string> log_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
-  std::regex stamp(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} )");
   for (std::string l; std::getline(in, l);) {
-    EXPECT_TRUE(std::regex_search(l, stamp)) << l;
-    lines.push_back(std::regex_replace(l, stamp, ""));
+    EXPECT_TRUE(has_stamp(l)) << l;
+    lines.push_back(l.substr(std::min<size_t>(l.size(), 27)));
   }
   return lines;
 }
