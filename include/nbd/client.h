@@ -260,8 +260,8 @@ class Handle {
   bool aio_is_created() const;
   bool aio_is_connecting() const;
   bool aio_is_negotiating() const;
-  bool aio_is_ready() const;
-  bool aio_is_processing() const;  // ready and commands in flight
+  bool aio_is_ready() const;       // in transmission: commands may be issued
+  bool aio_is_processing() const;  // in transmission with commands in flight
   bool aio_is_dead() const;
   bool aio_is_closed() const;
   const char* state_name() const;  // for debug output and tests

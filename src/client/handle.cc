@@ -204,7 +204,7 @@ bool Handle::aio_is_connecting() const {
          s == State::TlsHandshake || s == State::ExportName;
 }
 bool Handle::aio_is_negotiating() const { return impl_->state == State::Negotiating; }
-bool Handle::aio_is_ready() const { return impl_->state == State::Ready && impl_->in_flight == 0; }
+bool Handle::aio_is_ready() const { return impl_->state == State::Ready; }
 bool Handle::aio_is_processing() const { return impl_->state == State::Ready && impl_->in_flight > 0; }
 bool Handle::aio_is_dead() const { return impl_->state == State::Dead; }
 bool Handle::aio_is_closed() const { return impl_->state == State::Closed; }

@@ -79,6 +79,14 @@ static void read_loop(Handle::Impl& h) {
   }
 }
 
+// Under constant load the queue may never drain completely: drop the sent prefix now and then.
+static void compact_iov(Handle::Impl& h) {
+  if (h.iov_head > 1024 && h.iov_head * 2 > h.iov.size()) {
+    h.iov.erase(h.iov.begin(), h.iov.begin() + long(h.iov_head));
+    h.iov_head = 0;
+  }
+}
+
 static void write_loop(Handle::Impl& h) {
   while (h.have_output() && h.transport) {
     ssize_t r;
@@ -89,7 +97,7 @@ static void write_loop(Handle::Impl& h) {
       r = h.transport->sendv(h.iov.data() + h.iov_head, int(h.iov.size() - h.iov_head));
     }
     if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return compact_iov(h);
       h.set_dead(errno, "send: %s", strerror(errno));
       return;
     }
@@ -106,6 +114,7 @@ static void write_loop(Handle::Impl& h) {
       if (v.iov_len == 0) ++h.iov_head;
     }
   }
+
   if (!h.have_output()) {
     h.hs_out.clear();
     h.hs_out_pos = 0;

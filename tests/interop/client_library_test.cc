@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// nbd::client against Debian's nbdkit as a peer: every command with content checks, many
-// commands in flight, server errors, opt mode, connect_command and socket activation.
+// nbd::client against Debian's nbdkit (a peer) and against our own nbdkit ($NBD_BIN/nbdkit,
+// when NBD_BIN is set, as under ctest): every command with content checks, many commands in
+// flight, server errors, opt mode, connect_command, socket activation, extended headers.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <cstring>
 #include <numeric>
@@ -11,10 +14,25 @@
 namespace nbd::client {
 namespace {
 
-const char* kNbdkit = "/usr/bin/nbdkit";
+// The servers under test: Debian's, and ours when NBD_BIN says where it is.
+std::vector<std::string> servers() {
+  std::vector<std::string> v = {"/usr/bin/nbdkit"};
+  if (const char* bin = getenv("NBD_BIN")) v.push_back(std::string(bin) + "/nbdkit");
+  return v;
+}
 
-std::vector<std::string> nbdkit(std::vector<std::string> args, bool stdio = true) {
-  std::vector<std::string> argv = {kNbdkit};
+class ClientInterop : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_EQ(access(GetParam().c_str(), X_OK), 0) << GetParam() << " was not built"; }
+  std::vector<std::string> nbdkit(std::vector<std::string> args, bool stdio = true) const {
+    return make_argv(GetParam(), std::move(args), stdio);
+  }
+  static std::vector<std::string> make_argv(const std::string& server, std::vector<std::string> args, bool stdio);
+};
+
+std::vector<std::string> ClientInterop::make_argv(const std::string& server, std::vector<std::string> args,
+                                                  bool stdio) {
+  std::vector<std::string> argv = {server};
   if (stdio) argv.push_back("-s");
   argv.push_back("--exit-with-parent");
   argv.insert(argv.end(), args.begin(), args.end());
@@ -24,7 +42,7 @@ std::vector<std::string> nbdkit(std::vector<std::string> args, bool stdio = true
 std::span<std::byte> as_bytes(std::vector<char>& v) { return std::as_writable_bytes(std::span(v)); }
 std::span<const std::byte> as_cbytes(const std::vector<char>& v) { return std::as_bytes(std::span(v)); }
 
-TEST(ClientInterop, ReadWriteZeroTrimFlushCache) {
+TEST_P(ClientInterop, ReadWriteZeroTrimFlushCache) {
   Handle h;
   ASSERT_TRUE(h.add_meta_context("base:allocation"));
   ASSERT_TRUE(h.connect_command(nbdkit({"memory", "1M"}))) << h.get_error();
@@ -64,7 +82,7 @@ TEST(ClientInterop, ReadWriteZeroTrimFlushCache) {
   EXPECT_TRUE(h.aio_is_closed());
 }
 
-TEST(ClientInterop, ManyCommandsInFlightWithCallbacks) {
+TEST_P(ClientInterop, ManyCommandsInFlightWithCallbacks) {
   Handle h;
   ASSERT_TRUE(h.connect_command(nbdkit({"memory", "16M"}))) << h.get_error();
   constexpr int kN = 256;
@@ -106,7 +124,7 @@ TEST(ClientInterop, ManyCommandsInFlightWithCallbacks) {
   }
 }
 
-TEST(ClientInterop, ServerErrorsFailTheCommandNotTheHandle) {
+TEST_P(ClientInterop, ServerErrorsFailTheCommandNotTheHandle) {
   Handle h;
   ASSERT_TRUE(h.connect_command(nbdkit({"--filter=error", "memory", "1M", "error-pread=ENOSPC", "error-pread-rate=1"})))
       << h.get_error();
@@ -118,7 +136,7 @@ TEST(ClientInterop, ServerErrorsFailTheCommandNotTheHandle) {
   EXPECT_TRUE(h.pwrite(as_cbytes(w), 0)) << h.get_error();
 }
 
-TEST(ClientInterop, PatternReadsAndStructuredChunks) {
+TEST_P(ClientInterop, PatternReadsAndStructuredChunks) {
   Handle h;
   ASSERT_TRUE(h.connect_command(nbdkit({"pattern", "1M"}))) << h.get_error();
   std::vector<char> r(4096);
@@ -140,7 +158,7 @@ TEST(ClientInterop, PatternReadsAndStructuredChunks) {
   EXPECT_EQ(h.get_errno(), EPERM);
 }
 
-TEST(ClientInterop, OptModeListsAndChoosesExports) {
+TEST_P(ClientInterop, OptModeListsAndChoosesExports) {
   Handle h;
   ASSERT_TRUE(h.set_opt_mode(true));
   ASSERT_TRUE(h.set_full_info(true));
@@ -169,7 +187,7 @@ TEST(ClientInterop, OptModeListsAndChoosesExports) {
   EXPECT_EQ(*h.get_canonical_export_name(), "beta");
 }
 
-TEST(ClientInterop, SocketActivationAndSecondConnectionByUri) {
+TEST_P(ClientInterop, SocketActivationAndSecondConnectionByUri) {
   Handle h;
   ASSERT_TRUE(h.connect_systemd_socket_activation(nbdkit({"memory", "1M"}, false))) << h.get_error();
   auto uri = h.get_uri();
@@ -183,7 +201,7 @@ TEST(ClientInterop, SocketActivationAndSecondConnectionByUri) {
   EXPECT_EQ(r, w);
 }
 
-TEST(ClientInterop, MissingCommandFailsCleanly) {
+TEST_P(ClientInterop, MissingCommandFailsCleanly) {
   Handle h;
   EXPECT_FALSE(h.connect_command({"/nonexistent/nbd-server"}));
   EXPECT_TRUE(h.aio_is_dead());
@@ -191,6 +209,39 @@ TEST(ClientInterop, MissingCommandFailsCleanly) {
   EXPECT_FALSE(h2.connect_command({}));
   EXPECT_EQ(h2.get_errno(), EINVAL);
 }
+
+TEST_P(ClientInterop, ExtendedHeadersWhenTheServerHasThem) {
+  Handle h;
+  ASSERT_TRUE(h.add_meta_context("base:allocation"));
+  ASSERT_TRUE(h.connect_command(nbdkit({"memory", "8G"}))) << h.get_error();
+  bool ext = *h.get_extended_headers_negotiated();
+  // Debian's nbdkit 1.32 predates extended headers; ours has them.
+  EXPECT_EQ(ext, GetParam().find("/usr/bin/") == std::string::npos);
+  std::vector<char> w(4096, 'E'), r(4096);
+  ASSERT_TRUE(h.pwrite(as_cbytes(w), (uint64_t(5) << 30))) << h.get_error();
+  ASSERT_TRUE(h.pread(as_bytes(r), (uint64_t(5) << 30))) << h.get_error();
+  EXPECT_EQ(r, w);
+  // One request beyond 4G is only possible with extended headers.
+  auto z = h.zero(uint64_t(6) << 30, 0);
+  EXPECT_EQ(bool(z), ext) << h.get_error();
+  uint64_t covered = 0;
+  ExtentCallback cb = [&covered](std::string_view, uint64_t, std::span<const Extent> es, int*) {
+    for (auto& e : es) covered += e.length;
+    return 0;
+  };
+  ASSERT_TRUE(h.block_status_64(uint64_t(1) << 30, 0, cb)) << h.get_error();
+  EXPECT_GT(covered, 0u);
+  Handle h2;
+  ASSERT_TRUE(h2.set_request_extended_headers(false));
+  ASSERT_TRUE(h2.connect_command(nbdkit({"memory", "1M"}))) << h2.get_error();
+  EXPECT_FALSE(*h2.get_extended_headers_negotiated());
+  EXPECT_TRUE(*h2.get_structured_replies_negotiated());
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, ClientInterop, ::testing::ValuesIn(servers()),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           return i.param.find("/usr/bin/") == 0 ? std::string("Debian") : std::string("Ours");
+                         });
 
 }  // namespace
 }  // namespace nbd::client

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# labels: asan
+# Our nbdinfo against our nbdkit: the upstream blog's command, captive [ CMD ] mode, --run
+# with $uri, the facts of a few plugins, and errors for a missing export and a dead server.
+source "${NBD_SRC:-$(dirname "$0")/../..}/tests/lib.sh"
+require_bin nbdkit nbdinfo
+export PATH="$NBD_BIN:$PATH"
+
+# The blog command (with -U -: nbdkit 1.32's --run otherwise takes TCP port 10809, and tests
+# use no fixed ports).
+out=$("$NBDKIT" -U - data ' @32768 1 ' --run 'nbdinfo --map "$uri"') || fail "blog command failed"
+expect_eq "$out" "         0       32768    3  hole,zero
+     32768           1    0  data" "blog --map output"
+out=$("$NBDKIT" -U - data ' @32768 1 ' --run 'nbdinfo --map --totals "$uri"') || fail "--totals failed"
+expect_eq "$out" "         1   0.0%   0 data
+     32768 100.0%   3 hole,zero" "--totals output"
+
+# Captive server by socket activation, several modes.
+expect_eq "$(nbdinfo --size -- [ "$NBDKIT" null 1M ])" "1048576" "captive --size"
+"$NBDINFO" --is read-only -- [ "$NBDKIT" -r memory 1M ] || fail "captive -r is not read-only"
+"$NBDINFO" --can trim -- [ "$NBDKIT" memory 1M ] || fail "memory cannot trim"
+"$NBDINFO" --cannot write -- [ "$NBDKIT" -r memory 1M ] || fail "--cannot write on -r"
+
+# Default output: every fact has the value the plugin implies.
+sock=$T/mem.sock
+start_server "$sock" memory 2M
+out=$("$NBDINFO" "nbd+unix:///?socket=$sock") || fail "nbdinfo on our server failed"
+expect_contains "$out" "protocol: newstyle-fixed without TLS, using " "protocol line"
+expect_contains "$out" "	export-size: 2097152 (2M)" "size line"
+expect_contains "$out" "	content: data" "content line"
+expect_contains "$out" "	uri: nbd+unix:///?socket=$sock" "uri line"
+expect_contains "$out" "	is_read_only: false" "read-only line"
+expect_contains "$out" "	can_trim: true" "trim line"
+json=$("$NBDINFO" --json "nbd+unix:///?socket=$sock") || fail "--json failed"
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); e=d["exports"][0]; assert e["export-size"]==2097152, e; assert e["export-size-str"]=="2M"; assert d["TLS"] is False' <<<"$json" ||
+  fail "--json is not valid JSON with the right facts: $json"
+
+# Negative cases: a socket nobody listens on; a URI for a different scheme.
+expect_fail_line 1 "connect" "$NBDINFO" --size "nbd+unix:///?socket=$T/nobody.sock"
+expect_fail_line 1 "unknown scheme" "$NBDINFO" --size "http://localhost/"
+pass
