@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# sh plugin through our server: a file-backed script written and read by Debian's nbdcopy,
+# qemu-io and nbdinfo, compared with Debian's nbdkit running the same script; inline `-`
+# scripts; errors, a missing get_size and can_write=false as negative cases.
+source "$NBD_SRC/tests/lib.sh"
+require_bin nbdkit
+require_peer nbdinfo nbdcopy qemu-io
+
+# A file-backed disk in the style of upstream's example script, with extents and zero.
+cat > "$T/disk.sh" <<'EOF'
+#!/bin/bash
+f=$tmpdir/disk
+case "$1" in
+  config) [ "$2" = file ] || { echo "EINVAL unknown parameter $2" >&2; exit 1; }
+          ln -sf "$(realpath "$3")" "$f" ;;
+  config_complete) [ -e "$f" ] || { echo "EINVAL file= is required" >&2; exit 1; } ;;
+  thread_model) echo parallel ;;
+  get_size) stat -Lc %s "$f" ;;
+  can_write|can_flush|can_trim|can_zero|can_extents|can_multi_conn) exit 0 ;;
+  can_fua) echo native ;;
+  pread) dd if="$f" skip=$4 count=$3 iflag=count_bytes,skip_bytes status=none ;;
+  pwrite) dd of="$f" seek=$4 conv=notrunc oflag=seek_bytes status=none ;;
+  flush) sync ;;
+  trim|zero) fallocate -p -o $4 -l $3 -n "$f" ;;
+  extents) echo 0 $(stat -Lc %s "$f") ;;
+  *) exit 2 ;;
+esac
+EOF
+chmod +x "$T/disk.sh"
+
+# nbdcopy writes 3 MiB of random data through the script, then reads it back.
+head -c 3M /dev/urandom > "$T/src.img"
+truncate -s 3M "$T/disk.img"
+"$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDCOPY $T/src.img \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/back.img" \
+  || fail "nbdcopy through the sh plugin failed"
+cmp "$T/src.img" "$T/disk.img" || fail "the file behind the script does not hold what nbdcopy wrote"
+cmp "$T/src.img" "$T/back.img" || fail "reading back through the script gave different bytes"
+
+# qemu-io: a pattern write with FUA, a zero, and reads that check the bytes.
+out=$("$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run \
+  'qemu-io -f raw -c "write -P 0x5a -F 4096 8192" -c "write -z 65536 4096" -c "read -P 0x5a 4096 8192" -c "read -P 0 65536 4096" "$uri"' 2>&1) \
+  || fail "qemu-io through the sh plugin failed: $out"
+[ "$(od -An -tx1 -j4096 -N8192 "$T/disk.img" | tr -d ' \n' | tr -d 5a)" = "" ] || fail "pattern 0x5a not in the file"
+cmp -n 4096 -i 65536:0 "$T/disk.img" /dev/zero || fail "zero did not zero the file"
+
+# Same script under Debian's nbdkit: identical nbdinfo answers (sizes, flags, map).
+strip_uri() { grep -v -e 'uri:' -e '^protocol:'; }
+ours=$("$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDINFO \"\$uri\"; $REF_NBDINFO --map \"\$uri\"" | strip_uri)
+theirs=$("$REF_NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDINFO \"\$uri\"; $REF_NBDINFO --map \"\$uri\"" | strip_uri)
+expect_eq "$ours" "$theirs" "nbdinfo of the same script under our nbdkit and Debian's"
+expect_contains "$ours" "can_fua: true" "nbdinfo"
+
+# An inline script from stdin (no "#!": it runs under /bin/sh), the man page's example.
+out=$("$NBDKIT" -U - sh - --run "$REF_NBDINFO --size \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/inline.img" <<'EOF'
+case "$1" in
+  get_size) echo 1M ;;
+  pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;;
+  *) exit 2 ;;
+esac
+EOF
+) || fail "inline script failed"
+expect_eq "$out" "1048576" "inline script size"
+cmp "$T/inline.img" <(head -c 1M /dev/zero) || fail "inline script did not read as zeroes"
+
+# Negative: "EIO boom" reaches the client as EIO, and the log line carries the message.
+cat > "$T/bad.sh" <<'EOF'
+#!/bin/sh
+case "$1" in
+  get_size) echo 64K ;;
+  pread) echo "EIO boom" >&2; exit 1 ;;
+  can_write) exit 3 ;;
+  *) exit 2 ;;
+esac
+EOF
+chmod +x "$T/bad.sh"
+"$NBDKIT" -U - sh "$T/bad.sh" --run "qemu-io -f raw -c 'read 0 512' \"\$uri\"" > "$T/bad.out" 2> "$T/bad.err"
+grep -q "Input/output error" "$T/bad.out" "$T/bad.err" || fail "client did not see EIO: $(cat "$T/bad.out" "$T/bad.err")"
+grep -q "$T/bad.sh: boom" "$T/bad.err" || fail "server log lacks the script's message: $(cat "$T/bad.err")"
+
+# Negative: can_write exiting 3 makes the export read-only, and writes fail.
+out=$("$NBDKIT" -U - sh "$T/bad.sh" --run "$REF_NBDINFO \"\$uri\"" 2>/dev/null)
+expect_contains "$out" "is_read_only: true" "can_write exit 3"
+"$NBDKIT" -U - sh "$T/bad.sh" --run "qemu-io -f raw -c 'write 0 512' \"\$uri\"" > "$T/ro.out" 2>&1
+grep -q -i "read-only\|Operation not permitted\|permission" "$T/ro.out" || fail "a write to a read-only script export succeeded: $(cat "$T/ro.out")"
+
+# Negative: without get_size the client cannot connect, and the log says why.
+cat > "$T/nosize.sh" <<'EOF'
+#!/bin/sh
+exit 2
+EOF
+chmod +x "$T/nosize.sh"
+"$NBDKIT" -U - sh "$T/nosize.sh" --run "$REF_NBDINFO \"\$uri\"" > /dev/null 2> "$T/nosize.err" \
+  && fail "nbdinfo succeeded against a script without get_size"
+grep -q "nosize.sh: the get_size method is required" "$T/nosize.err" || fail "no clear get_size error: $(cat "$T/nosize.err")"
+
+# Negative: a script that is not executable is refused at startup with one line.
+chmod -x "$T/nosize.sh"
+expect_fail_line 1 "not executable" "$NBDKIT" -U - sh "$T/nosize.sh" --run true
+pass
