@@ -32,4 +32,9 @@ qemu-img compare -q -f raw -F raw "$T/src.raw" "$U" && fail "compare missed a di
 qemu-img create -q -f qcow2 "$T/q.qcow2" 8M && qemu-io -f qcow2 -c 'write -P 0x77 0 1M' "$T/q.qcow2" >/dev/null
 qemu-img convert -n -f raw -O raw "$T/q.qcow2" "$U"
 qemu-io -f qcow2 -c 'read -P 0x77 0 1M' "$U" | grep -q "read 1048576/1048576" || fail "qcow2 over NBD"
+
+# Oldstyle (-o): qemu 7.2 still speaks it.
+out=$("$NBDKIT" -o -U - memory 1M --run 'qemu-io -f raw -c "write -P 0x42 4k 4k" -c "read -P 0x42 4k 4k" "$uri"')
+expect_contains "$out" "read 4096/4096 bytes at offset 4096" "oldstyle qemu-io"
+[[ "$out" == *"Pattern verification failed"* ]] && fail "oldstyle pattern"
 pass
