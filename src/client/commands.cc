@@ -155,12 +155,33 @@ Result<Cookie> Handle::aio_block_status(uint64_t count, uint64_t offset, Extent3
   return c;
 }
 
+// kShutdownAbandonPending: commands whose request has not started to go out are dropped
+// from the send queue and fail with ESHUTDOWN; the rest still get their replies.
+static void abandon_unsent(Handle::Impl& h) {
+  std::vector<CmdSlot*> dropped;
+  for (CmdSlot* c : h.slots) {
+    if (c->phase != CmdPhase::InFlight) continue;
+    for (size_t j = h.iov_head; j < h.iov.size(); ++j) {
+      if (h.iov[j].iov_base != c->hdr) continue;
+      bool payload = c->type == uint16_t(Command::Write) && c->count > 0;
+      h.iov.erase(h.iov.begin() + long(j), h.iov.begin() + long(j + (payload ? 2 : 1)));
+      dropped.push_back(c);
+      break;
+    }
+  }
+  for (CmdSlot* c : dropped) {
+    c->error = ESHUTDOWN;
+    h.complete(c);
+  }
+}
+
 Status Handle::aio_disconnect(uint32_t flags) {
   impl_->api = "nbd_aio_disconnect";
   Impl& h = *impl_;
   if (h.state != State::Ready) return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected", client::state_name(h.state));
   if (flags & ~kShutdownAbandonPending) return h.fail(EINVAL, "invalid shutdown flags 0x%x", flags);
   if (h.disconnect_queued) return ok();
+  if (flags & kShutdownAbandonPending) abandon_unsent(h);
   Request r{0, uint16_t(Command::Disc), 0, 0, 0};
   size_t n = encode_request(h.disc_hdr, r, h.ext);
   h.iov.push_back({h.disc_hdr, n});

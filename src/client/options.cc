@@ -118,8 +118,18 @@ void Handle::Impl::option_done(Status st) {
 
 static Status rep_error(Handle::Impl& h, uint32_t type) {
   std::string msg = payload_text(h.payload);
-  return make_error(rep_errno(type), std::string("server replied with error to ") + option_name(h.cur_opt) +
-                                         " request: " + rep_name(type) + (msg.empty() ? "" : ": ") + msg);
+  if (!msg.empty()) h.debugf("server error message: %s", msg.c_str());
+  int err = rep_errno(type);
+  bool go = h.cur_opt == opt(Option::Go) || h.cur_opt == opt(Option::Info);
+  std::string what = h.export_name.empty() ? "the default export" : "export: " + h.export_name;
+  if (go && h.goal == Goal::Connect && type == kRepErrUnknown)
+    return make_error(err, "handshake: server has no export named '" + h.export_name + "': " + strerror(err));
+  if (go)
+    return make_error(err, std::string("server replied with error to ") +
+                               (h.cur_opt == opt(Option::Go) ? "opt_go" : "opt_info") + " request: " + strerror(err) +
+                               " for " + what);
+  return make_error(err, std::string("server replied with error to ") + option_name(h.cur_opt) + " request: " +
+                             rep_name(type) + (msg.empty() ? "" : ": ") + msg);
 }
 
 static void on_meta_reply(Handle::Impl& h, uint32_t type) {

@@ -303,7 +303,7 @@ TEST(StateTest, BadHandshakesFail) {
            s.send(out);
          }
        },
-       "NBD_REP_ERR_UNKNOWN"},
+       "server has no export named ''"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -340,6 +340,34 @@ TEST(StateTest, BlockStatusCallsBackPerContext) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].length, 4096u);
   EXPECT_EQ(got[1].flags, kStateHole | kStateZero);
+}
+
+TEST(StateTest, ShutdownSendsQueuedCommandsUnlessAbandoned) {
+  for (bool abandon : {false, true}) {
+    SCOPED_TRACE(abandon ? "abandon" : "keep");
+    FakeServer s([abandon](FakeServer& s) {
+      s.newstyle(1 << 20, kFlagSendFlush);
+      Request r = s.request();
+      if (!abandon) {
+        EXPECT_EQ(r.type, uint16_t(Command::Flush));
+        s.simple_reply(r.cookie, 0);
+        r = s.request();
+      }
+      EXPECT_EQ(r.type, uint16_t(Command::Disc));
+      s.hangup();
+    });
+    Handle h;
+    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    int seen = -1;
+    ASSERT_TRUE(h.aio_flush([&seen](int* e) {
+      seen = *e;
+      return 1;
+    }));
+    ASSERT_TRUE(h.shutdown(abandon ? kShutdownAbandonPending : 0)) << h.get_error();
+    EXPECT_EQ(seen, abandon ? ESHUTDOWN : 0);
+    EXPECT_TRUE(h.aio_is_closed());
+    EXPECT_FALSE(h.flush());  // closed: no more commands
+  }
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ class ClientInterop : public ::testing::TestWithParam<std::string> {
   std::vector<std::string> nbdkit(std::vector<std::string> args, bool stdio = true) const {
     return make_argv(GetParam(), std::move(args), stdio);
   }
+
+ public:
   static std::vector<std::string> make_argv(const std::string& server, std::vector<std::string> args, bool stdio);
 };
 
@@ -158,13 +160,32 @@ TEST_P(ClientInterop, PatternReadsAndStructuredChunks) {
   EXPECT_EQ(h.get_errno(), EPERM);
 }
 
-TEST_P(ClientInterop, OptModeListsAndChoosesExports) {
+TEST_P(ClientInterop, OptModeInfoThenGo) {
+  Handle h;
+  ASSERT_TRUE(h.set_opt_mode(true));
+  ASSERT_TRUE(h.connect_command(nbdkit({"memory", "64K"}))) << h.get_error();
+  EXPECT_TRUE(h.aio_is_negotiating());
+  EXPECT_FALSE(h.get_size());  // nothing known before opt_info/opt_go
+  int n = 0;
+  ListCallback cb = [&n](std::string_view, std::string_view) { return ++n, 0; };
+  ASSERT_TRUE(h.opt_list(cb)) << h.get_error();
+  EXPECT_GE(n, 1);
+  ASSERT_TRUE(h.opt_info()) << h.get_error();
+  EXPECT_EQ(*h.get_size(), 65536);
+  EXPECT_TRUE(h.aio_is_negotiating());
+  ASSERT_TRUE(h.opt_go()) << h.get_error();
+  EXPECT_TRUE(h.aio_is_ready());
+  EXPECT_FALSE(h.opt_go());  // not negotiating any more
+}
+
+// The exportname filter is Debian's only (so far).
+TEST(ClientInteropDebian, OptModeListsAndChoosesExports) {
   Handle h;
   ASSERT_TRUE(h.set_opt_mode(true));
   ASSERT_TRUE(h.set_full_info(true));
-  ASSERT_TRUE(h.connect_command(nbdkit({"--filter=exportname", "memory", "64K", "exportname=alpha",
+  ASSERT_TRUE(h.connect_command(ClientInterop::make_argv("/usr/bin/nbdkit", {"--filter=exportname", "memory", "64K", "exportname=alpha",
                                         "exportname=beta", "exportdesc=fixed:desc", "exportname-strict=true",
-                                        "exportname-list=explicit"})))
+                                        "exportname-list=explicit"}, true)))
       << h.get_error();
   EXPECT_TRUE(h.aio_is_negotiating());
   std::vector<std::string> names;
