@@ -47,6 +47,7 @@ Status listen_tcp(const Options& o, Listeners& l) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
   l.port = o.port.empty() ? "10809" : o.port;
+  l.ipaddr = o.ipaddr;
   int r = getaddrinfo(o.ipaddr.empty() ? nullptr : o.ipaddr.c_str(), l.port.c_str(), &hints, &res);
   if (r != 0) return make_error(EINVAL, "-i " + o.ipaddr + " -p " + l.port + ": " + gai_strerror(r));
   std::string last_error;
@@ -131,7 +132,10 @@ std::string Listeners::uri(const std::string& exportname) const {
   std::string path = exportname.empty() ? "" : "/" + uri_encode_export(exportname);
   if (!unix_path.empty()) return "nbd+unix://" + (path.empty() ? "" : path) + "?socket=" + unix_path;
   if (vsock) return "nbd+vsock://1:" + port + path;
-  if (!port.empty()) return "nbd://localhost:" + port + path;
+  if (!port.empty()) {
+    std::string host = ipaddr.empty() ? "localhost" : ipaddr.find(':') != std::string::npos ? "[" + ipaddr + "]" : ipaddr;
+    return "nbd://" + host + ":" + port + path;
+  }
   return "";
 }
 

@@ -16,6 +16,7 @@ struct Listeners {
   std::string unix_path;     // the socket path, if a Unix socket
   std::string private_dir;   // -U -: the temp dir to remove at exit
   std::string port;          // TCP or vsock port, if any
+  std::string ipaddr;        // -i, if given (used in the URI instead of localhost)
   bool vsock = false;
   bool activated = false;    // socket activation
 

@@ -177,15 +177,15 @@ int finish(Backend& backend, Clients& clients, Listeners& l, int status) {
 
 int serve(const Options& o, Backend& backend) {
   signal(SIGPIPE, SIG_IGN);
-  install_signals();
   if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
   ServerContext ctx{backend, o, backend.thread_model()};
-  if (o.single) {
+  if (o.single) {  // no accept loop: SIGINT/SIGTERM keep their default action (exit)
     if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), 1;
     { Session(ctx, 0, 1, 1).run(); }
     backend.unload();
     return 0;
   }
+  install_signals();
   auto l = open_listeners(o);
   if (!l) return log::error("%s", l.error().message.c_str()), 1;
   bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent && !l->activated;

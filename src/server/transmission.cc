@@ -37,7 +37,12 @@ Transmitter::~Transmitter() { drain_and_stop(); }
 Status Transmitter::dispatch(const Request& r) {
   Verdict v = validate_request(r, caps_);
   if (v.error) {
-    if (r.type == uint16_t(Command::Write)) NBD_TRY(io_.discard(r.length));
+    // Keep the stream in sync: a rejected request's payload is read and thrown away. With
+    // extended headers any command may carry one (PAYLOAD_LEN); only writes may be large.
+    bool payload = r.type == uint16_t(Command::Write) || (caps_.extended && (r.flags & kCmdFlagPayloadLen));
+    if (payload && r.type != uint16_t(Command::Write) && r.length > kMaxOptionLength)
+      return make_error(EINVAL, "request payload is too large; closing the connection");
+    if (payload) NBD_TRY(io_.discard(r.length));
     log::error("invalid request: %s", v.message.c_str());
     reply_err(ws_, r, v.error, v.message);
     return ok();

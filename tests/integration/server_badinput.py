@@ -130,6 +130,11 @@ check(total == SIZE and len(chunks[0][1]) == 8 + 16 * count, "extended: descript
 c.request(CMD_READ, SIZE, 1)
 err, _, chunks = c.reply()
 check(err == EINVAL and chunks[0][0] == 0x8001, "extended: errors are ERROR chunks")
+# A block status with a payload the server did not offer: EINVAL, payload skipped, in sync.
+c.request(CMD_BLOCK_STATUS, 0, 16, FLAG_PAYLOAD_LEN, struct.pack(">QII", 4096, 1, 1))
+check(c.reply()[0] == EINVAL, "extended: unexpected block status payload is rejected")
+err, data, _ = c.pread(8192, 5)
+check(err == 0 and data == b"hello", "extended: stream in sync after a rejected payload")
 c.request(CMD_DISC, 0, 0)
 
 # 10. Simple (no structured replies) client: a read error is a simple reply with no data.
