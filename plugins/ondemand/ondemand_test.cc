@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nbd/plugin.h"
@@ -70,6 +71,17 @@ TEST_F(OndemandTest, BusyExportIsRefused) {
   EXPECT_EQ(b.error().message, "filesystem is locked by another client");
   a->reset();
   EXPECT_TRUE(open("beta"));
+}
+
+TEST_F(OndemandTest, WaitTrueWaitsForTheLock) {
+  ASSERT_TRUE(p_->config("wait", "true"));
+  auto a = open("gamma");
+  ASSERT_TRUE(a);
+  Result<std::unique_ptr<Connection>> b = make_error(EIO, "not run");
+  std::thread t([&] { b = open("gamma"); });  // blocks in flock until a is closed
+  a->reset();
+  t.join();
+  EXPECT_TRUE(b) << b.error().message;
 }
 
 TEST_F(OndemandTest, BadNamesAndConfigAreRefused) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/mbr_gpt_layout.h"
+#include "image.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 
@@ -29,15 +30,8 @@ struct PartFile {
 };
 
 Status full_io(const PartFile& f, std::span<std::byte> buf, uint64_t off, bool write) {
-  while (!buf.empty()) {
-    ssize_t r = write ? ::pwrite(f.fd, buf.data(), buf.size(), static_cast<off_t>(off))
-                      : ::pread(f.fd, buf.data(), buf.size(), static_cast<off_t>(off));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return make_error(errno, f.path + ": " + std::strerror(errno));
-    if (r == 0) return make_error(EIO, f.path + ": file shrank while being served");
-    buf = buf.subspan(static_cast<size_t>(r));
-    off += static_cast<uint64_t>(r);
-  }
+  auto r = write ? vdisk::write_fully(f.fd, buf, off) : vdisk::read_fully(f.fd, buf, off);
+  if (!r) return make_error(r.error().errnum, f.path + ": " + r.error().message);
   return ok();
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // split plugin: several plain files concatenated into one disk, in command-line order.
-// Requests that cross a file boundary are split; extents come from SEEK_DATA/SEEK_HOLE.
+// Requests that cross a file boundary are split; extents come from SEEK_DATA/SEEK_HOLE
+// (the file helpers are shared with the image plugins, in plugins/tmpdisk/image.h).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "image.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
@@ -73,7 +75,7 @@ class SplitConnection final : public Connection {
 
   Status extents(uint64_t count, uint64_t offset, uint32_t, ExtentList& e) override {
     return for_each_piece(count, offset, [&](OpenFile& f, size_t, size_t n, uint64_t foff) -> Status {
-      return file_extents(f, foff, foff + n, e);
+      return vdisk::file_extents(f.fd, n, foff, f.offset, e);
     });
   }
 
@@ -99,38 +101,9 @@ class SplitConnection final : public Connection {
   }
 
   static Status io_full(OpenFile& f, std::byte* p, size_t n, uint64_t foff, bool write) {
-    while (n > 0) {
-      ssize_t r = write ? ::pwrite(f.fd, p, n, static_cast<off_t>(foff)) : ::pread(f.fd, p, n, static_cast<off_t>(foff));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return errno_error(std::string(write ? "pwrite: " : "pread: ") + f.name);
-      }
-      if (r == 0) return make_error(EIO, f.name + ": file shrank while being served");
-      p += r;
-      n -= static_cast<size_t>(r);
-      foff += static_cast<uint64_t>(r);
-    }
-    return ok();
-  }
-
-  // Reports data and holes of [begin, end) within one file, at virtual disk offsets.
-  static Status file_extents(OpenFile& f, uint64_t begin, uint64_t end, ExtentList& e) {
-    uint64_t pos = begin;
-    while (pos < end) {
-      off_t data = ::lseek(f.fd, static_cast<off_t>(pos), SEEK_DATA);
-      if (data < 0 && errno != ENXIO) return e.add(f.offset + pos, end - pos, 0);  // no SEEK_DATA: all data
-      uint64_t d = data < 0 ? end : std::min<uint64_t>(static_cast<uint64_t>(data), end);
-      if (d > pos) {
-        NBD_TRY(e.add(f.offset + pos, d - pos, kExtentHole | kExtentZero));
-        pos = d;
-        continue;
-      }
-      off_t hole = ::lseek(f.fd, static_cast<off_t>(pos), SEEK_HOLE);
-      uint64_t h = hole < 0 ? end : std::min<uint64_t>(static_cast<uint64_t>(hole), end);
-      if (h <= pos) h = end;
-      NBD_TRY(e.add(f.offset + pos, h - pos, 0));
-      pos = h;
-    }
+    auto r = write ? vdisk::write_fully(f.fd, std::span<const std::byte>(p, n), foff)
+                   : vdisk::read_fully(f.fd, std::span<std::byte>(p, n), foff);
+    if (!r) return make_error(r.error().errnum, f.name + ": " + r.error().message);
     return ok();
   }
 
