@@ -31,6 +31,11 @@ Status errno_status(int err) {
 class NbdChannel final : public Channel {
  public:
   NbdChannel(std::unique_ptr<Handle> h, bool can_zero) : h_(std::move(h)), can_zero_(can_zero) {}
+  // A clean NBD_CMD_DISC lets a captive server (qemu-nbd on qcow2) finish its writes before
+  // the handle's destructor stops it.
+  ~NbdChannel() override {
+    if (h_->aio_is_ready()) (void)h_->shutdown();
+  }
 
   void read(std::span<std::byte> buf, uint64_t offset, Completion& c, size_t* got) override {
     if (got) *got = buf.size();
