@@ -25,6 +25,13 @@ class SparseAllocator final : public Allocator {
     return ok();
   }
   Status write(std::span<const std::byte> buf, uint64_t offset) override {
+    // Overwriting allocated pages leaves the directory alone, so it can run beside reads and
+    // other writes (like upstream's malloc allocator, concurrent requests to the same bytes
+    // get no ordering, which NBD does not promise either). Only allocation is exclusive.
+    {
+      std::shared_lock lock(mu_);
+      if (array_.write_if_allocated(buf, offset)) return ok();
+    }
     std::unique_lock lock(mu_);
     return array_.write(buf, offset);
   }

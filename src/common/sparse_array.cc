@@ -113,6 +113,25 @@ Status SparseArray::write(std::span<const std::byte> buf, uint64_t offset) {
   return ok();
 }
 
+bool SparseArray::write_if_allocated(std::span<const std::byte> buf, uint64_t offset) {
+  if (buf.empty()) return true;
+  uint64_t first = offset >> kPageShift, last = (offset + buf.size() - 1) >> kPageShift;
+  for (uint64_t pg = first; pg <= last; ++pg) {
+    if (page(pg) == nullptr) return false;
+  }
+  const std::byte* src = buf.data();
+  size_t left = buf.size();
+  while (left > 0) {
+    size_t in_page = offset & (kPageSize - 1);
+    size_t n = std::min<size_t>(left, kPageSize - in_page);
+    std::memcpy(page(offset >> kPageShift) + in_page, src, n);
+    src += n;
+    offset += n;
+    left -= n;
+  }
+  return true;
+}
+
 Status SparseArray::fill(std::byte c, uint64_t count, uint64_t offset) {
   if (c == std::byte{0}) {
     zero(count, offset);

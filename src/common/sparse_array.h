@@ -30,6 +30,9 @@ class SparseArray {
   // Allocates pages on the first non-zero byte written to them; ENOMEM if that fails
   // (the bytes before the failing page have been written).
   Status write(std::span<const std::byte> buf, uint64_t offset);
+  // Writes buf only if every page it touches is already allocated (so nothing in the page
+  // directory changes and callers may hold just a shared lock); false, writing nothing, if not.
+  bool write_if_allocated(std::span<const std::byte> buf, uint64_t offset);
   // Sets count bytes to c; c == 0 is zero().
   Status fill(std::byte c, uint64_t count, uint64_t offset);
   // Sets count bytes to zero and frees every page that ends up all zero. Never fails and

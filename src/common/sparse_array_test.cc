@@ -53,6 +53,20 @@ TEST(SparseArray, WriteAcrossPagesReadsBack) {
   EXPECT_EQ(std::vector<std::byte>(r.end() - 100, r.end()), bytes(100, 0));
 }
 
+TEST(SparseArray, WriteIfAllocatedOnlyTouchesExistingPages) {
+  SparseArray a;
+  ASSERT_TRUE(a.write(bytes(2 * kPage, 1), 0));
+  EXPECT_TRUE(a.write_if_allocated(bytes(kPage, 2), kPage / 2));
+  EXPECT_FALSE(a.write_if_allocated(bytes(kPage, 3), kPage + kPage / 2));  // reaches page 2
+  EXPECT_EQ(a.allocated_pages(), 2u);
+  auto r = bytes(2 * kPage, 0);
+  a.read(r, 0);
+  EXPECT_EQ(r[kPage / 2 - 1], std::byte{1});
+  EXPECT_EQ(r[kPage / 2], std::byte{2});
+  EXPECT_EQ(r[kPage + kPage / 2 - 1], std::byte{2});
+  EXPECT_EQ(r[kPage + kPage / 2], std::byte{1});  // the refused write changed nothing
+}
+
 TEST(SparseArray, ZeroWriteToHoleAllocatesNothing) {
   SparseArray a;
   ASSERT_TRUE(a.write(bytes(4 * kPage, 0), 0));
