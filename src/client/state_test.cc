@@ -342,6 +342,50 @@ TEST(StateTest, BlockStatusCallsBackPerContext) {
   EXPECT_EQ(got[1].flags, kStateHole | kStateZero);
 }
 
+// Old servers: NBD_OPT_GO unknown (fall back to NBD_OPT_EXPORT_NAME), or not even fixed newstyle.
+TEST(StateTest, ExportNameFallbacks) {
+  for (bool fixed : {true, false}) {
+    SCOPED_TRACE(fixed ? "fixed newstyle without GO" : "plain newstyle");
+    FakeServer s([fixed](FakeServer& s) {
+      s.send(encode_newstyle_handshake(fixed ? kFlagFixedNewstyle : 0));
+      EXPECT_EQ(get_u32(s.recv(4).data()), fixed ? kClientFlagFixedNewstyle : 0u);
+      for (;;) {
+        auto oh = decode_option_header(s.recv(kOptionHeaderSize));
+        ASSERT_TRUE(oh);
+        Bytes payload = s.recv(oh->length);
+        if (oh->option == uint32_t(Option::ExportName)) {
+          EXPECT_EQ(std::string(reinterpret_cast<char*>(payload.data()), payload.size()), "disk1");
+          Bytes reply(kExportNameReplySize + 124);
+          put_u64(reply.data(), 12345);
+          put_u16(reply.data() + 8, kFlagHasFlags | kFlagReadOnly);
+          s.send(reply);
+          return;
+        }
+        EXPECT_TRUE(fixed) << "a plain newstyle server got option " << oh->option;
+        Bytes out;
+        encode_option_reply(out, oh->option, kRepErrUnsup, {});
+        s.send(out);
+      }
+    });
+    Handle h;
+    ASSERT_TRUE(h.set_export_name("disk1"));
+    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    EXPECT_EQ(*h.get_size(), 12345);
+    EXPECT_TRUE(*h.is_read_only());
+    EXPECT_EQ(*h.get_protocol(), fixed ? "newstyle-fixed" : "newstyle");
+    EXPECT_FALSE(*h.get_structured_replies_negotiated());
+  }
+  // TLS required but the server can't: refused before any option.
+  FakeServer s([](FakeServer& s) {
+    s.send(encode_newstyle_handshake(0));
+    s.recv(4);
+  });
+  Handle h;
+  ASSERT_TRUE(h.set_tls(TlsMode::Require));
+  EXPECT_FALSE(h.connect_socket(s.client_fd));
+  EXPECT_NE(h.get_error().find("TLS"), std::string::npos) << h.get_error();
+}
+
 TEST(StateTest, ShutdownSendsQueuedCommandsUnlessAbandoned) {
   for (bool abandon : {false, true}) {
     SCOPED_TRACE(abandon ? "abandon" : "keep");
