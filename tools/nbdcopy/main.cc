@@ -76,6 +76,7 @@ Status run(Options& o) {
     if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
       o.copy.request_size = 4096;  // largest power of two within the server's maximum
       while (o.copy.request_size * 2 <= max) o.copy.request_size *= 2;
+      if (!o.requests_set) o.copy.requests = requests_for(o.copy);  // keep the bytes in flight
     }
   }
   const bool sync = o.copy.synchronous || src->is_stream() || dst->is_stream() || !src_size;

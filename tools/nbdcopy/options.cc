@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string_view>
 #include <thread>
@@ -61,6 +62,7 @@ Status parse_one(int c, const char* arg, Options& o) {
     case 'R': {
       NBD_TRY_ASSIGN(o.copy.requests, parse_count("--requests", arg));
       if (o.copy.requests == 0) return make_error(EINVAL, "--requests: must be at least 1");
+      o.requests_set = true;
       break;
     }
     case 'T': {
@@ -137,6 +139,10 @@ Result<EndpointSpec> parse_endpoint(const std::vector<std::string>& args, size_t
 
 }  // namespace
 
+unsigned requests_for(const CopyOptions& c) {
+  return static_cast<unsigned>(std::clamp<uint64_t>(c.queue_size / c.request_size, 1, 64));
+}
+
 Result<Options> parse_options(int argc, char** argv) {
   Options o;
   o.copy.threads = 0;
@@ -163,6 +169,7 @@ Result<Options> parse_options(int argc, char** argv) {
   if (i != args.size()) return make_error(EINVAL, "unexpected argument '" + args[i] + "' after the DESTINATION");
   if (o.source.kind == EndpointSpec::Kind::Null) return make_error(EINVAL, "null: can only be a destination");
   if (o.copy.threads == 0) o.copy.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (!o.requests_set) o.copy.requests = requests_for(o.copy);
   return o;
 }
 

@@ -26,11 +26,15 @@ struct Options {
   int progress_fd = -1;       // --progress=FD
   bool progress_bar = false;  // -p
   bool sparse_set = false;    // -S given (else the destination's preferred block size counts)
+  bool requests_set = false;
   EndpointSpec source, destination;
 };
 
 // Parses argv (argv[0] is the program). Errors are one line without the "nbdcopy: " prefix.
 Result<Options> parse_options(int argc, char** argv);
+
+// Requests in flight when -R is not given: enough to fill --queue-size, between 1 and 64.
+unsigned requests_for(const CopyOptions& c);
 
 // The --help text.
 const char* usage_text();

@@ -25,6 +25,9 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o->copy.request_size, 2u << 20);
   EXPECT_EQ(o->copy.requests, 8u);
   EXPECT_EQ(o->copy.sparse, 4096u);
+  // Smaller requests without -R: more of them, up to 64.
+  EXPECT_EQ(parse({"--request-size=256K", "a", "b"})->copy.requests, 64u);
+  EXPECT_EQ(parse({"--request-size=32M", "a", "b"})->copy.requests, 1u);
   EXPECT_GE(o->copy.threads, 1u);
   EXPECT_EQ(o->source.kind, EndpointSpec::Kind::File);
   EXPECT_EQ(o->destination.text, "b.img");
