@@ -48,6 +48,7 @@ Status Io::fill(size_t n) {
 }
 
 Status Io::read_exact(std::byte* p, size_t n) {
+  if (n == 0) return ok();
   size_t have = std::min(n, end_ - pos_);
   std::memcpy(p, rbuf_.data() + pos_, have);
   pos_ += have;
