@@ -125,12 +125,11 @@ class LogConnection final : public FilterConnection {
   std::atomic<uint64_t> ids_{0};
 };
 
-// The values upstream prints for its tri-state capabilities (none 0, emulate 1, native 2).
+// Upstream prints zero as none 0, emulate 1, native 2. Our can_zero is a bool and the core's
+// zero emulation sits below every filter, so a filter sees "can zero" (2) or "cannot" (0).
 Result<std::string> zero_mode(Connection& c) {
   NBD_TRY_ASSIGN(bool zero, c.can_zero());
-  if (zero) return std::string("2");
-  NBD_TRY_ASSIGN(bool write, c.can_write());
-  return std::string(write ? "1" : "0");
+  return std::string(zero ? "2" : "0");
 }
 std::string tri(int v) { return std::to_string(v); }
 std::string flag(bool b) { return b ? "1" : "0"; }

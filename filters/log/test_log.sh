@@ -75,6 +75,26 @@ run "$NBDKIT" "$T/ours.log" --filter=nozero --filter=log memory 1M zeromode=emul
 run "$REF_NBDKIT" "$T/ref.log" --filter=nozero --filter=log memory 1M zeromode=emulate
 diff -u "$T/ref.log" "$T/ours.log" || fail "log under nozero differs from upstream's"
 
+# Capabilities as a filter above changes them: nozero's default mode hides zero (zero=0).
+for server in "$NBDKIT" "$REF_NBDKIT"; do
+  "$server" -U - --filter=log --filter=nozero memory 1M logfile="$T/raw.log" --run "$REF_NBDINFO --size \"\$uri\" >/dev/null"
+  grep -o 'Connect .*' "$T/raw.log" > "$T/$([ "$server" = "$NBDKIT" ] && echo ours || echo ref).log"
+done
+diff -u "$T/ref.log" "$T/ours.log" || fail "Connect line above nozero differs from upstream's"
+grep -q ' zero=0 ' "$T/ours.log" || fail "nozero did not hide zero: $(cat "$T/ours.log")"
+
+# A stack: the log under offset sees shifted offsets, the same as upstream's.
+script='
+h.connect_uri(uri)
+h.pwrite(b"s" * 512, 0)
+h.pread(512, 1024)
+h.shutdown()
+'
+run "$NBDKIT" "$T/ours.log" --filter=offset --filter=log memory 1M offset=3000 range=8K
+run "$REF_NBDKIT" "$T/ref.log" --filter=offset --filter=log memory 1M offset=3000 range=8K
+diff -u "$T/ref.log" "$T/ours.log" || fail "log under offset differs from upstream's"
+grep -q 'Read id=2 offset=0xfb8 count=0x200' "$T/ours.log" || fail "read at 1024 not shifted by 3000: $(cat "$T/ours.log")"
+
 # logappend keeps what was there; without it the file starts again.
 echo "2000-01-01 00:00:00.000000 old" > "$T/app.log"
 "$NBDKIT" -U - --filter=log memory 1M logfile="$T/app.log" logappend=true --run "$REF_NBDINFO --size \"\$uri\" >/dev/null"
