@@ -155,7 +155,10 @@ struct Handle::Impl {
   uint32_t cur_opt = 0;
   bool tls_tried = false, ext_tried = false, sr_tried = false, meta_done = false;
   bool tls_on = false, sr = false, ext = false;
-  uint32_t after_meta = 0;          // GO/INFO to send once SET_META_CONTEXT finishes
+  // Options sent and not yet fully answered, oldest first: options are pipelined (the
+  // server answers them in order), which saves a round trip per option.
+  std::vector<uint32_t> opts_sent;
+  bool go_sent = false, sr_refused = false, meta_auto = false;
   uint32_t opt_reply_type = 0;
   uint32_t user_opt = 0;            // the option the caller asked for
   Status opt_status;                // result of the last user option
@@ -173,6 +176,7 @@ struct Handle::Impl {
   void on_opt_reply_payload();
   void handle_opt_reply(uint32_t type);
   void option_done(Status st);
+  void next_opt_reply();
   void on_export_name_reply();
   void start_export_name();
   Status start_user_option(uint32_t opt);

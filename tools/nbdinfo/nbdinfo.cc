@@ -78,7 +78,12 @@ int main(int argc, char** argv) {
     case Mode::List: status = do_info(h, o); break;
   }
   fflush(stdout);
-  if (h.aio_is_negotiating()) (void)h.opt_abort();
-  else if (h.aio_is_ready()) (void)h.shutdown();
+  // Say goodbye without waiting for the server to hang up: nothing more is needed from it.
+  if (h.aio_is_negotiating()) {
+    (void)h.opt_abort();
+  } else if (h.aio_is_ready() && h.aio_disconnect()) {
+    while (h.aio_get_direction() & nbd::client::kAioDirectionWrite)
+      if (!h.aio_notify_write()) break;
+  }
   return status;
 }
