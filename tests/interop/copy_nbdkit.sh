@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # nbdcopy against Debian's nbdkit: memory, pattern, data and sparse-random exports as sources
 # and destinations, checksums compared with what Debian's nbdcopy produces, and errors.
-# labels: asan
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdcopy
 require_peer nbdkit nbdcopy
