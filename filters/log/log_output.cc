@@ -62,16 +62,17 @@ void Output::write(const Entry& e) {
   if (!script_.empty()) run_script(e);
 }
 
-// Runs the script with sh -c, the entry's fields first as shell variables. Its status is ignored
-// (a log script cannot change a request), like upstream.
+// Runs the script with bash -c, the entry's fields first as shell variables; lists such as
+// exports=(...) and extents=(...) become bash arrays, as upstream does. The script's status is
+// ignored (a log script cannot change a request).
 void Output::run_script(const Entry& e) {
   std::string cmd = "type=" + e.type + "\nact=" + e.act + "\n";
-  // Values are already shell words (numbers, quoted strings), except lists like extents=(...).
-  for (const auto& [k, v] : e.vars) cmd += k + "=" + (v.starts_with("(") ? shell_quote(v) : v) + "\n";
+  // Values are already shell words: numbers, quoted strings, or arrays of them.
+  for (const auto& [k, v] : e.vars) cmd += k + "=" + v + "\n";
   cmd += script_;
   pid_t pid = fork();
   if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    execl("/bin/bash", "bash", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   if (pid > 0) {

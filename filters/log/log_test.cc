@@ -139,22 +139,26 @@ TEST(LogFilter, LogscriptGetsFieldsAsShellVariables) {
   std::remove(out.c_str());
   auto f = log_filter_info.factory();
   ASSERT_TRUE(configure(*f, {{"logscript", "echo \"$type $act ${connection:-} ${id:-} ${offset:-} ${return:-} "
-                                           "${error:-} ${export:-}\" >> " + out}}));
+                                           "${error:-} ${export:-} ${extents[@]:-}\" >> " + out}}));
   FakeDisk disk(100);
   OpenParams p;
   p.export_name = "a b";
   auto c = open_over(*f, disk, p);
   disk.fail_next("trim", ENOSPC);
   EXPECT_FALSE((*c)->trim(10, 16, 0));
+  ExtentList e(0, 100);
+  ASSERT_TRUE((*c)->extents(100, 0, kReqOne, e));
   c->reset();
   std::ifstream in(out);
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(),
-            "PRINT Connect 1     a b\n"
-            "ENTER Trim 1 1 0x10   \n"
-            "LEAVE Trim 1 1  -1 ENOSPC \n"
-            "PRINT Disconnect 1     \n");
+            "PRINT Connect 1     a b 1\n"
+            "ENTER Trim 1 1 0x10    \n"
+            "LEAVE Trim 1 1  -1 ENOSPC  \n"
+            "ENTER Extents 1 2 0x0    \n"
+            "LEAVE Extents 1 2  0   0x0 0x64 hole,zero\n"
+            "PRINT Disconnect 1      \n");
 }
 
 TEST(LogFilter, RejectsBadValues) {
