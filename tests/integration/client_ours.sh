@@ -32,6 +32,7 @@ expect_contains "$out" "	content: data" "content line"
 expect_contains "$out" "	uri: nbd+unix:///?socket=$sock" "uri line"
 expect_contains "$out" "	is_read_only: false" "read-only line"
 expect_contains "$out" "	can_trim: true" "trim line"
+expect_eq "$("$NBDINFO" --uri "nbd+unix:///?socket=$sock")" "nbd+unix:///?socket=$sock" "--uri"
 json=$("$NBDINFO" --json "nbd+unix:///?socket=$sock") || fail "--json failed"
 /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); e=d["exports"][0]; assert e["export-size"]==2097152, e; assert e["export-size-str"]=="2M"; assert d["TLS"] is False' <<<"$json" ||
   fail "--json is not valid JSON with the right facts: $json"

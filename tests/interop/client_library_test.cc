@@ -178,6 +178,61 @@ TEST_P(ClientInterop, OptModeInfoThenGo) {
   EXPECT_FALSE(h.opt_go());  // not negotiating any more
 }
 
+TEST_P(ClientInterop, OptModeNegotiatesRepliesOnRequest) {
+  Handle h;
+  ASSERT_TRUE(h.set_opt_mode(true));
+  ASSERT_TRUE(h.set_request_structured_replies(false));
+  ASSERT_TRUE(h.set_request_extended_headers(false));
+  ASSERT_TRUE(h.add_meta_context("base:allocation"));
+  ASSERT_TRUE(h.connect_command(nbdkit({"data", "@32768 1"}))) << h.get_error();
+  EXPECT_FALSE(*h.get_structured_replies_negotiated());
+  auto ext = h.opt_extended_headers();
+  ASSERT_TRUE(ext) << h.get_error();
+  EXPECT_EQ(*ext, GetParam().find("/usr/bin/") == std::string::npos);
+  auto sr = h.opt_structured_reply();
+  ASSERT_TRUE(sr) << h.get_error();
+  EXPECT_TRUE(*h.get_structured_replies_negotiated());
+  std::vector<std::string> ctx;
+  ContextCallback cb = [&ctx](std::string_view n) { return ctx.emplace_back(n), 0; };
+  ASSERT_TRUE(h.opt_set_meta_context(cb)) << h.get_error();
+  EXPECT_EQ(ctx, std::vector<std::string>{"base:allocation"});
+  ASSERT_TRUE(h.opt_go()) << h.get_error();
+  // The classic 32-bit block status callback: (length, flags) pairs.
+  std::vector<uint32_t> pairs;
+  Extent32Callback ecb = [&pairs](std::string_view, uint64_t, std::span<const uint32_t> e, int*) {
+    pairs.assign(e.begin(), e.end());
+    return 0;
+  };
+  ASSERT_TRUE(h.block_status(32769, 0, ecb)) << h.get_error();
+  ASSERT_GE(pairs.size(), 4u);
+  EXPECT_EQ(pairs[0], 32768u);
+  EXPECT_EQ(pairs[1], kStateHole | kStateZero);
+  EXPECT_EQ(pairs[3], 0u);  // the byte at 32768 is data
+}
+
+// Children of this process, from /proc (the handle must reap what it started).
+size_t child_count() {
+  std::string path = "/proc/self/task/" + std::to_string(getpid()) + "/children";
+  FILE* f = fopen(path.c_str(), "r");
+  if (!f) return 0;
+  size_t n = 0;
+  int pid;
+  while (fscanf(f, "%d", &pid) == 1) ++n;
+  fclose(f);
+  return n;
+}
+
+TEST_P(ClientInterop, ServersStartedByTheHandleAreReaped) {
+  size_t before = child_count();
+  {
+    Handle a, b;
+    ASSERT_TRUE(a.connect_command(nbdkit({"memory", "1M"}))) << a.get_error();
+    ASSERT_TRUE(b.connect_systemd_socket_activation(nbdkit({"memory", "1M"}, false))) << b.get_error();
+    EXPECT_EQ(child_count(), before + 2);
+  }
+  EXPECT_EQ(child_count(), before);
+}
+
 // The exportname filter is Debian's only (so far).
 TEST(ClientInteropDebian, OptModeListsAndChoosesExports) {
   Handle h;

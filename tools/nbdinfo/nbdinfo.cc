@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
   int status = 0;
   switch (o.mode) {
     case Mode::Size: printf("%lld\n", (long long)h.get_size().value_or(0)); break;
+    case Mode::Uri: {
+      auto u = h.get_uri();
+      if (u) printf("%s\n", u->c_str());
+      else status = (fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str()), 1);
+      break;
+    }
     case Mode::Map: status = do_map(h, o); break;
     case Mode::Can: status = do_can(h, o); break;
     case Mode::Info:

@@ -13,7 +13,7 @@
 
 namespace nbdinfo {
 
-enum class Mode { Info, Size, Map, List, Can };
+enum class Mode { Info, Size, Map, List, Can, Uri };
 
 struct Options {
   Mode mode = Mode::Info;

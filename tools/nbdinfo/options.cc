@@ -15,6 +15,7 @@ void print_usage(FILE* f) {
       "\n"
       "    nbdinfo [--json] NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --size [--json] NBD-URI | [ CMD ARGS ... ]\n"
+      "    nbdinfo --uri NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --is read-only|rotational|tls NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --can cache|connect|... NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --has CONTEXT NBD-URI | [ CMD ARGS ... ]\n"
@@ -83,7 +84,7 @@ nbd::Status parse_target(const std::vector<std::string>& rest, Options& o) {
 
 nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
   Options o;
-  bool list = false, map = false, size = false, can = false;
+  bool list = false, map = false, size = false, can = false, uri = false;
   std::vector<std::string> rest;
   for (size_t i = 0; i < a.size(); ++i) {
     const std::string& s = a[i];
@@ -104,6 +105,7 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     else if (s == "--no-content") o.content = 0;
     else if (s == "-L" || s == "--list") list = true;
     else if (s == "--size") size = true;
+    else if (s == "--uri") uri = true;
     else if (s == "--map") map = true;
     else if (s.rfind("--map=", 0) == 0) {
       map = true;
@@ -124,11 +126,11 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     }
   }
   if (o.help || o.version) return o;
-  if (int(list) + int(map) + int(size) + int(can) > 1)
-    return make_error(EPERM, "you cannot use --list, --map, --size and --can/--is/--has together.");
+  if (int(list) + int(map) + int(size) + int(can) + int(uri) > 1)
+    return make_error(EPERM, "you cannot use --list, --map, --size, --uri and --can/--is/--has together.");
   if (o.totals && !map) return make_error(EPERM, "you must use --totals only with --map option.");
   if (o.map_context.empty()) return make_error(EPERM, "--map= needs a metadata context name");
-  o.mode = list ? Mode::List : map ? Mode::Map : size ? Mode::Size : can ? Mode::Can : Mode::Info;
+  o.mode = list ? Mode::List : map ? Mode::Map : size ? Mode::Size : can ? Mode::Can : uri ? Mode::Uri : Mode::Info;
   NBD_TRY(parse_target(rest, o));
   return o;
 }
