@@ -26,7 +26,8 @@ struct CopyOptions {
   unsigned requests = 8;             // in flight per channel
   uint64_t queue_size = 16 * 1024 * 1024;  // bytes of buffers per channel
   uint64_t sparse = 4096;            // zero-detection block size, 0 = off
-  unsigned threads = 1;              // copy threads (= channel pairs)
+  unsigned connections = 1;          // channel pairs (source + destination connection)
+  unsigned threads = 1;              // event-loop threads sharing them
   bool verbose = false;
 };
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The parallel copier: each thread owns a source and a destination channel (one NBD
-// connection each) and keeps up to --requests reads and writes in flight, polling both
-// sockets itself. Threads take 64 MiB segments of the disk from a shared counter.
+// The parallel copier: workers, each with a source and a destination channel (one NBD
+// connection each), keep up to --requests reads and writes in flight; each thread runs one
+// poll loop over its workers' sockets. Workers take 64 MiB segments from a shared counter.
 #include <poll.h>
 
 #include <algorithm>
+#include <span>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -80,17 +81,35 @@ class Worker {
     }
   }
 
-  // Copies segments until none is left or some thread failed; always drains its own
+  // One round of the event loop, before polling: starts what it can. Returns false once this
+  // worker has nothing in flight and nothing left to do (or failed); it always drains its own
   // operations first, since their completions point into this object.
-  void run() {
-    while (true) {
-      if (!c_.shared.failed()) issue();
-      if (busy() == 0 && (exhausted_ || c_.shared.failed())) break;
-      if (auto st = wait(); !st) {
-        c_.shared.fail(std::move(st).error());
-        return;  // the channel is dead; nothing more will complete
+  bool step() {
+    if (dead_) return false;
+    if (!c_.shared.failed()) issue();
+    return !(busy() == 0 && (exhausted_ || c_.shared.failed()));
+  }
+
+  // Adds the sockets this worker waits for. A channel without an fd is waited for here.
+  void add_polls(std::vector<pollfd>& fds, std::vector<std::pair<Worker*, Channel*>>& owners) {
+    for (Channel* ch : {sc_.get(), dc_.get()}) {
+      if (ch->in_flight() == 0) continue;
+      if (ch->poll_fd() == -1) {
+        if (auto st = ch->wait_one(); !st) die(std::move(st).error());
+        continue;
       }
+      fds.push_back({ch->poll_fd(), ch->poll_events(), 0});
+      owners.push_back({this, ch});
     }
+  }
+
+  // A channel failed (the connection is dead): nothing more will complete on it.
+  void die(Error e) {
+    c_.shared.fail(std::move(e));
+    dead_ = true;
+  }
+
+  void finish() {
     if (c_.o.flush && !c_.shared.failed()) {
       if (auto st = dc_->flush(); !st)
         c_.shared.fail(make_error(st.error().errnum, c_.dst.name() + ": flush failed: " + st.error().message));
@@ -208,26 +227,6 @@ class Worker {
     free_zeroes_.push_back(&z);
   }
 
-  // Waits for progress on whichever channels have operations in flight.
-  Status wait() {
-    pollfd fds[2];
-    Channel* chans[2];
-    int n = 0;
-    for (Channel* ch : {sc_.get(), dc_.get()}) {
-      if (ch->in_flight() == 0) continue;
-      if (ch->poll_fd() == -1) return ch->wait_one();
-      fds[n] = {ch->poll_fd(), ch->poll_events(), 0};
-      chans[n++] = ch;
-    }
-    if (n == 0) return ok();
-    while (::poll(fds, static_cast<nfds_t>(n), -1) == -1) {
-      if (errno != EINTR) return make_error(errno, std::string("poll: ") + std::strerror(errno));
-    }
-    for (int i = 0; i < n; ++i)
-      if (fds[i].revents) NBD_TRY(chans[i]->notify(fds[i].revents));
-    return ok();
-  }
-
   Ctx c_;
   std::unique_ptr<std::byte[]> buffers_;
   std::vector<Slot> slots_;
@@ -237,9 +236,35 @@ class Worker {
   std::vector<Extent> extents_, pieces_;
   size_t pos_ = 0;
   bool exhausted_ = false;
+  bool dead_ = false;
   // Last, so they close first: nothing may complete into the slots after they are gone.
   std::unique_ptr<Channel> sc_, dc_;
 };
+
+// One thread's event loop over its workers: start requests, poll every busy socket, move bytes.
+void run_loop(std::span<Worker* const> workers) {
+  std::vector<pollfd> fds;
+  std::vector<std::pair<Worker*, Channel*>> owners;
+  std::vector<Worker*> active(workers.begin(), workers.end());
+  while (!active.empty()) {
+    fds.clear();
+    owners.clear();
+    std::erase_if(active, [](Worker* w) { return !w->step(); });
+    for (Worker* w : active) w->add_polls(fds, owners);
+    if (fds.empty()) continue;  // synchronous channels only: go round again
+    while (::poll(fds.data(), fds.size(), -1) == -1) {
+      if (errno != EINTR) {
+        for (Worker* w : active) w->die(make_error(errno, std::string("poll: ") + std::strerror(errno)));
+        return;
+      }
+    }
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      if (auto st = owners[i].second->notify(fds[i].revents); !st) owners[i].first->die(std::move(st).error());
+    }
+  }
+  for (Worker* w : workers) w->finish();
+}
 
 }  // namespace
 
@@ -248,15 +273,19 @@ Status copy_multi(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool ds
   Shared shared(size, std::max<uint64_t>(kSegment, opts.request_size));
   Worker::Ctx ctx{src, dst, opts, dst_is_zero, progress, shared};
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned i = 0; i < std::max(1u, opts.threads); ++i) {
+  for (unsigned i = 0; i < std::max(1u, opts.connections); ++i) {
     NBD_TRY_ASSIGN(auto sc, src.open_channel());
     NBD_TRY_ASSIGN(auto dc, dst.open_channel());
     workers.push_back(std::make_unique<Worker>(ctx, std::move(sc), std::move(dc)));
   }
+  // Worker i runs on thread i % threads; the calling thread is thread 0.
+  const size_t nthreads = std::clamp<size_t>(opts.threads, 1, workers.size());
+  std::vector<std::vector<Worker*>> groups(nthreads);
+  for (size_t i = 0; i < workers.size(); ++i) groups[i % nthreads].push_back(workers[i].get());
   {
     std::vector<std::jthread> threads;
-    for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
-    workers[0]->run();
+    for (size_t t = 1; t < nthreads; ++t) threads.emplace_back([&g = groups[t]] { run_loop(g); });
+    run_loop(groups[0]);
   }
   if (shared.failed()) return shared.error();
   return ok();

@@ -70,7 +70,8 @@ TEST(Copier, MultiCopiesFileWithHolesAndZeroes) {
   TempDir d;
   std::string img = make_image(d.file("src"));
   CopyOptions o;
-  o.threads = 3;
+  o.connections = 3;
+  o.threads = 2;  // one thread runs two workers' loops
   o.request_size = 64 * 1024;
   ASSERT_TRUE(copy_files(d.file("src"), d.file("dst"), o, false));
   EXPECT_EQ(slurp(d.file("dst")), img);
@@ -93,6 +94,7 @@ TEST(Copier, AllocatedLeavesNoHoles) {
   std::string img = make_image(d.file("src"));
   CopyOptions o;
   o.allocated = true;
+  o.connections = 2;
   o.threads = 2;
   ASSERT_TRUE(copy_files(d.file("src"), d.file("dst"), o, false));
   EXPECT_EQ(slurp(d.file("dst")), img);
@@ -183,6 +185,7 @@ TEST(Copier, ReadErrorFailsTheCopyInBothCopiers) {
     auto dst = open_null_endpoint();
     ASSERT_TRUE(dst);
     CopyOptions o;
+    o.connections = 4;
     o.threads = 2;
     o.request_size = 64 * 1024;  // the failing request starts exactly at the bad offset
     Progress p(Progress::Mode::Off, -1, 8 << 20);

@@ -80,10 +80,15 @@ Status run(Options& o) {
     }
   }
   const bool sync = o.copy.synchronous || src->is_stream() || dst->is_stream() || !src_size;
-  o.copy.threads = std::min({o.copy.threads, o.connections, src->max_channels(), dst->max_channels()});
+  // By default one connection per thread (measured: fewer CPU cycles than more connections
+  // sharing the threads); an explicit -C above -T runs several connections per event loop.
+  unsigned want = o.connections_set ? o.connections : std::min(o.connections, o.copy.threads);
+  o.copy.connections = std::min({want, src->max_channels(), dst->max_channels()});
+  o.copy.threads = std::min(o.copy.threads, o.copy.connections);
   if (o.copy.verbose)
-    std::fprintf(stderr, "nbdcopy: %s copy, threads=%u request-size=%u requests=%u sparse=%llu\n",
-                 sync ? "synchronous" : "parallel", sync ? 1 : o.copy.threads, o.copy.request_size,
+    std::fprintf(stderr, "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u sparse=%llu\n",
+                 sync ? "synchronous" : "parallel", sync ? 1 : o.copy.connections, sync ? 1 : o.copy.threads,
+                 o.copy.request_size,
                  o.copy.requests, static_cast<unsigned long long>(o.copy.sparse));
 
   Progress::Mode mode = o.progress_fd >= 0 ? Progress::Mode::Machine

@@ -57,6 +57,7 @@ Status parse_one(int c, const char* arg, Options& o) {
     case 'C': {
       NBD_TRY_ASSIGN(o.connections, parse_count("--connections", arg));
       if (o.connections == 0) return make_error(EINVAL, "--connections: must be at least 1");
+      o.connections_set = true;
       break;
     }
     case 'R': {
