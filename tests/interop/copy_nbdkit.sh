@@ -38,6 +38,19 @@ expect_eq "$(stat -c %s "$T/back.img")" "4194304" "memory export size"
 cmp -n 3145728 "$T/back.img" "$T/rand.img" || fail "round trip data differs"
 cmp -i 3145728 -n 1048576 "$T/back.img" /dev/zero || fail "tail of memory export not zero"
 
+# Holes copied over old data must read back as zeroes, also when the server has no
+# WRITE_ZEROES (nozero filter: nbdcopy writes zero blocks instead) and with --allocated.
+truncate -s 4M "$T/holes.img"
+printf 'abc' | dd of="$T/holes.img" conv=notrunc status=none
+for variant in "--filter=nozero" ""; do
+  $REF_NBDKIT -U - $variant memory 4M --run "
+    $NBDCOPY $T/rand.img \"\$uri\" && $NBDCOPY $T/holes.img \"\$uri\" && $NBDCOPY \"\$uri\" $T/h1.img &&
+    $NBDCOPY $T/rand.img \"\$uri\" && $NBDCOPY --allocated $T/holes.img \"\$uri\" && $NBDCOPY \"\$uri\" $T/h2.img" ||
+    fail "holes over data ($variant)"
+  cmp "$T/h1.img" "$T/holes.img" || fail "holes not zeroed ($variant)"
+  cmp "$T/h2.img" "$T/holes.img" || fail "holes not zeroed with --allocated ($variant)"
+done
+
 # NBD → NBD between two servers (captive destination), then read back.
 $REF_NBDKIT -U - pattern 8M --run "$NBDCOPY -- \"\$uri\" [ $REF_NBDKIT memory 8M ]" || fail "nbd to captive nbd"
 
