@@ -37,6 +37,10 @@ dump_same "" memory 256M
 dump_same "" file "$T/rand.img"
 $NBDDUMP -- [ $REF_NBDKIT pattern 300 ] > "$T/cmd.txt" || fail "nbddump [ CMD ]"
 $REF_NBDKIT -U - pattern 300 --run "$REF_NBDDUMP \"\$uri\"" | cmp - "$T/cmd.txt" || fail "nbddump [ CMD ] differs"
+# --offset (our extension) prints the same lines the reference prints there.
+$REF_NBDKIT -U - pattern 1M --run "$NBDDUMP --offset=0x1000 -n 64 \"\$uri\" > $T/off.txt &&
+                                   $REF_NBDDUMP -n 4160 \"\$uri\" | tail -n 4 > $T/off.ref" || fail "nbddump --offset"
+cmp "$T/off.txt" "$T/off.ref" || fail "nbddump --offset differs: $(diff "$T/off.txt" "$T/off.ref" | head -4)"
 # Negative: bad length, no server.
 expect_fail_line 1 "--length" "$NBDDUMP" -n foo nbd://localhost
 expect_fail_line 1 "nbddump: nbd+unix:///?socket=$T/none" "$NBDDUMP" "nbd+unix:///?socket=$T/none"

@@ -17,10 +17,11 @@ class HexDumper {
  public:
   // disk_size: the export's size (the line holding its last byte is always printed, even
   // when it repeats). out receives text as it is produced.
-  HexDumper(uint64_t disk_size, bool color, std::function<void(std::string_view)> out)
-      : disk_size_(disk_size), color_(color), out_(std::move(out)) {}
+  // start: disk offset of the first byte fed (lines are 16 bytes from there on).
+  HexDumper(uint64_t disk_size, bool color, std::function<void(std::string_view)> out, uint64_t start = 0)
+      : disk_size_(disk_size), color_(color), out_(std::move(out)), offset_(start) {}
 
-  // Bytes that follow the previous ones (the first call is at offset 0).
+  // Bytes that follow the previous ones (the first call is at `start`).
   void feed(std::span<const std::byte> data);
   // count zero bytes, without materialising them (squashed runs cost nothing).
   void feed_zeroes(uint64_t count);
@@ -35,7 +36,7 @@ class HexDumper {
   uint64_t disk_size_;
   bool color_;
   std::function<void(std::string_view)> out_;
-  uint64_t offset_ = 0;  // disk offset of the line being collected
+  uint64_t offset_;  // disk offset of the line being collected
   std::byte partial_[16] = {};
   size_t partial_len_ = 0;
   std::byte prev_[16] = {};

@@ -20,6 +20,7 @@ struct Options {
   bool help = false, version = false;
   int color = -1;  // -1: if stdout is a terminal
   uint64_t limit = UINT64_MAX;
+  uint64_t offset = 0;  // --offset (an extension: upstream 1.14 always starts at 0)
   std::string uri;
   std::vector<std::string> argv;  // captive server
 };
@@ -27,17 +28,18 @@ struct Options {
 const char kUsage[] =
     "nbddump: hexdump the contents of an NBD export\n"
     "\n"
-    "usage: nbddump [--color|--no-color] [-n N|--length=N] NBD-URI\n"
+    "usage: nbddump [--color|--no-color] [-n N|--length=N] [--offset=N] NBD-URI\n"
     "       nbddump [OPTIONS] -- [ CMD ARGS ... ]\n"
     "       nbddump --help | -V|--version\n";
 
 nbd::Result<Options> parse(int argc, char** argv) {
-  enum { kHelp = 256, kColor, kNoColor };
+  enum { kHelp = 256, kColor, kNoColor, kOffset };
   static const option longopts[] = {
       {"help", no_argument, nullptr, kHelp},      {"color", no_argument, nullptr, kColor},
       {"colour", no_argument, nullptr, kColor},   {"no-color", no_argument, nullptr, kNoColor},
       {"no-colour", no_argument, nullptr, kNoColor}, {"length", required_argument, nullptr, 'n'},
-      {"version", no_argument, nullptr, 'V'},     {nullptr, 0, nullptr, 0},
+      {"version", no_argument, nullptr, 'V'},     {"offset", required_argument, nullptr, kOffset},
+      {nullptr, 0, nullptr, 0},
   };
   Options o;
   opterr = 0;
@@ -50,6 +52,15 @@ nbd::Result<Options> parse(int argc, char** argv) {
       case 'V': o.version = true; break;
       case 'n': {
         NBD_TRY_ASSIGN(o.limit, nbd::parse_size("--length", optarg));
+        break;
+      }
+      case kOffset: {  // 0x... as printed in the dump, or a size such as 4K
+        std::string_view v = optarg;
+        if (v.starts_with("0x") || v.starts_with("0X")) {
+          NBD_TRY_ASSIGN(o.offset, nbd::parse_uint64("--offset", v));
+        } else {
+          NBD_TRY_ASSIGN(o.offset, nbd::parse_size("--offset", v));
+        }
         break;
       }
       case ':':
@@ -74,15 +85,16 @@ nbd::Result<Options> parse(int argc, char** argv) {
 
 nbd::Status dump(nbd::client::Handle& h, const Options& o) {
   NBD_TRY_ASSIGN(int64_t size, h.get_size());
-  const uint64_t end = std::min<uint64_t>(static_cast<uint64_t>(size), o.limit);
+  const uint64_t start = std::min<uint64_t>(static_cast<uint64_t>(size), o.offset);
+  const uint64_t end = start + std::min<uint64_t>(static_cast<uint64_t>(size) - start, o.limit);
   const bool color = o.color == -1 ? ::isatty(1) : o.color == 1;
-  nbd::dump::HexDumper dumper(static_cast<uint64_t>(size), color, [](std::string_view s) {
-    std::fwrite(s.data(), 1, s.size(), stdout);
-  });
+  nbd::dump::HexDumper dumper(
+      static_cast<uint64_t>(size), color, [](std::string_view s) { std::fwrite(s.data(), 1, s.size(), stdout); },
+      start);
   const bool extents = h.can_meta_context("base:allocation").value_or(false);
   constexpr uint64_t kChunk = 1 << 20;
   std::vector<std::byte> buf(kChunk);
-  for (uint64_t off = 0; off < end;) {
+  for (uint64_t off = start; off < end;) {
     uint64_t n = std::min(kChunk, end - off);
     bool zero = false;
     if (extents) {
