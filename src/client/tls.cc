@@ -4,6 +4,7 @@
 // X.509 (tls-certificates dir) or PSK (tls-psk-file + username), optional peer verification.
 #include <dlfcn.h>
 #include <gnutls/gnutls.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +26,8 @@ namespace {
   X(gnutls_psk_free_client_credentials) X(gnutls_psk_set_client_credentials)                 \
   X(gnutls_transport_set_int2) X(gnutls_handshake) X(gnutls_record_recv) X(gnutls_record_send) \
   X(gnutls_record_check_pending) X(gnutls_record_get_direction) X(gnutls_bye)                \
-  X(gnutls_strerror) X(gnutls_session_set_verify_cert) X(gnutls_server_name_set)
+  X(gnutls_strerror) X(gnutls_session_set_verify_cert) X(gnutls_server_name_set)              \
+  X(gnutls_transport_set_ptr) X(gnutls_transport_set_push_function)
 
 struct Gnutls {
 #define NBD_GNUTLS_PTR(f) decltype(&::f) f = nullptr;
@@ -79,6 +81,11 @@ class GnutlsTransport : public TlsTransport {
     if (!cfg.psk_file.empty()) NBD_TRY(init_psk(cfg));
     else NBD_TRY(init_x509(cfg));
     g_.gnutls_transport_set_int2(session_, fd, fd);
+    // Our own push: a server that went away must be an error, never a SIGPIPE.
+    g_.gnutls_transport_set_ptr(session_, reinterpret_cast<gnutls_transport_ptr_t>(intptr_t(fd)));
+    g_.gnutls_transport_set_push_function(session_, [](gnutls_transport_ptr_t p, const void* buf, size_t n) {
+      return ::send(int(reinterpret_cast<intptr_t>(p)), buf, n, MSG_NOSIGNAL);
+    });
     return ok();
   }
 
