@@ -42,14 +42,15 @@ truncate -s 3M "$T/disk.img"
 printf 'some data' | dd of="$T/disk.img" bs=1 seek=1048576 conv=notrunc status=none
 serve file file "$T/disk.img"
 serve err --filter=error memory 1M error-pread=EIO error-rate=1
+serve old -o memory 1M
 
 modes=("" "--json" "--size" "--map" "--map --json" "--map --totals" "--map --totals --json"
        "--list" "--list --json" "--no-content" "--list --content"
        "--can read" "--can write" "--can trim" "--can zero" "--can fua" "--can flush" "--can cache"
        "--can df" "--can fast-zero" "--can multi-conn" "--can connect" "--can structured-reply"
        "--is read-only" "--is rotational" "--is tls" "--map=qemu:allocation-depth")
-short=("" "--json" "--map" "--map --totals --json" "--list --json" "--is read-only" "--can trim")
-for s in mem data ro sparse desc bs empty odd file err; do
+short=("" "--json" "--map" "--map --totals --json" "--list" "--list --json" "--is read-only" "--can trim")
+for s in mem data ro sparse desc bs empty odd file err old; do
   case $s in
     mem|data|desc) list=("${modes[@]}") ;;
     *) list=("${short[@]}") ;;

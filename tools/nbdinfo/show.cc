@@ -162,7 +162,7 @@ int do_info(Handle& h, const Options& o) {
   bool sr = h.get_structured_replies_negotiated().value_or(false);
   bool ext = h.get_extended_headers_negotiated().value_or(false);
   std::vector<std::string> names;
-  if (list && h.aio_is_negotiating()) {
+  if (list) {  // an oldstyle server cannot list: an error, as upstream
     nbd::client::ListCallback cb = [&names](std::string_view n, std::string_view) {
       names.emplace_back(n);
       return 0;
