@@ -61,6 +61,20 @@ for s in mem data ro sparse desc bs empty odd file err old; do
   done
 done
 
+# TCP, over IPv6 and IPv4 literals (the URI line shows the host as given).
+P=$(free_port)
+bg "$REF_NBDKIT" -f -i ::1 -p "$P" -P "$T/v6.pid" pattern 1M
+wait_for_file "$T/v6.pid"
+for m in "" "--json" "--map"; do
+  # shellcheck disable=SC2086
+  compare "$T/unused" $m "nbd://[::1]:$P/"
+done
+P4=$(free_port)
+bg "$REF_NBDKIT" -f -i 127.0.0.1 -p "$P4" -P "$T/v4.pid" memory 1M
+wait_for_file "$T/v4.pid"
+compare "$T/unused" "nbd://127.0.0.1:$P4/"
+compare "$T/unused" --list --json "nbd://localhost:$P4"
+
 # Negative cases: a missing socket, a bad URI, an unknown --can word, conflicting modes.
 compare "$T/none.sock" @URI@
 compare "$T/mem.sock" notauri
