@@ -37,6 +37,13 @@ json=$("$NBDINFO" --json "nbd+unix:///?socket=$sock") || fail "--json failed"
 /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); e=d["exports"][0]; assert e["export-size"]==2097152, e; assert e["export-size-str"]=="2M"; assert d["TLS"] is False' <<<"$json" ||
   fail "--json is not valid JSON with the right facts: $json"
 
+# LIBNBD_DEBUG=1 traces the library on stderr; stdout is unchanged.
+out=$(LIBNBD_DEBUG=1 "$NBDINFO" --size "nbd+unix:///?socket=$sock" 2>"$T/debug") || fail "--size with debug"
+expect_eq "$out" "2097152" "--size with LIBNBD_DEBUG=1"
+expect_contains "$(cat "$T/debug")" "libnbd: debug: nbd1: nbd_connect_uri: sending option NBD_OPT_GO" "debug trace"
+[ -s "$T/debug" ] && LIBNBD_DEBUG=0 "$NBDINFO" --size "nbd+unix:///?socket=$sock" 2>&1 >/dev/null | grep -q . &&
+  fail "LIBNBD_DEBUG=0 still traces"
+
 # Negative cases: a socket nobody listens on; a URI for a different scheme.
 expect_fail_line 1 "connect" "$NBDINFO" --size "nbd+unix:///?socket=$T/nobody.sock"
 expect_fail_line 1 "unknown scheme" "$NBDINFO" --size "http://localhost/"
