@@ -64,6 +64,16 @@ TEST_P(ClientInterop, ReadWriteZeroTrimFlushCache) {
   EXPECT_TRUE(std::all_of(r.begin() + 4096, r.begin() + 12288, [](char c) { return c == 0; }));
   EXPECT_EQ(r[4095], w[4095]);
   EXPECT_EQ(r[12288], w[12288]);
+  ASSERT_TRUE(h.zero(4096, 16384, kCmdFlagNoHole | kCmdFlagFua)) << h.get_error();
+  EXPECT_TRUE(*h.can_fast_zero());
+  ASSERT_TRUE(h.zero(4096, 20480, kCmdFlagFastZero)) << h.get_error();
+  // Strict mode: a flag that does not apply to the command is refused before sending.
+  EXPECT_FALSE(h.zero(4096, 0, kCmdFlagDf));
+  EXPECT_EQ(h.get_errno(), EINVAL);
+  EXPECT_FALSE(h.pread(as_bytes(r), (1 << 20) - 100));  // beyond the end
+  EXPECT_EQ(h.get_errno(), EINVAL);
+  ASSERT_TRUE(h.pread(as_bytes(r), 4096));
+  EXPECT_TRUE(std::all_of(r.begin() + 12288, r.begin() + 20480, [](char c) { return c == 0; }));
   ASSERT_TRUE(h.trim(65536, 4096)) << h.get_error();
   ASSERT_TRUE(h.flush()) << h.get_error();
   ASSERT_TRUE(h.cache(4096, 0)) << h.get_error();
