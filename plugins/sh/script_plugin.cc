@@ -76,40 +76,39 @@ Result<std::string> ScriptPlugin::write_program(std::string_view name, std::stri
   return path;
 }
 
-Result<ScriptPlugin::Reply> ScriptPlugin::call(std::string_view method, std::vector<std::string> args,
-                                               std::span<const std::byte> input) const {
-  std::string prog = program_for(method);
-  if (prog.empty()) return Reply{Exit::Missing, {}};
+Result<ScriptPlugin::Run> ScriptPlugin::run(std::string_view method, std::vector<std::string>& args,
+                                            std::span<const std::byte> input, std::span<std::byte>* out) const {
+  Run run{program_for(method), Exit::Missing, {}, 0};
+  if (run.program.empty()) return run;
   ProcessRequest req;
-  req.argv.push_back(prog);
+  req.argv.push_back(run.program);
   req.argv.emplace_back(method);
   for (auto& a : args) req.argv.push_back(std::move(a));
   req.extra_env.push_back("tmpdir=" + tmpdir_);
   req.input = input;
+  req.fixed_output = out;
   if (log::verbose()) log::debug("calling: %s", describe_call(req.argv).c_str());
   NBD_TRY_ASSIGN(ProcessResult r, run_process(req));
-  NBD_TRY_ASSIGN(Exit e, decode_status(prog, r.wait_status, r.err));
-  return Reply{e, std::move(r.out)};
+  NBD_TRY_ASSIGN(run.exit, decode_status(run.program, r.wait_status, r.err));
+  run.out = std::move(r.out);
+  run.out_bytes = r.out_bytes;
+  return run;
+}
+
+Result<ScriptPlugin::Reply> ScriptPlugin::call(std::string_view method, std::vector<std::string> args,
+                                               std::span<const std::byte> input) const {
+  NBD_TRY_ASSIGN(Run r, run(method, args, input, nullptr));
+  return Reply{r.exit, std::move(r.out)};
 }
 
 Result<Exit> ScriptPlugin::call_into(std::string_view method, std::vector<std::string> args,
                                      std::span<std::byte> out) const {
-  std::string prog = program_for(method);
-  if (prog.empty()) return Exit::Missing;
-  ProcessRequest req;
-  req.argv.push_back(prog);
-  req.argv.emplace_back(method);
-  for (auto& a : args) req.argv.push_back(std::move(a));
-  req.extra_env.push_back("tmpdir=" + tmpdir_);
-  req.fixed_output = &out;
-  if (log::verbose()) log::debug("calling: %s", describe_call(req.argv).c_str());
-  NBD_TRY_ASSIGN(ProcessResult r, run_process(req));
-  NBD_TRY_ASSIGN(Exit e, decode_status(prog, r.wait_status, r.err));
-  if (e == Exit::Ok && r.out_bytes != out.size()) {
-    return make_error(EIO, prog + ": incorrect amount of data read: expecting " + std::to_string(out.size()) +
+  NBD_TRY_ASSIGN(Run r, run(method, args, {}, &out));
+  if (r.exit == Exit::Ok && r.out_bytes != out.size()) {
+    return make_error(EIO, r.program + ": incorrect amount of data read: expecting " + std::to_string(out.size()) +
                                " bytes but received " + std::to_string(r.out_bytes) + " bytes from the script");
   }
-  return e;
+  return r.exit;
 }
 
 Result<bool> ScriptPlugin::ask(std::string_view method, std::vector<std::string> args,

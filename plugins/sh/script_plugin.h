@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -66,6 +67,15 @@ class ScriptPlugin : public Plugin {
   Status call_optional(std::string_view method, std::vector<std::string> args = {}) const;
 
  private:
+  struct Run {
+    std::string program;
+    Exit exit;
+    std::string out;
+    uint64_t out_bytes;
+  };
+  // The one place a method becomes a process: argv, $tmpdir, exit code and stderr error.
+  Result<Run> run(std::string_view method, std::vector<std::string>& args, std::span<const std::byte> input,
+                  std::span<std::byte>* out) const;
   void remove_tmpdir();
 
   std::string tmpdir_;

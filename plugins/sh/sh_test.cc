@@ -148,5 +148,18 @@ TEST_F(ShPluginTest, ConfigurationErrors) {
   EXPECT_NE(unneeded.error().message.find("does not need command line configuration"), std::string::npos);
 }
 
+TEST_F(ShPluginTest, LoadAndMagicConfigKey) {
+  auto p = sh_plugin_info.factory();
+  std::string log = dir_ + "/calls";
+  std::string s = write("magic.sh", "#!/bin/sh\necho \"$*\" >> " + log +
+                                        "\ncase $1 in magic_config_key) echo file;; config) exit 0;; *) exit 2;; esac\n");
+  ASSERT_TRUE(p->config("script", s));
+  ASSERT_TRUE(p->config("script", "a.img"));  // a later bare word, as upstream's server passes it
+  ASSERT_TRUE(p->config("size", "1M"));
+  std::ifstream f(log);
+  std::string all((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(all, "load\nmagic_config_key\nconfig file a.img\nconfig size 1M\n");
+}
+
 }  // namespace
 }  // namespace nbd::plugins

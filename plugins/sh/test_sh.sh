@@ -52,6 +52,34 @@ theirs=$("$REF_NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDIN
 expect_eq "$ours" "$theirs" "nbdinfo of the same script under our nbdkit and Debian's"
 expect_contains "$ours" "can_fua: true" "nbdinfo"
 
+# Every answer a script can give (export list with descriptions, default export, block sizes,
+# booleans, extents): nbdinfo --list --json and --map agree with Debian's nbdkit byte for byte.
+cat > "$T/full.sh" <<'EOF'
+#!/bin/bash
+case "$1" in
+  list_exports) printf 'NAMES+DESCRIPTIONS\nalpha\nbeta\nthe first\nthe second\n' ;;
+  default_export) printf 'INTERLEAVED\nbeta\nignored\n' ;;
+  open) echo "h_$3" ;;
+  get_size) [ "$2" = h_beta ] && echo 10M || echo 1M ;;
+  block_size) echo 512 64K 1M ;;
+  is_rotational|can_multi_conn|can_extents|can_write|can_zero|can_fast_zero) exit 0 ;;
+  can_trim) exit 3 ;;
+  can_cache) echo native ;;
+  can_fua) echo none ;;
+  pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;;
+  extents) printf "0 1M\n1M 4M hole,zero\n5M 5M 0\n" ;;
+  *) exit 2 ;;
+esac
+EOF
+chmod +x "$T/full.sh"
+info="$REF_NBDINFO --list --json \"\$uri\" | grep -v -e uri -e protocol; $REF_NBDINFO --map \"\$uri\"; $REF_NBDINFO --size \"\$uri\""
+ours=$("$NBDKIT" -U - sh "$T/full.sh" --run "$info")
+theirs=$("$REF_NBDKIT" -U - sh "$T/full.sh" --run "$info")
+expect_eq "$ours" "$theirs" "nbdinfo --list/--map of every script answer, ours vs Debian's"
+expect_contains "$ours" '"description": "the second"' "list_exports NAMES+DESCRIPTIONS"
+expect_contains "$ours" "1048576     4194304    3  hole,zero" "extents"
+expect_contains "$ours" $'\n10485760' "default_export chose beta"
+
 # An inline script from stdin (no "#!": it runs under /bin/sh), the man page's example.
 out=$("$NBDKIT" -U - sh - --run "$REF_NBDINFO --size \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/inline.img" <<'EOF'
 case "$1" in
