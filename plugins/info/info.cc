@@ -73,7 +73,8 @@ class InfoConnection final : public Connection {
   Result<uint64_t> get_size() override {
     return is_time() ? uint64_t{12} : static_cast<uint64_t>(data_.size());
   }
-  Result<bool> can_multi_conn() override { return true; }
+  // Only the export-name modes serve the same bytes to every connection (of one name).
+  Result<bool> can_multi_conn() override { return mode_ == Mode::ExportName || mode_ == Mode::Base64ExportName; }
   Result<CacheMode> can_cache() override { return CacheMode::Native; }
   Status cache(uint64_t, uint64_t, uint32_t) override { return ok(); }
 

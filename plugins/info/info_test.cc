@@ -36,6 +36,7 @@ TEST(InfoPlugin, ReflectsTheExportName) {
   ASSERT_TRUE(c);
   EXPECT_EQ(read_all(*c), "hello");
   EXPECT_FALSE(*c->can_write());
+  EXPECT_TRUE(*c->can_multi_conn());
   auto b = open_info("base64exportname", "aGVsbG8gd29ybGQ=");
   ASSERT_TRUE(b);
   EXPECT_EQ(read_all(*b), "hello world");
@@ -78,6 +79,7 @@ TEST(InfoPlugin, TimeModesAreTwelveBytes) {
   EXPECT_LE(seconds(s), now);
   EXPECT_GE(seconds(s) + 2, now);
   EXPECT_LT(micros(s), 1000000u);
+  EXPECT_FALSE(*t->can_multi_conn());  // every connection sees a different time
   for (const char* m : {"uptime", "conntime"}) {
     auto c = open_info(m, "");
     ASSERT_TRUE(c);

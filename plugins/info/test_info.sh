@@ -35,6 +35,13 @@ for m in uptime conntime; do
   [ $((16#${u:16:8})) -lt 1000000 ] || fail "mode=$m microseconds out of range: $u"
 done
 
+# Flags as Debian's: multi-conn only where every connection sees the same bytes.
+for m in exportname time; do
+  ours=$("$NBDKIT" -U - info $m --run "$REF_NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
+  ref=$("$REF_NBDKIT" -U - info $m --run "$REF_NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
+  expect_eq "$ours" "$ref" "mode=$m flags compared with Debian's"
+done
+
 # Negative: the export cannot be written, bad base64 is refused, unknown modes are errors.
 info=$("$NBDKIT" -U - info --run "$REF_NBDINFO \"\$uri\"")
 expect_contains "$info" "is_read_only: true" "info export flags"
