@@ -93,6 +93,8 @@ constexpr Case kCases[] = {
     {"<(printf a)[:5]", "61"},   // scripts and files are clipped, not errors
     {"<(printf x)[1:]", ""},
     {"<(yes)[:3]", "79 0a 79"},  // endless script cut short
+    {"<(printf abc; exit 2)[:2]", "61 62"},  // under a slice the exit status is ignored
+    {"<(exit 3)[:5]", ""},
     {"</dev/null", ""},
     {"</dev/null[:5]", ""},
     {"</dev/zero[:3] 1", "00 00 00 01"},

@@ -16,8 +16,8 @@ namespace nbd::data {
 Result<Bytes> read_file(const std::string& path, uint64_t limit);
 
 // Runs the script with /bin/sh in its own process group, stdin from /dev/null, and collects up to
-// limit bytes of its output. A script that ends by itself must exit with status 0; one cut
-// short at the limit is killed and its status ignored.
+// limit bytes of its output. Without a limit (UINT64_MAX) the script must exit with status 0;
+// under a limit it is killed once it has given enough, and its status is ignored (as upstream).
 Result<Bytes> run_script(const std::string& script, uint64_t limit);
 
 }  // namespace nbd::data

@@ -18,7 +18,11 @@ same_as_ref() {
 same_as_ref pattern ' ( 0x55 0xAA )*2048 '
 expect_eq "$(stat -c %s "$T/pattern.ours")" 4096 "( 0x55 0xAA )*2048 size"
 same_as_ref script ' <( while :; do printf "%04x" $((i++)); done ) [:2048] '
-expect_eq "$(head -c 12 "$T/script.ours")" "000000010002" "script output"
+# /bin/sh is dash here, which has no $((i++)): the script fails and, under a slice, gives
+# nothing, on both servers. The same counter in bash:
+same_as_ref counter " <( exec bash -c 'while :; do printf \"%04x\" \$((i++)); done' ) [:2048] "
+expect_eq "$(stat -c %s "$T/counter.ours")" 2048 "counter size"
+expect_eq "$(head -c 12 "$T/counter.ours")" "000000010002" "counter output"
 
 "$NBDKIT" -U - data ' </dev/urandom[:512]*16 ' --run "$REF_NBDCOPY \"\$uri\" $T/urandom" || fail "urandom"
 expect_eq "$(stat -c %s "$T/urandom")" 8192 "</dev/urandom[:512]*16 size"
@@ -46,6 +50,8 @@ if command -v qemu-system-x86_64 >/dev/null; then
   rc=$?
   expect_eq "$rc" 33 "qemu exit code after booting the data disk"
   expect_eq "$(tr -d '\r' <"$T/serial.txt")" "HELLO FROM NBD" "boot sector output"
+else
+  echo "note: qemu-system-x86_64 is not installed (package qemu-system-x86): boot check not run" >&2
 fi
 
 # The man page's examples and the rest of the language.
@@ -72,7 +78,7 @@ out=$("$NBDKIT" -U - data '( 0x11 )*64K' --run "qemu-io -f raw -c 'write -P 0x22
 # A terabyte in a few bytes.
 expect_eq "$("$NBDKIT" -U - data '@1T 1' --run "$REF_NBDINFO --size \"\$uri\"")" 1099511627777 "@1T 1 size"
 map=$("$NBDKIT" -U - data '( 0 )*1T' --run "$REF_NBDINFO --map \"\$uri\"")
-expect_eq "$map" "             0 1099511627776    3  hole,zero" "map of ( 0 )*1T"
+expect_eq "$map" "         0  1099511627776    3  hole,zero" "map of ( 0 )*1T"
 
 # Negative: errors are one line naming the offset and what was expected.
 expect_fail_line 1 "offset 6: expected a repeat count after '*', found 'x'" "$NBDKIT" -U - data '( 0 )*x' --run true

@@ -15,7 +15,7 @@ require_peer nbdinfo nbdcopy qemu-img
   fail "qemu-img convert sparse-random onto itself"
 
 # The default shape: about 10% data in runs, the rest holes, on every run with one seed.
-sums() { "$NBDKIT" -U - sparse-random 256M "$@" --run "$REF_NBDCOPY \"\$uri\" - | md5sum"; }
+sums() { "$NBDKIT" -U - sparse-random 64M percent=30 runlength=1M "$@" --run "$REF_NBDCOPY \"\$uri\" - | md5sum"; }
 a=$(sums seed=42); b=$(sums seed=42); c=$(sums seed=43)
 expect_eq "$a" "$b" "same seed, same disk"
 [ "$a" != "$c" ] || fail "seeds 42 and 43 gave the same disk"
@@ -37,18 +37,20 @@ while read -r off len type rest; do
 done < <(head -20 "$T/map")
 
 # Negative: copying a different image into it fails with an I/O error.
-head -c 64M /dev/urandom > "$T/other.img"
-if "$NBDKIT" -U - sparse-random 64M seed=5 --run "$REF_NBDCOPY $T/other.img \"\$uri\"" 2>"$T/err"; then
+head -c 16M /dev/urandom > "$T/other.img"
+if "$NBDKIT" -U - sparse-random 16M seed=5 --run "$REF_NBDCOPY $T/other.img \"\$uri\"" 2>"$T/err"; then
   fail "copying a different image into sparse-random succeeded"
 fi
-if "$NBDKIT" -U - sparse-random 64M seed=5 --run "qemu-img convert -n -f raw -O raw $T/other.img \"\$uri\"" 2>"$T/err2"; then
+if "$NBDKIT" -U - sparse-random 16M seed=5 --run "qemu-img convert -n -f raw -O raw $T/other.img \"\$uri\"" 2>"$T/err2"; then
   fail "qemu-img convert of a different image into sparse-random succeeded"
 fi
 # The same disk with another seed is a different image too.
+start_server "$T/seed6.sock" sparse-random 64M seed=6 percent=50
 if "$NBDKIT" -U - sparse-random 64M seed=5 percent=50 --run \
-  "$REF_NBDCOPY -- [ $NBDKIT -s sparse-random 64M seed=6 percent=50 ] \"\$uri\"" 2>"$T/err3"; then
+  "$REF_NBDCOPY \"nbd+unix:///?socket=$T/seed6.sock\" \"\$uri\"" 2>"$T/err3"; then
   fail "copying seed=6 into seed=5 succeeded"
 fi
+expect_contains "$(cat "$T/err3")" "does not match the disk's content" "server error for seed=6 into seed=5"
 
 expect_fail_line 1 "percent=150: expected a number from 0 to 100" "$NBDKIT" -U - sparse-random 1G percent=150 --run true
 pass
