@@ -12,6 +12,7 @@ pkgs=(
   nbdkit libnbd-bin python3-libnbd qemu-utils fio
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps
+  qemu-system-x86  # data plugin test boots a boot sector written in the data language
 )
 
 missing=()
