@@ -14,14 +14,22 @@ using script::Exit;
 
 // Every method a fragment may be given for, plus "missing" (run for the ones not given).
 constexpr std::string_view kMethods[] = {
-    "after_fork", "block_size", "cache", "can_cache", "can_extents", "can_fast_zero", "can_flush",
-    "can_fua", "can_multi_conn", "can_trim", "can_write", "can_zero", "close", "config",
-    "config_complete", "default_export", "dump_plugin", "export_description", "extents", "flush",
-    "get_ready", "get_size", "is_rotational", "list_exports", "missing", "open", "pread", "preconnect",
-    "pwrite", "thread_model", "trim", "unload", "zero",
+    "after_fork",     "block_size",    "cache",
+    "can_cache",      "can_extents",   "can_fast_zero",
+    "can_flush",      "can_fua",       "can_multi_conn",
+    "can_trim",       "can_write",     "can_zero",
+    "close",          "config",        "config_complete",
+    "default_export", "dump_plugin",   "export_description",
+    "extents",        "flush",         "get_ready",
+    "get_size",       "is_rotational", "list_exports",
+    "missing",        "open",          "pread",
+    "preconnect",     "pwrite",        "thread_model",
+    "trim",           "unload",        "zero",
 };
 
-bool is_method(std::string_view key) { return std::find(std::begin(kMethods), std::end(kMethods), key) != std::end(kMethods); }
+bool is_method(std::string_view key) {
+  return std::find(std::begin(kMethods), std::end(kMethods), key) != std::end(kMethods);
+}
 
 class EvalPlugin final : public script::ScriptPlugin {
  public:
@@ -41,8 +49,10 @@ class EvalPlugin final : public script::ScriptPlugin {
     if (is_method(key)) {
       std::string text = "#!/bin/sh\n" + std::string(value) + "\n";
       NBD_TRY_ASSIGN(std::string path, write_program(key, text));
-      if (key == "missing") missing_ = path;
-      else given_.insert(std::string(key));
+      if (key == "missing")
+        missing_ = path;
+      else
+        given_.insert(std::string(key));
       return ok();
     }
     NBD_TRY_ASSIGN(auto r, call("config", {std::string(key), std::string(value)}));

@@ -85,7 +85,8 @@ TEST(EvalPlugin, UnknownKeyWithoutConfigAndMissingGetSize) {
   ASSERT_TRUE(c);
   auto size = (*c)->get_size();
   ASSERT_FALSE(size);
-  EXPECT_TRUE(size.error().message.ends_with("/missing: the get_size method is required")) << size.error().message;
+  EXPECT_TRUE(size.error().message.ends_with("/missing: the get_size method is required"))
+      << size.error().message;
 }
 
 }  // namespace

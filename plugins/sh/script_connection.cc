@@ -65,13 +65,15 @@ class ScriptConnection final : public Connection {
   }
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
-    NBD_TRY_ASSIGN(Exit e, p_.call_into("pread", {h_, std::to_string(buf.size()), std::to_string(offset)}, buf));
+    NBD_TRY_ASSIGN(Exit e,
+                   p_.call_into("pread", {h_, std::to_string(buf.size()), std::to_string(offset)}, buf));
     if (e != Exit::Ok) return p_.unexpected("pread", e);
     return ok();
   }
 
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
-    return data_call("pwrite", {h_, std::to_string(buf.size()), std::to_string(offset), write_flags(flags)}, buf);
+    return data_call("pwrite", {h_, std::to_string(buf.size()), std::to_string(offset), write_flags(flags)},
+                     buf);
   }
   Status flush(uint32_t) override { return data_call("flush", {h_}); }
   Status trim(uint64_t count, uint64_t offset, uint32_t flags) override {
@@ -82,17 +84,21 @@ class ScriptConnection final : public Connection {
   }
 
   Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
-    NBD_TRY_ASSIGN(auto r, p_.call("zero", {h_, std::to_string(count), std::to_string(offset), zero_flags(flags)}));
+    NBD_TRY_ASSIGN(auto r,
+                   p_.call("zero", {h_, std::to_string(count), std::to_string(offset), zero_flags(flags)}));
     if (r.exit == Exit::Ok) return ok();
     // Without a zero method the core falls back to writing zeroes (upstream does the same).
-    if (r.exit == Exit::Missing) return make_error(ENOTSUP, p_.program_for("zero") + ": zero is not implemented");
+    if (r.exit == Exit::Missing)
+      return make_error(ENOTSUP, p_.program_for("zero") + ": zero is not implemented");
     return p_.unexpected("zero", r.exit);
   }
 
   Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& e) override {
-    NBD_TRY_ASSIGN(auto r, p_.call("extents", {h_, std::to_string(count), std::to_string(offset), extents_flags(flags)}));
+    NBD_TRY_ASSIGN(auto r, p_.call("extents", {h_, std::to_string(count), std::to_string(offset),
+                                               extents_flags(flags)}));
     if (r.exit == Exit::Missing) {
-      return make_error(EIO, p_.program_for("extents") + ": can_extents returned true, but the extents method is missing");
+      return make_error(
+          EIO, p_.program_for("extents") + ": can_extents returned true, but the extents method is missing");
     }
     if (r.exit == Exit::False) return p_.unexpected("extents", r.exit);
     return named("extents", parse_extents(r.out, e));
@@ -110,7 +116,8 @@ class ScriptConnection final : public Connection {
     return make_error(EIO, p_.program_for(method) + ": " + s.error().message);
   }
 
-  Status data_call(std::string_view method, std::vector<std::string> args, std::span<const std::byte> in = {}) {
+  Status data_call(std::string_view method, std::vector<std::string> args,
+                   std::span<const std::byte> in = {}) {
     NBD_TRY_ASSIGN(auto r, p_.call(method, std::move(args), in));
     if (r.exit == Exit::Ok) return ok();
     if (r.exit == Exit::Missing) {

@@ -49,9 +49,12 @@ Result<uint32_t> parse_extent_type(std::string_view t) {
   while (!t.empty()) {
     size_t comma = t.find(',');
     std::string_view w = t.substr(0, comma);
-    if (iequal(w, "hole")) type |= kExtentHole;
-    else if (iequal(w, "zero")) type |= kExtentZero;
-    else if (!w.empty()) return make_error(EINVAL, "extents: unknown extent type '" + std::string(w) + "'");
+    if (iequal(w, "hole"))
+      type |= kExtentHole;
+    else if (iequal(w, "zero"))
+      type |= kExtentZero;
+    else if (!w.empty())
+      return make_error(EINVAL, "extents: unknown extent type '" + std::string(w) + "'");
     if (comma == std::string_view::npos) break;
     t.remove_prefix(comma + 1);
   }
@@ -75,7 +78,8 @@ Error error_from_stderr(std::string_view script, std::string_view err) {
   std::string prefix = std::string(script) + ": ";
   std::string_view line = err.substr(0, err.find('\n'));
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.empty()) return make_error(EIO, prefix + "script exited with error, but did not print an error message on stderr");
+  if (line.empty())
+    return make_error(EIO, prefix + "script exited with error, but did not print an error message on stderr");
   size_t end = 0;
   while (end < line.size() && !is_space(line[end])) ++end;
   int e = errno_from_name(line.substr(0, end));
@@ -86,14 +90,19 @@ Error error_from_stderr(std::string_view script, std::string_view err) {
 
 Result<Exit> decode_status(std::string_view script, int st, std::string_view err) {
   if (WIFSIGNALED(st)) {
-    return make_error(EIO, std::string(script) + ": script terminated by signal " + std::to_string(WTERMSIG(st)));
+    return make_error(EIO,
+                      std::string(script) + ": script terminated by signal " + std::to_string(WTERMSIG(st)));
   }
   if (!WIFEXITED(st)) return make_error(EIO, std::string(script) + ": script ended abnormally");
   switch (WEXITSTATUS(st)) {
-    case 0: return Exit::Ok;
-    case kExitMissing: return Exit::Missing;
-    case kExitFalse: return Exit::False;
-    default: return error_from_stderr(script, err);
+    case 0:
+      return Exit::Ok;
+    case kExitMissing:
+      return Exit::Missing;
+    case kExitFalse:
+      return Exit::False;
+    default:
+      return error_from_stderr(script, err);
   }
 }
 
@@ -117,10 +126,13 @@ Result<std::vector<ExportInfo>> parse_export_list(std::string_view out) {
       list.push_back({std::string(lines[i]), i + 1 < lines.size() ? std::string(lines[i + 1]) : ""});
   } else if (mode == "NAMES+DESCRIPTIONS") {
     size_t n = lines.size() - 1;
-    if (n % 2) return make_error(EINVAL, "list_exports: NAMES+DESCRIPTIONS needs as many descriptions as names");
-    for (size_t i = 0; i < n / 2; ++i) list.push_back({std::string(lines[1 + i]), std::string(lines[1 + n / 2 + i])});
+    if (n % 2)
+      return make_error(EINVAL, "list_exports: NAMES+DESCRIPTIONS needs as many descriptions as names");
+    for (size_t i = 0; i < n / 2; ++i)
+      list.push_back({std::string(lines[1 + i]), std::string(lines[1 + n / 2 + i])});
   } else {
-    for (size_t i = mode == "NAMES" ? 1 : 0; i < lines.size(); ++i) list.push_back({std::string(lines[i]), ""});
+    for (size_t i = mode == "NAMES" ? 1 : 0; i < lines.size(); ++i)
+      list.push_back({std::string(lines[i]), ""});
   }
   return list;
 }
@@ -137,13 +149,16 @@ Status parse_extents(std::string_view out, ExtentList& extents) {
     NBD_TRY_ASSIGN(uint32_t type, parse_extent_type(w.size() == 3 ? w[2] : ""));
     NBD_TRY(extents.add(offset, length, type));
   }
-  if (extents.next_offset() == extents.start()) return make_error(EINVAL, "extents: the script printed no extents");
+  if (extents.next_offset() == extents.start())
+    return make_error(EINVAL, "extents: the script printed no extents");
   return ok();
 }
 
 Result<BlockSize> parse_block_size(std::string_view out) {
   std::vector<std::string_view> w = split_words(out);
-  if (w.size() != 3) return make_error(EINVAL, "block_size: expected 'minimum preferred maximum', got '" + std::string(trim(out)) + "'");
+  if (w.size() != 3)
+    return make_error(
+        EINVAL, "block_size: expected 'minimum preferred maximum', got '" + std::string(trim(out)) + "'");
   uint64_t v[3];
   for (int i = 0; i < 3; ++i) {
     NBD_TRY_ASSIGN(v[i], parse_size("block_size", w[i]));

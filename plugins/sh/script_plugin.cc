@@ -77,7 +77,8 @@ Result<std::string> ScriptPlugin::write_program(std::string_view name, std::stri
 }
 
 Result<ScriptPlugin::Run> ScriptPlugin::run(std::string_view method, std::vector<std::string>& args,
-                                            std::span<const std::byte> input, std::span<std::byte>* out) const {
+                                            std::span<const std::byte> input,
+                                            std::span<std::byte>* out) const {
   Run run{program_for(method), Exit::Missing, {}, 0};
   if (run.program.empty()) return run;
   ProcessRequest req;
@@ -105,8 +106,9 @@ Result<Exit> ScriptPlugin::call_into(std::string_view method, std::vector<std::s
                                      std::span<std::byte> out) const {
   NBD_TRY_ASSIGN(Run r, run(method, args, {}, &out));
   if (r.exit == Exit::Ok && r.out_bytes != out.size()) {
-    return make_error(EIO, r.program + ": incorrect amount of data read: expecting " + std::to_string(out.size()) +
-                               " bytes but received " + std::to_string(r.out_bytes) + " bytes from the script");
+    return make_error(EIO, r.program + ": incorrect amount of data read: expecting " +
+                               std::to_string(out.size()) + " bytes but received " +
+                               std::to_string(r.out_bytes) + " bytes from the script");
   }
   return r.exit;
 }
@@ -115,16 +117,20 @@ Result<bool> ScriptPlugin::ask(std::string_view method, std::vector<std::string>
                                std::string_view companion) const {
   NBD_TRY_ASSIGN(Reply r, call(method, std::move(args)));
   switch (r.exit) {
-    case Exit::Ok: return true;
-    case Exit::False: return false;
-    case Exit::Missing: return !companion.empty() && defines(companion);
+    case Exit::Ok:
+      return true;
+    case Exit::False:
+      return false;
+    case Exit::Missing:
+      return !companion.empty() && defines(companion);
   }
   return false;
 }
 
 Error ScriptPlugin::unexpected(std::string_view method, Exit exit) const {
   std::string prog = program_for(method);
-  if (exit == Exit::Missing) return make_error(EIO, prog + ": the " + std::string(method) + " method is required");
+  if (exit == Exit::Missing)
+    return make_error(EIO, prog + ": the " + std::string(method) + " method is required");
   return make_error(EIO, prog + ": " + std::string(method) + ": unexpected exit status " +
                              std::to_string(exit == Exit::False ? kExitFalse : 0));
 }
@@ -144,8 +150,10 @@ ThreadModel ScriptPlugin::thread_model() {
   // Scripts are not assumed to be safe to run in parallel unless they say so.
   ThreadModel m = ThreadModel::SerializeAllRequests;
   auto r = call("thread_model", {});
-  if (!r) log::error("%s", r.error().message.c_str());
-  else if (r->exit == Exit::Ok) parse_thread_model(r->out, m);
+  if (!r)
+    log::error("%s", r.error().message.c_str());
+  else if (r->exit == Exit::Ok)
+    parse_thread_model(r->out, m);
   return m;
 }
 
@@ -175,7 +183,8 @@ Result<std::string> ScriptPlugin::default_export(bool readonly, bool is_tls) {
 }
 
 Result<std::unique_ptr<Connection>> ScriptPlugin::open(const OpenParams& params) {
-  NBD_TRY_ASSIGN(Reply r, call("open", {bool_arg(params.readonly), params.export_name, bool_arg(params.is_tls)}));
+  NBD_TRY_ASSIGN(Reply r,
+                 call("open", {bool_arg(params.readonly), params.export_name, bool_arg(params.is_tls)}));
   if (r.exit == Exit::False) return unexpected("open", r.exit);
   std::string handle = r.exit == Exit::Ok ? std::string(chomp(r.out)) : std::string();
   return make_script_connection(*this, std::move(handle));

@@ -46,7 +46,8 @@ class ScriptPlugin : public Plugin {
   Result<Reply> call(std::string_view method, std::vector<std::string> args,
                      std::span<const std::byte> input = {}) const;
   // The same, with stdout written to `out`; fails unless exactly out.size() bytes came.
-  Result<Exit> call_into(std::string_view method, std::vector<std::string> args, std::span<std::byte> out) const;
+  Result<Exit> call_into(std::string_view method, std::vector<std::string> args,
+                         std::span<std::byte> out) const;
   // A boolean method: exit 0 is true, 3 false; when missing, the answer is whether the
   // plugin defines `companion` (eval knows its methods; sh never does, so false).
   Result<bool> ask(std::string_view method, std::vector<std::string> args, std::string_view companion) const;

@@ -23,7 +23,9 @@ Result<std::string> read_stdin() {
   for (;;) {
     ssize_t n = ::read(0, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(errno, std::string("script=-: reading the script from stdin: ") + std::strerror(errno));
+    if (n < 0)
+      return make_error(errno,
+                        std::string("script=-: reading the script from stdin: ") + std::strerror(errno));
     if (n == 0) return text;
     text.append(buf, size_t(n));
   }
@@ -43,18 +45,21 @@ class ShPlugin final : public script::ScriptPlugin {
     if (k == "script") {
       // A second bare word: upstream gives it to the script's magic_config_key.
       if (magic_key_.empty()) {
-        return make_error(EINVAL, script_ + ": expecting key=value on the command line but got: " + std::string(value));
+        return make_error(
+            EINVAL, script_ + ": expecting key=value on the command line but got: " + std::string(value));
       }
       k = magic_key_;
     }
     NBD_TRY_ASSIGN(auto r, call("config", {k, std::string(value)}));
-    if (r.exit == Exit::Missing) return make_error(EINVAL, script_ + ": this plugin does not need command line configuration");
+    if (r.exit == Exit::Missing)
+      return make_error(EINVAL, script_ + ": this plugin does not need command line configuration");
     if (r.exit == Exit::False) return unexpected("config", r.exit);
     return ok();
   }
 
   Status config_complete() override {
-    if (script_.empty()) return make_error(EINVAL, "missing script parameter: nbdkit sh /path/to/script [key=value...]");
+    if (script_.empty())
+      return make_error(EINVAL, "missing script parameter: nbdkit sh /path/to/script [key=value...]");
     return ScriptPlugin::config_complete();
   }
 
@@ -68,8 +73,10 @@ class ShPlugin final : public script::ScriptPlugin {
       char real[PATH_MAX];
       if (!::realpath(v.c_str(), real)) return make_error(errno, "script=" + v + ": " + std::strerror(errno));
       struct stat st;
-      if (::stat(real, &st) < 0 || !S_ISREG(st.st_mode)) return make_error(EINVAL, "script=" + v + ": not a regular file");
-      if (::access(real, X_OK) < 0) return make_error(EACCES, "script=" + v + ": the script is not executable (chmod +x)");
+      if (::stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+        return make_error(EINVAL, "script=" + v + ": not a regular file");
+      if (::access(real, X_OK) < 0)
+        return make_error(EACCES, "script=" + v + ": the script is not executable (chmod +x)");
       script_ = real;
     }
     NBD_TRY(call_optional("load"));

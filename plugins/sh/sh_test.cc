@@ -63,8 +63,8 @@ TEST_F(ShPluginTest, ServesAndWritesAFile) {
   Connection& conn = **c;
   EXPECT_EQ(*conn.get_size(), 8192u);
   EXPECT_TRUE(*conn.can_write());
-  EXPECT_FALSE(*conn.can_trim());      // exit 3
-  EXPECT_FALSE(*conn.can_extents());   // missing: sh cannot know, so false
+  EXPECT_FALSE(*conn.can_trim());                // exit 3
+  EXPECT_FALSE(*conn.can_extents());             // missing: sh cannot know, so false
   EXPECT_EQ(*conn.can_fua(), FuaMode::Emulate);  // missing, but can_flush is true
   std::string data = "hello, script";
   ASSERT_TRUE(conn.pwrite(std::as_bytes(std::span(data)), 4000, kFua));
@@ -85,8 +85,9 @@ TEST_F(ShPluginTest, ServesAndWritesAFile) {
 
 TEST_F(ShPluginTest, ScriptErrorsReachTheCaller) {
   auto p = sh_plugin_info.factory();
-  std::string s = write("err.sh", "#!/bin/sh\ncase $1 in get_size) echo 1M;; pread) echo 'EIO boom' >&2; exit 1;;"
-                                  " can_write) exit 3;; *) exit 2;; esac\n");
+  std::string s = write("err.sh",
+                        "#!/bin/sh\ncase $1 in get_size) echo 1M;; pread) echo 'EIO boom' >&2; exit 1;;"
+                        " can_write) exit 3;; *) exit 2;; esac\n");
   ASSERT_TRUE(p->config("script", s));
   ASSERT_TRUE(p->config_complete());
   auto c = p->open(OpenParams{});
@@ -119,7 +120,8 @@ TEST_F(ShPluginTest, MissingRequiredMethodsAndShortReads) {
 
 TEST_F(ShPluginTest, TmpdirExistsUntilUnload) {
   auto p = sh_plugin_info.factory();
-  std::string s = write("t.sh", "#!/bin/sh\n[ \"$1\" = get_ready ] && echo \"$tmpdir\" > " + dir_ + "/where\nexit 0\n");
+  std::string s =
+      write("t.sh", "#!/bin/sh\n[ \"$1\" = get_ready ] && echo \"$tmpdir\" > " + dir_ + "/where\nexit 0\n");
   ASSERT_TRUE(p->config("script", s));
   ASSERT_TRUE(p->config_complete());
   ASSERT_TRUE(p->get_ready());
@@ -151,8 +153,9 @@ TEST_F(ShPluginTest, ConfigurationErrors) {
 TEST_F(ShPluginTest, LoadAndMagicConfigKey) {
   auto p = sh_plugin_info.factory();
   std::string log = dir_ + "/calls";
-  std::string s = write("magic.sh", "#!/bin/sh\necho \"$*\" >> " + log +
-                                        "\ncase $1 in magic_config_key) echo file;; config) exit 0;; *) exit 2;; esac\n");
+  std::string s =
+      write("magic.sh", "#!/bin/sh\necho \"$*\" >> " + log +
+                            "\ncase $1 in magic_config_key) echo file;; config) exit 0;; *) exit 2;; esac\n");
   ASSERT_TRUE(p->config("script", s));
   ASSERT_TRUE(p->config("script", "a.img"));  // a later bare word, as upstream's server passes it
   ASSERT_TRUE(p->config("size", "1M"));

@@ -20,8 +20,8 @@ extern char** environ;
 namespace nbd::script {
 namespace {
 
-constexpr size_t kMaxText = 64 << 20;   // stdout kept as text (method output is small)
-constexpr size_t kMaxErr = 64 << 10;    // stderr kept for the error message
+constexpr size_t kMaxText = 64 << 20;  // stdout kept as text (method output is small)
+constexpr size_t kMaxErr = 64 << 10;   // stderr kept for the error message
 
 Error sys_error(const std::string& what) {
   int e = errno;
@@ -176,8 +176,10 @@ bool drain(int fd, const ProcessRequest& req, ProcessResult& res, bool is_err) {
 Status pump(const ProcessRequest& req, Fd& in, Fd& out, Fd& err, ProcessResult& res) {
   SigpipeBlock block;
   size_t written = 0;
-  if (req.input.empty()) in.reset();
-  else ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
+  if (req.input.empty())
+    in.reset();
+  else
+    ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
   while (in.get() >= 0 || out.get() >= 0 || err.get() >= 0) {
     pollfd p[3] = {{in.get(), POLLOUT, 0}, {out.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
     if (::poll(p, 3, -1) < 0) {

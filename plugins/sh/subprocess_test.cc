@@ -54,7 +54,9 @@ TEST(Subprocess, CountsOutputBeyondTheBuffer) {
 TEST(Subprocess, EnvironmentStderrAndStatus) {
   setenv("NBD_SUBPROCESS_TEST_KEEP", "kept", 1);
   ProcessRequest req{{"/bin/sh", "-c", "echo $tmpdir $NBD_SUBPROCESS_TEST_KEEP; echo 'EIO oops' >&2; exit 7"},
-                     {"tmpdir=/x/y"}, {}, nullptr};
+                     {"tmpdir=/x/y"},
+                     {},
+                     nullptr};
   auto r = run_process(req);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->out, "/x/y kept\n");
