@@ -69,7 +69,8 @@ class Worker {
     unsigned n = std::max<uint64_t>(1, std::min<uint64_t>(c_.o.requests, c_.o.queue_size / c_.o.request_size));
     buffers_.reset(new std::byte[size_t{n} * c_.o.request_size]);
     slots_.resize(n);
-    zeroes_.resize(c_.o.requests);
+    // Zero requests carry no buffer, so more of them may be in flight than reads.
+    zeroes_.resize(std::max(c_.o.requests, 16u));
     for (unsigned i = 0; i < n; ++i) {
       slots_[i].w = this;
       slots_[i].buf = buffers_.get() + size_t{i} * c_.o.request_size;

@@ -71,6 +71,9 @@ class Endpoint {
   virtual bool can_extents() const { return false; }
   // Preferred block size of a destination (sparse detection uses at least this).
   virtual uint32_t preferred_block_size() const { return 4096; }
+  // True for connections with real network latency (NBD over TCP): they need many bytes in
+  // flight. Local endpoints (Unix sockets, files) are fastest with a small, cache-hot queue.
+  virtual bool is_remote() const { return false; }
   // Largest request the endpoint accepts, 0 for no limit.
   virtual uint32_t max_request_size() const { return 0; }
   // Destination preparation before copying SIZE bytes. Returns true when the destination is

@@ -72,6 +72,10 @@ Status run(Options& o) {
   // Nothing to keep sparse in null:, so do not spend time looking for zeroes.
   if (o.destination.kind == EndpointSpec::Kind::Null) o.copy.sparse = 0;
   else if (!o.sparse_set) o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst->preferred_block_size());
+  if (!o.queue_size_set && (src->is_remote() || dst->is_remote())) {
+    o.copy.queue_size = kRemoteQueueSize;
+    if (!o.requests_set) o.copy.requests = requests_for(o.copy);
+  }
   for (const Endpoint* e : {src.get(), dst.get()}) {
     if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
       o.copy.request_size = 4096;  // largest power of two within the server's maximum
@@ -86,10 +90,10 @@ Status run(Options& o) {
   o.copy.connections = std::min({want, src->max_channels(), dst->max_channels()});
   o.copy.threads = std::min(o.copy.threads, o.copy.connections);
   if (o.copy.verbose)
-    std::fprintf(stderr, "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u sparse=%llu\n",
+    std::fprintf(stderr, "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u queue-size=%llu sparse=%llu\n",
                  sync ? "synchronous" : "parallel", sync ? 1 : o.copy.connections, sync ? 1 : o.copy.threads,
-                 o.copy.request_size,
-                 o.copy.requests, static_cast<unsigned long long>(o.copy.sparse));
+                 o.copy.request_size, o.copy.requests, static_cast<unsigned long long>(o.copy.queue_size),
+                 static_cast<unsigned long long>(o.copy.sparse));
 
   Progress::Mode mode = o.progress_fd >= 0 ? Progress::Mode::Machine
                         : o.progress_bar    ? Progress::Mode::Bar

@@ -2,6 +2,7 @@
 // NBD servers as nbdcopy endpoints, through nbd::client: one Handle per channel (multi-conn
 // when the server allows it), asynchronous reads/writes/zeroes driven by the copier's poll.
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -169,6 +170,10 @@ class NbdEndpoint final : public Endpoint {
     can_zero_ = first_->can_zero().value_or(false);
     bool multi = argv_.empty() && first_->can_multi_conn().value_or(false);
     max_channels_ = multi ? std::max(1u, o_.connections) : 1;
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    remote_ = ::getsockname(first_->aio_get_fd(), reinterpret_cast<sockaddr*>(&sa), &len) == 0 &&
+              sa.ss_family != AF_UNIX;
     preferred_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSize::Preferred).value_or(0));
     max_request_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSize::Maximum).value_or(0));
     return ok();
@@ -180,6 +185,7 @@ class NbdEndpoint final : public Endpoint {
   bool can_extents() const override { return can_extents_; }
   uint32_t preferred_block_size() const override { return std::max<uint32_t>(preferred_, 4096); }
   uint32_t max_request_size() const override { return max_request_; }
+  bool is_remote() const override { return remote_; }
   Result<bool> prepare_destination(std::optional<uint64_t>) override { return false; }
 
   Result<std::unique_ptr<Channel>> open_channel() override {
@@ -209,7 +215,7 @@ class NbdEndpoint final : public Endpoint {
   EndpointOptions o_;
   std::unique_ptr<Handle> first_;
   uint64_t size_ = 0;
-  bool can_extents_ = false, can_zero_ = false;
+  bool can_extents_ = false, can_zero_ = false, remote_ = false;
   unsigned max_channels_ = 1;
   uint32_t preferred_ = 0, max_request_ = 0;
 };

@@ -82,6 +82,7 @@ Status parse_one(int c, const char* arg, Options& o) {
     }
     case kQueueSize: {
       NBD_TRY_ASSIGN(o.copy.queue_size, parse_size("--queue-size", arg));
+      o.queue_size_set = true;
       break;
     }
     case kRequestSize: {
@@ -188,9 +189,9 @@ const char* usage_text() {
          "  --flush                  flush the destination before exiting\n"
          "  --no-extents             read holes too instead of asking the source for them\n"
          "  -p, --progress[=FD]      progress bar, or \"N/100\" lines written to descriptor FD\n"
-         "  --queue-size=N           bytes of request buffers per connection, default 16M\n"
-         "  --request-size=N         bytes per request (power of 2, 4K to 32M), default 2M\n"
-         "  -R, --requests=N         requests in flight per connection, default 8\n"
+         "  --queue-size=N           bytes of request buffers per connection, default 2M (16M over TCP)\n"
+         "  --request-size=N         bytes per request (power of 2, 4K to 32M), default 1M\n"
+         "  -R, --requests=N         requests in flight per connection, default queue/request size\n"
          "  -S, --sparse=N           write zero blocks of N bytes as holes (0 = off), default 4K\n"
          "  --synchronous            one request at a time, in order\n"
          "  -T, --threads=N          copy threads, default: the number of CPUs\n"

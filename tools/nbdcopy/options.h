@@ -27,6 +27,7 @@ struct Options {
   bool progress_bar = false;  // -p
   bool sparse_set = false;    // -S given (else the destination's preferred block size counts)
   bool requests_set = false;
+  bool queue_size_set = false;
   bool connections_set = false;  // -C given (else at most one connection per thread, like upstream)
   EndpointSpec source, destination;
 };
