@@ -215,8 +215,9 @@ class Handle {
                          uint32_t flags = 0);
   Status block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent,
                       uint32_t flags = 0);
-  // Sends NBD_CMD_DISC once queued commands finish (or at once with kShutdownAbandonPending)
-  // and waits for the server to close.
+  // Sends NBD_CMD_DISC after the queued commands (dropping those not yet sent with
+  // kShutdownAbandonPending: they fail with ESHUTDOWN) and waits for the server to close.
+  // While negotiating in opt mode it is opt_abort.
   Status shutdown(uint32_t flags = 0);
 
   // ---- asynchronous commands: queue and return a cookie ----

@@ -289,6 +289,7 @@ Status Handle::shutdown(uint32_t flags) {
   impl_->api = "nbd_shutdown";
   Impl& h = *impl_;
   if (h.state == State::Closed) return ok();
+  if (h.state == State::Negotiating) return opt_abort();  // nothing to flush yet
   NBD_TRY(aio_disconnect(flags));
   h.api = "nbd_shutdown";
   while (h.state == State::Ready) {

@@ -188,6 +188,15 @@ TEST_P(ClientInterop, OptModeInfoThenGo) {
   EXPECT_FALSE(h.opt_go());  // not negotiating any more
 }
 
+TEST_P(ClientInterop, ShutdownWhileNegotiatingAborts) {
+  Handle h;
+  ASSERT_TRUE(h.set_opt_mode(true));
+  ASSERT_TRUE(h.connect_command(nbdkit({"memory", "1M"}))) << h.get_error();
+  ASSERT_TRUE(h.shutdown()) << h.get_error();
+  EXPECT_TRUE(h.aio_is_closed());
+  EXPECT_FALSE(h.opt_go());
+}
+
 TEST_P(ClientInterop, OptModeNegotiatesRepliesOnRequest) {
   Handle h;
   ASSERT_TRUE(h.set_opt_mode(true));
