@@ -100,6 +100,7 @@ Status Transmitter::flush(Workspace& ws, std::span<const std::byte> extra) {
     s = io_.write_all(iov, extra.empty() ? 1 : 2);
   }
   ws.out.clear();
+  if (&ws == &ws_) mark_stale_ = true;  // the reader may have blocked in write
   if (!s) failed_ = true;
   return s;
 }

@@ -37,6 +37,7 @@ Status Io::fill(size_t n) {
       if (r < 0 && errno != EINTR) return io_error("poll");
     }
     ssize_t r = ::read(in_fd_, rbuf_.data() + end_, rbuf_.size() - end_);
+    ++read_calls_;
     if (r == 0) return make_error(end_ == pos_ ? 0 : ECONNRESET, "client closed the connection");
     if (r < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -58,6 +59,7 @@ Status Io::read_exact(std::byte* p, size_t n) {
   if (n >= rbuf_.size() / 2) {
     while (n > 0) {
       ssize_t r = ::read(in_fd_, p, n);
+      ++read_calls_;
       if (r == 0) return make_error(ECONNRESET, "client closed the connection mid-request");
       if (r < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;

@@ -38,6 +38,8 @@ class Io {
   void set_read_timeout_ns(uint64_t ns);
 
   int in_fd() const { return in_fd_; }
+  // Number of read(2) calls made so far (each one may have blocked).
+  uint64_t read_calls() const { return read_calls_; }
   int out_fd() const { return out_fd_; }
 
  private:
@@ -45,6 +47,7 @@ class Io {
   std::vector<std::byte> rbuf_;
   size_t pos_ = 0, end_ = 0;
   uint64_t timeout_ns_ = 0;
+  uint64_t read_calls_ = 0;
 };
 
 }  // namespace nbd::server

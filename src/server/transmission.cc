@@ -66,18 +66,25 @@ Status Transmitter::run_inline(const Request& r) {
     }
   }
   bool may_offload = ctx_.model == ThreadModel::Parallel && ctx_.opts.threads > 1;
-  long v0 = may_offload ? voluntary_switches() : 0;
+  if (may_offload && (mark_stale_ || mark_reads_ != io_.read_calls())) {
+    switches_mark_ = voluntary_switches();
+    mark_reads_ = io_.read_calls();
+    mark_stale_ = false;
+  }
   auto t0 = std::chrono::steady_clock::now();
   NBD_TRY(execute(ws_, r, payload));
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   if (in_place) io_.consume(payload.size());
   bool moves_data = r.type == uint16_t(Command::Read) || r.type == uint16_t(Command::Write);
   int64_t budget = kSlowCallNs + (moves_data ? int64_t(r.length) : 0);
-  if (may_offload && ns > budget && voluntary_switches() > v0) {
-    log::debug("%s took %lld us: handing requests to %u worker threads", command_name(r.type),
-               static_cast<long long>(ns / 1000), ctx_.opts.threads);
-    start_workers();
+  if (!may_offload || ns <= budget) return ok();
+  if (voluntary_switches() <= switches_mark_) {
+    mark_stale_ = true;  // preempted, not blocked: look again from here
+    return ok();
   }
+  log::debug("%s took %lld us: handing requests to %u worker threads", command_name(r.type),
+             static_cast<long long>(ns / 1000), ctx_.opts.threads);
+  start_workers();
   return ok();
 }
 

@@ -75,6 +75,11 @@ class Transmitter {
   std::mutex write_mu_;
   std::atomic<bool> failed_{false};
   bool offload_ = false;
+  // Voluntary context switches counted when the reader last could have blocked (a socket
+  // read or write); see run_inline. Re-sampled only then, so it costs one getrusage per burst.
+  long switches_mark_ = 0;
+  uint64_t mark_reads_ = ~uint64_t(0);
+  bool mark_stale_ = true;
 
   std::mutex mu_;
   std::condition_variable job_cv_, space_cv_;
