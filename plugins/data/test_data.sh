@@ -67,6 +67,25 @@ same_as_ref names ' ( 0x55 0xAA ) -> \boot-signature ( @0x1fe \boot-signature ) 
 same_as_ref vars '$pattern*16 @-3 "xyz" be32:0x01020304 le64:7' pattern='0x55 0xAA'
 same_as_ref strings ' ( "Hello" )*2000 ' size=8192
 same_as_ref offsets ' 0 1 2 3 @^0x200 @-2 le16:0xaa55 @+5 1 2 3 4 @0 ( @2 5 ) @^8 '
+# Corners of the language where order, scopes, holes and slices interact.
+i=0
+while IFS= read -r expr; do
+  same_as_ref "corner$((i++))" "$expr"
+done <<'EOF'
+( 1 2 @+3 ( 4 @^8 5 )*2 )*3 @-5 9
+( @10 1 @0 2 )[3:11]*2
+( 1 2 3 4 5 6 7 8 )*100[13:507] @^64 0xff*3
+( "abc" @^16 )*4 @7 ( "xy" )*5 @30 le64:0xdeadbeef
+( ( 1 ) -> \a ( \a \a ) -> \b \b \b \a ) -> \c \c*3 \c[1:4]
+@4 ( @-0 1 ) @0 ( 2 @3 )
+( 0 )*4096 1 ( 0 0 0 )*4096 2
+( 7 @65536 8 )*3 [65530:131080]
+( 0x11 0x22 ) * 70000 @100 ( 0 )*1000
+<(printf "hello world") [6:] * 2
+( 1 2 ) -> \x ( 3 \x ) -> \x \x \x
+EOF
+export pattern_from_env='0x42 "env"'
+same_as_ref env '$pattern_from_env*2'
 same_as_ref base64 base64=aGVsbG8gbmJka2l0IHVzZXI= size=1K
 same_as_ref raw raw='Hello, world!'
 
