@@ -34,4 +34,21 @@ expect_fail_line 1 "no-such.so" "$NBDKIT" -U - "$T/no-such.so" --run true
 echo 'int x;' >"$T/empty.cc" && "$CXX" -shared -fPIC "$T/empty.cc" -o "$T/empty.so"
 expect_fail_line 1 "nbdkit_cpp_plugin_info" "$NBDKIT" -U - "$T/empty.so" --run true
 expect_fail_line 1 "greeting" "$NBDKIT" -U - "$T/hello.so" greeting= --run true
+
+# The example filter (--filter=./xor.so): its key is routed to it, data is XORed both ways.
+"$CXX" -std=c++20 -Wall -Wextra -Werror -shared -fPIC -I "$NBD_SRC/include" \
+  "$NBD_SRC/docs/examples/xor_filter.cc" -o "$T/xor.so" || fail "example filter does not build"
+out=$("$NBDKIT" -U - --filter="$T/xor.so" "$T/hello.so" hi xor-key=1 --run "$REF_NBDCOPY \"\$uri\" - | head -c 2")
+expect_eq "$out" "ih" "xor filter over the hello plugin ('h'^1='i', 'i'^1='h')"
+cat >"$T/xor.py" <<'PY'
+import os, nbd
+h = nbd.NBD()
+h.connect_uri(os.environ["uri"])
+h.pwrite(b"secret", 0)
+assert h.pread(6, 0) == b"secret"
+print("ok")
+PY
+out=$("$NBDKIT" -U - --filter="$T/xor.so" memory 1M xor-key=0x20 --run "/usr/bin/python3 $T/xor.py")
+expect_eq "$out" "ok" "xor filter round trip"
+expect_fail_line 1 "xor-key=300" "$NBDKIT" -U - --filter="$T/xor.so" null xor-key=300 --run true
 pass
