@@ -54,6 +54,32 @@ Status check_not_same_file(const Options& o) {
   return ok();
 }
 
+// Fits the copy options to both endpoints: sparse block, queue depth, request size, and how
+// many connections and threads the servers allow.
+void plan(Options& o, const Endpoint& src, const Endpoint& dst) {
+  // Nothing to keep sparse in null:, so do not spend time looking for zeroes.
+  if (o.destination.kind == EndpointSpec::Kind::Null)
+    o.copy.sparse = 0;
+  else if (!o.sparse_set)
+    o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst.preferred_block_size());
+  if (!o.queue_size_set && (src.is_remote() || dst.is_remote())) {
+    o.copy.queue_size = kRemoteQueueSize;
+    if (!o.requests_set) o.copy.requests = requests_for(o.copy);
+  }
+  for (const Endpoint* e : {&src, &dst}) {
+    if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
+      o.copy.request_size = 4096;  // largest power of two within the server's maximum
+      while (o.copy.request_size * 2 <= max) o.copy.request_size *= 2;
+      if (!o.requests_set) o.copy.requests = requests_for(o.copy);  // keep the bytes in flight
+    }
+  }
+  // By default one connection per thread (measured: fewer CPU cycles than more connections
+  // sharing the threads); an explicit -C above -T runs several connections per event loop.
+  unsigned want = o.connections_set ? o.connections : std::min(o.connections, o.copy.threads);
+  o.copy.connections = std::min({want, src.max_channels(), dst.max_channels()});
+  o.copy.threads = std::min(o.copy.threads, o.copy.connections);
+}
+
 Status run(Options& o) {
   NBD_TRY(check_not_same_file(o));
   NBD_TRY_ASSIGN(auto src, open_endpoint(o.source, Role::Source, o));
@@ -69,26 +95,8 @@ Status run(Options& o) {
     return make_error(ENOSPC, dst->name() + ": destination size (" + std::to_string(*dsize) +
                                   ") is smaller than source size (" + std::to_string(*src_size) + ")");
   dst_zero = dst_zero || o.copy.destination_is_zero;
-  // Nothing to keep sparse in null:, so do not spend time looking for zeroes.
-  if (o.destination.kind == EndpointSpec::Kind::Null) o.copy.sparse = 0;
-  else if (!o.sparse_set) o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst->preferred_block_size());
-  if (!o.queue_size_set && (src->is_remote() || dst->is_remote())) {
-    o.copy.queue_size = kRemoteQueueSize;
-    if (!o.requests_set) o.copy.requests = requests_for(o.copy);
-  }
-  for (const Endpoint* e : {src.get(), dst.get()}) {
-    if (uint32_t max = e->max_request_size(); max >= 4096 && max < o.copy.request_size) {
-      o.copy.request_size = 4096;  // largest power of two within the server's maximum
-      while (o.copy.request_size * 2 <= max) o.copy.request_size *= 2;
-      if (!o.requests_set) o.copy.requests = requests_for(o.copy);  // keep the bytes in flight
-    }
-  }
+  plan(o, *src, *dst);
   const bool sync = o.copy.synchronous || src->is_stream() || dst->is_stream() || !src_size;
-  // By default one connection per thread (measured: fewer CPU cycles than more connections
-  // sharing the threads); an explicit -C above -T runs several connections per event loop.
-  unsigned want = o.connections_set ? o.connections : std::min(o.connections, o.copy.threads);
-  o.copy.connections = std::min({want, src->max_channels(), dst->max_channels()});
-  o.copy.threads = std::min(o.copy.threads, o.copy.connections);
   if (o.copy.verbose)
     std::fprintf(stderr, "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u queue-size=%llu sparse=%llu\n",
                  sync ? "synchronous" : "parallel", sync ? 1 : o.copy.connections, sync ? 1 : o.copy.threads,
