@@ -37,6 +37,10 @@ cmp "$T/alloc.img" "$T/src.img" || fail "allocated copy differs"
 expect_eq "$(tail -n 1 "$T/progress.txt")" "100/100" "last progress line"
 grep -qvE '^[0-9]+/100$' "$T/progress.txt" && fail "bad progress line: $(cat "$T/progress.txt")"
 
+# --help and --version go to stdout with status 0.
+"$NBDCOPY" --help | grep -q "^usage: nbdcopy" || fail "--help"
+expect_contains "$("$NBDCOPY" -V)" "nbdcopy " "-V"
+
 # Negative cases: one line, exit 1.
 expect_fail_line 1 "nbdcopy: " "$NBDCOPY" "$T/src.img"
 expect_fail_line 1 "--bogus" "$NBDCOPY" --bogus "$T/src.img" "$T/x"
