@@ -66,7 +66,7 @@ Status Image::assign_names() {
   for (size_t di = 0; di < nodes_.size(); di++) {
     if (!nodes_[di].is_dir) continue;
     std::set<ShortName> used;
-    uint64_t entries = di == 0 ? 1 : 2;  // volume label, or "." and ".."
+    uint64_t entries = di != 0 ? 2 : label_.empty() ? 0 : 1;  // "." and "..", or the volume label
     for (size_t ci : nodes_[di].children) {
       Node& c = nodes_[ci];
       c.needs_lfn = !exact_short_name(c.name, c.short_name) || used.count(c.short_name);
@@ -83,7 +83,7 @@ Status Image::assign_names() {
     }
     if (entries > 65536)
       return make_error(EFBIG, nodes_[di].host_path + ": too many entries for one FAT directory");
-    nodes_[di].size = entries * 32;
+    nodes_[di].size = std::max<uint64_t>(entries, 1) * 32;  // even an empty root needs a cluster
   }
   return ok();
 }
@@ -92,14 +92,14 @@ Status Image::build_directory(size_t di, const std::string& label) {
   Node& dir = nodes_[di];
   std::vector<std::byte> out;
   auto append = [&out](const std::array<std::byte, 32>& e) { out.insert(out.end(), e.begin(), e.end()); };
-  if (di == 0) {
+  if (di == 0 && !label.empty()) {
     DirEntry vol;
     vol.name.fill(' ');
     std::memcpy(vol.name.data(), label.data(), std::min<size_t>(label.size(), 11));
     vol.attributes = kAttrVolumeLabel;
     vol.mtime = dir.mtime;
     append(encode_entry(vol));
-  } else {
+  } else if (di != 0) {
     DirEntry dot{{'.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}, kAttrDirectory, dir.first_cluster, 0, dir.mtime};
     append(encode_entry(dot));
     // ".." of a child of the root points at cluster 0, whatever the root's real cluster is.
@@ -123,15 +123,22 @@ Status Image::build_directory(size_t di, const std::string& label) {
 }
 
 Status Image::choose_geometry(uint64_t disk_size) {
-  for (spc_ = 1;; spc_ *= 2) {
-    uint64_t cs = spc_ * kSector, needed = 0;
-    for (const auto& n : nodes_) needed += div_up(n.size, cs);
-    if (needed <= kMaxClusters || spc_ == 64) {
-      if (needed > kMaxClusters) return make_error(EFBIG, "the files are too large for one FAT32 filesystem");
-      used_clusters_ = static_cast<uint32_t>(needed);
-      break;
-    }
+  // The smallest cluster that keeps the FAT within 4 Mi entries (16 MiB), else the smallest
+  // that FAT32 can address at all: small clusters waste little, a short FAT reads fast.
+  uint64_t part = disk_size / kSector > 2048 ? disk_size / kSector - 2048 : 0;
+  auto count = [&](uint32_t spc, uint64_t& needed) {
+    needed = 0;
+    for (const auto& n : nodes_) needed += div_up(n.size, uint64_t{spc} * kSector);
+    return disk_size ? part / spc : std::max<uint64_t>(needed, kMinClusters);
+  };
+  uint64_t needed = 0;
+  for (uint64_t limit : {uint64_t{1} << 22, uint64_t{kMaxClusters}}) {
+    for (spc_ = 1; spc_ <= 64; spc_ *= 2)
+      if (count(spc_, needed) <= limit && needed <= kMaxClusters) break;
+    if (spc_ <= 64) break;
   }
+  if (spc_ > 64) return make_error(EFBIG, "the files or size are too large for one FAT32 filesystem");
+  used_clusters_ = static_cast<uint32_t>(needed);
   if (disk_size == 0) {
     clusters_ = std::max(used_clusters_, kMinClusters);
     fat_sectors_ = static_cast<uint32_t>(div_up((uint64_t{clusters_} + 2) * 4, kSector));
@@ -178,7 +185,7 @@ void Image::build_reserved(const std::string& label) {
   b[66] = std::byte{0x29};
   put_le(b + 67, 0x4e424400u ^ static_cast<uint32_t>(part_sectors_), 4);  // volume serial
   std::memset(b + 71, ' ', 11);
-  std::memcpy(b + 71, label.data(), std::min<size_t>(label.size(), 11));
+  std::memcpy(b + 71, label.empty() ? "NO NAME" : label.data(), std::min<size_t>(label.empty() ? 7 : label.size(), 11));
   std::memcpy(b + 82, "FAT32   ", 8);
   b[510] = std::byte{0x55};
   b[511] = std::byte{0xaa};
@@ -186,7 +193,7 @@ void Image::build_reserved(const std::string& label) {
   put_le(fsinfo, 0x41615252, 4);
   put_le(fsinfo + 484, 0x61417272, 4);
   put_le(fsinfo + 488, clusters_ - used_clusters_, 4);
-  put_le(fsinfo + 492, used_clusters_ + 2, 4);
+  put_le(fsinfo + 492, used_clusters_ < clusters_ ? used_clusters_ + 2 : 0xffffffffu, 4);  // next free, or unknown
   put_le(fsinfo + 508, 0xaa550000u, 4);
   std::memcpy(b + 6 * kSector, b, 2 * kSector);
 }
@@ -201,6 +208,7 @@ Result<Image> Image::create(const std::string& dir, const std::string& label, ui
   if (!S_ISDIR(st.st_mode)) return make_error(ENOTDIR, dir + ": not a directory");
   root.mtime = st.st_mtime;
   img.nodes_.push_back(std::move(root));
+  img.label_ = label;
   NBD_TRY(img.walk(0, 0));
   NBD_TRY(img.assign_names());
   NBD_TRY(img.choose_geometry(disk_size));

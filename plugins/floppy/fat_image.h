@@ -64,6 +64,7 @@ class Image {
   uint32_t spc_ = 1, clusters_ = 0, fat_sectors_ = 0, used_clusters_ = 0;
   uint64_t part_sectors_ = 0, disk_size_ = 0;
   std::vector<std::byte> mbr_, reserved_;
+  std::string label_;
 };
 
 }  // namespace nbd::plugins::fat

@@ -3,6 +3,7 @@
 // following Microsoft's FAT32 File System Specification (1.03), sections 6 and 7.
 #include "fat_names.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace nbd::plugins::fat {
@@ -33,8 +34,8 @@ bool exact_short_name(std::string_view name, ShortName& out) {
   for (char c : name.substr(0, dot)) if (!valid_short_char(c)) return false;
   for (char c : ext) if (!valid_short_char(c)) return false;
   out.fill(' ');
-  std::memcpy(out.data(), base.data(), base.size());
-  std::memcpy(out.data() + 8, ext.data(), ext.size());
+  std::copy(base.begin(), base.end(), out.begin());
+  std::copy(ext.begin(), ext.end(), out.begin() + 8);
   return true;
 }
 
@@ -51,8 +52,8 @@ ShortName generate_short_name(std::string_view name, const std::set<ShortName>& 
     std::string tail = "~" + std::to_string(n);
     std::string base = basis.substr(0, 8 - tail.size()) + tail;
     s.fill(' ');
-    std::memcpy(s.data(), base.data(), base.size());
-    std::memcpy(s.data() + 8, ext.data(), ext.size());
+    std::copy(base.begin(), base.end(), s.begin());
+    std::copy(ext.begin(), ext.end(), s.begin() + 8);
     if (!used.count(s)) return s;
   }
 }

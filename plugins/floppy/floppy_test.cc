@@ -90,6 +90,13 @@ TEST_F(FloppyTest, SizeParameter) {
   EXPECT_NE(r.error().message.find("too small"), std::string::npos);
 }
 
+TEST_F(FloppyTest, EmptyDirectoryAndEmptyLabel) {
+  ASSERT_EQ(std::system(("rm -rf " + dir_ + "/tree && mkdir " + dir_ + "/tree").c_str()), 0);
+  ASSERT_TRUE(serve({{"label", ""}}));
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run("fsck.vfat -nv " + fs());
+  EXPECT_NE(mtools("mdir -i " + fs() + " ::/").find("No files"), std::string::npos);
+}
+
 TEST_F(FloppyTest, BadParameters) {
   auto p = floppy_plugin_info.factory();
   EXPECT_FALSE(p->config_complete());

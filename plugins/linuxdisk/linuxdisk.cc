@@ -141,6 +141,8 @@ Status LinuxdiskPlugin::get_ready() {
   auto fd = vdisk::open_file(path, false);
   ::unlink(path.c_str());
   if (!free_bytes) return make_error(free_bytes.error().errnum, "dir=" + dir_ + ": " + free_bytes.error().message);
+  if (*free_bytes < extra)
+    return make_error(ENOSPC, "size=+" + std::to_string(extra) + ": could not make a filesystem with that much free space");
   NBD_TRY_ASSIGN(fd_, std::move(fd));
   mbr_gpt::PartitionSpec part;
   part.size = fs_size;

@@ -2,6 +2,7 @@
 // GPT encoding (see gpt.h). Layout per the UEFI specification, chapter 5.
 #include "common/gpt.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/mbr.h"
