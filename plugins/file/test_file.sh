@@ -56,12 +56,16 @@ qemu-io -f raw "$1" -c 'write -P 0x55 0 64k' -c 'write -z 64k 64k' -c 'write -z 
   -c 'write -P 0x66 4095 3' >/dev/null
 OPS
 if loop=$(losetup -f --show "$T/blk.img" 2>/dev/null); then
-  "$NBDKIT" -U - file "$loop" --run "bash $T/blkops.sh \"\$uri\" && $REF_NBDINFO --size \"\$uri\" > $T/blk.size"; rc=$?
+  rot=$(cat "/sys/block/${loop#/dev/}/queue/rotational" 2>/dev/null)
+  "$NBDKIT" -U - file "$loop" --run "bash $T/blkops.sh \"\$uri\" && $REF_NBDINFO --size \"\$uri\" > $T/blk.size &&
+    $REF_NBDINFO \"\$uri\" > $T/blk.info"; rc=$?
   losetup -d "$loop"
   [ $rc -eq 0 ] || fail "qemu-io against block device $loop failed"
   "$REF_NBDKIT" -U - file "$T/blkref.img" --run "bash $T/blkops.sh \"\$uri\"" || fail "reference block ops failed"
   cmp "$T/blk.img" "$T/blkref.img" || fail "block device contents differ from Debian's on a file"
   expect_eq "$(cat "$T/blk.size")" "5242880" "size of the block device"
+  [ "$rot" = 1 ] && want=true || want=false
+  expect_contains "$(cat "$T/blk.info")" "is_rotational: $want" "is_rotational of $loop (sysfs says $rot)"
 else
   echo "note: no loop devices here; block device path not exercised" >&2
 fi
