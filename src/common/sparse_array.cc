@@ -29,14 +29,13 @@ SparseArray::~SparseArray() {
 }
 
 size_t SparseArray::lower_dir(uint64_t dir_index) const {
-  auto it = std::lower_bound(dirs_.begin(), dirs_.end(), dir_index,
-                             [](const std::unique_ptr<Dir>& d, uint64_t i) { return d->index < i; });
-  return static_cast<size_t>(it - dirs_.begin());
+  auto it = std::lower_bound(dir_index_.begin(), dir_index_.end(), dir_index);
+  return static_cast<size_t>(it - dir_index_.begin());
 }
 
 const SparseArray::Dir* SparseArray::find_dir(uint64_t dir_index) const {
   size_t pos = lower_dir(dir_index);
-  if (pos < dirs_.size() && dirs_[pos]->index == dir_index) return dirs_[pos].get();
+  if (pos < dir_index_.size() && dir_index_[pos] == dir_index) return dirs_[pos].get();
   return nullptr;
 }
 
@@ -52,6 +51,10 @@ Result<std::byte*> SparseArray::page_for_write(uint64_t page_no) {
     std::unique_ptr<Dir> d(new (std::nothrow) Dir);
     if (!d) return make_error(ENOMEM, "sparse array: out of memory for a page directory");
     d->index = dir_index;
+    // Reserve first so that the two inserts cannot fail half-way.
+    dirs_.reserve(dirs_.size() + 1);
+    dir_index_.reserve(dir_index_.size() + 1);
+    dir_index_.insert(dir_index_.begin() + static_cast<ptrdiff_t>(pos), dir_index);
     dirs_.insert(dirs_.begin() + static_cast<ptrdiff_t>(pos), std::move(d));
   }
   Dir& d = *dirs_[pos];
@@ -59,7 +62,7 @@ Result<std::byte*> SparseArray::page_for_write(uint64_t page_no) {
   if (p == nullptr) {
     p = static_cast<std::byte*>(std::calloc(1, kPageSize));
     if (p == nullptr) {
-      if (d.used == 0) dirs_.erase(dirs_.begin() + static_cast<ptrdiff_t>(pos));
+      if (d.used == 0) erase_dir(pos);
       return make_error(ENOMEM, "sparse array: out of memory for a page");
     }
     ++d.used;
@@ -68,12 +71,17 @@ Result<std::byte*> SparseArray::page_for_write(uint64_t page_no) {
   return p;
 }
 
+void SparseArray::erase_dir(size_t pos) {
+  dirs_.erase(dirs_.begin() + static_cast<ptrdiff_t>(pos));
+  dir_index_.erase(dir_index_.begin() + static_cast<ptrdiff_t>(pos));
+}
+
 void SparseArray::free_page(size_t dir_pos, uint64_t slot) {
   Dir& d = *dirs_[dir_pos];
   std::free(d.pages[slot]);
   d.pages[slot] = nullptr;
   --pages_;
-  if (--d.used == 0) dirs_.erase(dirs_.begin() + static_cast<ptrdiff_t>(dir_pos));
+  if (--d.used == 0) erase_dir(dir_pos);
 }
 
 void SparseArray::read(std::span<std::byte> buf, uint64_t offset) const {

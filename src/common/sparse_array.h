@@ -59,6 +59,7 @@ class SparseArray {
   size_t lower_dir(uint64_t dir_index) const;
   std::byte* page(uint64_t page_no) const;
   Result<std::byte*> page_for_write(uint64_t page_no);
+  void erase_dir(size_t pos);
   void free_page(size_t dir_pos, uint64_t slot);
   // Zeroes part of one allocated page and frees it if it is then all zero.
   void zero_in_page(uint64_t page_no, size_t in_page, size_t n);
@@ -66,6 +67,8 @@ class SparseArray {
   void free_pages(uint64_t first, uint64_t last);
 
   std::vector<std::unique_ptr<Dir>> dirs_;  // sorted by index
+  // dirs_[i]->index, kept contiguous so the lookup on every request does not chase pointers.
+  std::vector<uint64_t> dir_index_;
   uint64_t pages_ = 0;
 };
 
