@@ -188,10 +188,12 @@ class GnutlsTransport : public TlsTransport {
     }
     if (int r = g_.gnutls_priority_set_direct(session_, "NORMAL", nullptr); r < 0) return err("gnutls_priority_set_direct", r);
     if (int r = g_.gnutls_credentials_set(session_, GNUTLS_CRD_CERTIFICATE, cert_); r < 0) return err("gnutls_credentials_set", r);
-    if (!cfg.hostname.empty())
-      g_.gnutls_server_name_set(session_, GNUTLS_NAME_DNS, cfg.hostname.data(), cfg.hostname.size());
+    // gnutls keeps the host name pointer for the whole session: it must live in this object.
+    hostname_ = cfg.hostname;
+    if (!hostname_.empty())
+      g_.gnutls_server_name_set(session_, GNUTLS_NAME_DNS, hostname_.data(), hostname_.size());
     if (cfg.verify_peer)
-      g_.gnutls_session_set_verify_cert(session_, cfg.hostname.empty() ? nullptr : cfg.hostname.c_str(), 0);
+      g_.gnutls_session_set_verify_cert(session_, hostname_.empty() ? nullptr : hostname_.c_str(), 0);
     return ok();
   }
 
@@ -200,6 +202,7 @@ class GnutlsTransport : public TlsTransport {
   gnutls_certificate_credentials_t cert_ = nullptr;
   gnutls_psk_client_credentials_t psk_ = nullptr;
   bool handshaking_ = true;
+  std::string hostname_;
 };
 
 }  // namespace

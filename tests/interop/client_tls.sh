@@ -52,8 +52,10 @@ expect_eq "$("$NBDINFO" --map "nbds://127.0.0.1:$P/?tls-certificates=$pki" | hea
 expect_eq "$("$NBDINFO" --json "nbds://localhost:$P/?tls-certificates=$pki")" \
   "$("$REF_NBDINFO" --json "nbds://localhost:$P/?tls-certificates=$pki")" "X.509 JSON vs Debian's nbdinfo"
 
-# X.509 over a Unix socket (no host name to check).
+# X.509 over a Unix socket (no host name to check, unless tls-hostname= names one).
 expect_eq "$("$NBDINFO" --size "nbds+unix:///?socket=$T/tls.sock&tls-certificates=$pki")" "2097152" "Unix TLS size"
+expect_eq "$("$NBDINFO" --size "nbds+unix:///?socket=$T/tls.sock&tls-certificates=$pki&tls-hostname=localhost")" \
+  "2097152" "Unix TLS with the right tls-hostname"
 
 # PSK with the user in the URI.
 expect_eq "$("$NBDINFO" --size "nbds://alice@localhost:$PP/?tls-psk-file=$T/keys.psk")" "3145728" "PSK size"
@@ -63,5 +65,7 @@ expect_eq "$("$NBDINFO" --size "nbds://alice@localhost:$PP/?tls-psk-file=$T/keys
 expect_fail_line 1 "TLS" "$NBDINFO" --size "nbd://localhost:$P/"
 expect_fail_line 1 "no key for user 'bob'" "$NBDINFO" --size "nbds://bob@localhost:$PP/?tls-psk-file=$T/keys.psk"
 expect_fail_line 1 "certificate" "$NBDINFO" --size "nbds://localhost:$P/?tls-certificates=$T/other"
+expect_fail_line 1 "certificate" "$NBDINFO" --size \
+  "nbds+unix:///?socket=$T/tls.sock&tls-certificates=$pki&tls-hostname=wronghost"
 expect_fail_line 1 "tls-psk-file" "$NBDINFO" --size "nbds+unix:///?socket=$T/tls.sock&tls-psk-file=$T/nonexistent.psk"
 pass
