@@ -15,6 +15,7 @@ namespace nbd::client {
 namespace {
 constexpr size_t kRecvBufferSize = 256 * 1024;
 constexpr size_t kDirectReadThreshold = 64 * 1024;
+constexpr size_t kSmallRecv = 32 * 1024;
 }  // namespace
 
 void Handle::Impl::want(std::byte* p, size_t n, void (Impl::*then)()) {
@@ -63,8 +64,10 @@ static void read_loop(Handle::Impl& h) {
       continue;
     }
     bool direct = need >= kDirectReadThreshold;
+    // Small wants (headers) read at most kSmallRecv: enough for hundreds of short replies,
+    // while a big payload behind a header mostly lands straight in the caller's buffer.
     ssize_t r = direct ? h.transport->recv(h.want_ptr + h.want_got, need)
-                       : h.transport->recv(h.rbuf.data(), h.rbuf.size());
+                       : h.transport->recv(h.rbuf.data(), std::min(h.rbuf.size(), kSmallRecv));
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       h.set_dead(errno, "recv: %s", strerror(errno));
