@@ -44,6 +44,12 @@ expect_contains "$(cat "$T/debug")" "libnbd: debug: nbd1: nbd_connect_uri: sendi
 [ -s "$T/debug" ] && LIBNBD_DEBUG=0 "$NBDINFO" --size "nbd+unix:///?socket=$sock" 2>&1 >/dev/null | grep -q . &&
   fail "LIBNBD_DEBUG=0 still traces"
 
+# --help on stdout (exit 0); no target: usage on stderr (exit 1); -V names the version.
+"$NBDINFO" --help | grep -q -- "--map" || fail "--help does not describe --map"
+"$NBDINFO" >/dev/null 2>"$T/usage"; expect_eq "$?" "1" "nbdinfo without a target"
+grep -q "nbdinfo --size" "$T/usage" || fail "usage is not on stderr"
+expect_contains "$("$NBDINFO" -V)" "nbdinfo " "-V"
+
 # Negative cases: a socket nobody listens on; a URI for a different scheme.
 expect_fail_line 1 "connect" "$NBDINFO" --size "nbd+unix:///?socket=$T/nobody.sock"
 expect_fail_line 1 "unknown scheme" "$NBDINFO" --size "http://localhost/"
