@@ -296,6 +296,26 @@ TEST_P(ClientInterop, SocketActivationAndSecondConnectionByUri) {
   EXPECT_EQ(r, w);
 }
 
+TEST_P(ClientInterop, AsyncConnectDrivenByTheCaller) {
+  Handle h;
+  ASSERT_TRUE(h.aio_connect_systemd_socket_activation(nbdkit({"memory", "1M"}, false))) << h.get_error();
+  Handle h2;
+  int rounds = 0;
+  while (!h.aio_is_ready()) {
+    ASSERT_FALSE(h.aio_is_dead()) << h.get_error();
+    ASSERT_TRUE(h.aio_is_connecting());
+    ASSERT_GE(h.aio_get_fd(), 0);
+    ASSERT_NE(h.aio_get_direction(), 0u);
+    ASSERT_TRUE(h.poll(-1)) << h.get_error();
+    ++rounds;
+  }
+  EXPECT_GT(rounds, 0);
+  EXPECT_EQ(*h.get_size(), 1 << 20);
+  ASSERT_TRUE(h2.aio_connect_uri(*h.get_uri())) << h2.get_error();
+  while (h2.aio_is_connecting()) ASSERT_TRUE(h2.poll(-1)) << h2.get_error();
+  EXPECT_TRUE(h2.aio_is_ready());
+}
+
 TEST_P(ClientInterop, MissingCommandFailsCleanly) {
   Handle h;
   EXPECT_FALSE(h.connect_command({"/nonexistent/nbd-server"}));
