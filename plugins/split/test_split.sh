@@ -25,7 +25,7 @@ expect_contains "$map" "103333     1048576    3  hole,zero" "nbdinfo --map"
 
 # Every bare value takes the magic key file=, not only the first (upstream's synopsis).
 "$NBDKIT" -U - -r split "$T/a" "$T/b" "$T/c" --run "$REF_NBDCOPY \"\$uri\" $T/got2" || fail "bare file names after the first"
-cmp "$T/got2" "$T/want" || fail "bare file names: export differs"
+cat "$T/a" "$T/b" "$T/c" | cmp "$T/got2" - || fail "bare file names: export differs"
 
 # Negative: no file is a one-line startup error naming the parameter.
 expect_fail_line 1 "file" "$NBDKIT" -U - split --run true
