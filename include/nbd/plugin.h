@@ -88,6 +88,9 @@ struct OpenParams {
   bool readonly = false;     // -r, or a filter asked for read-only
   std::string export_name;   // as the client asked (the default export's name resolved)
   bool is_tls = false;
+  // The client's address: "A.B.C.D:PORT", "[IPV6]:PORT", "unix" for a Unix socket, "vsock:CID:PORT",
+  // or "" when the connection is not a socket (-s on a pipe).
+  std::string client_address;
 };
 
 // Per-client object: one per NBD connection, created by Plugin::open after NBD_OPT_GO.

@@ -119,17 +119,13 @@ class InfoPlugin final : public Plugin {
   }
 
   Status config_complete() override {
-    if (mode_ == Mode::Address) {
-      // OpenParams does not carry the client's address yet, so this mode cannot work.
-      return make_error(ENOTSUP, "mode=address is not supported: the server does not pass the client's address "
-                                 "to plugins (nbdkit info --dump-plugin shows info_address=no)");
-    }
     return ok();
   }
 
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override {
     std::string data;
     if (mode_ == Mode::ExportName) data = params.export_name;
+    if (mode_ == Mode::Address) data = params.client_address;
     if (mode_ == Mode::Base64ExportName) {
       NBD_TRY_ASSIGN(data, decode_base64(params.export_name));
     }
@@ -137,7 +133,7 @@ class InfoPlugin final : public Plugin {
     return std::unique_ptr<Connection>(std::make_unique<InfoConnection>(mode_, std::move(data), start));
   }
 
-  std::vector<std::string> dump_plugin() override { return {"info_address=no", "info_base64=yes"}; }
+  std::vector<std::string> dump_plugin() override { return {"info_address=yes", "info_base64=yes"}; }
 
  private:
   Mode mode_ = Mode::ExportName;

@@ -91,15 +91,23 @@ TEST(InfoPlugin, TimeModesAreTwelveBytes) {
   }
 }
 
-TEST(InfoPlugin, RefusesUnknownModeAndAddress) {
+TEST(InfoPlugin, RefusesUnknownMode) {
   auto p = info_plugin_info.factory();
   auto st = p->config("mode", "weather");
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("mode=weather"), std::string::npos);
+}
+
+TEST(InfoPlugin, AddressModeServesTheClientAddress) {
+  auto p = info_plugin_info.factory();
   ASSERT_TRUE(p->config("mode", "address"));
-  st = p->config_complete();
-  ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message.find("mode=address"), std::string::npos);
+  ASSERT_TRUE(p->config_complete());
+  OpenParams params;
+  params.client_address = "127.0.0.1:40000";
+  auto c = p->open(params);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(*(*c)->get_size(), 15u);
+  EXPECT_EQ(read_all(**c), "127.0.0.1:40000");
 }
 
 }  // namespace

@@ -48,5 +48,14 @@ expect_contains "$info" "is_read_only: true" "info export flags"
 start_server "$T/b64.sock" info base64exportname
 $REF_NBDINFO "nbd+unix:///a!!?socket=$T/b64.sock" >/dev/null 2>&1 && fail "invalid base64 was accepted"
 expect_fail_line 1 "mode=weather" "$NBDKIT" -U - info weather --run true
-expect_fail_line 1 "mode=address" "$NBDKIT" -U - info address --run true
+
+# mode=address: the client's address as the server saw it (TCP: IP:PORT; Unix socket: "unix").
+read_export='import nbd,sys; h=nbd.NBD(); h.connect_uri(sys.argv[1]); sys.stdout.write(h.pread(h.get_size(),0).decode()); h.shutdown()'
+port=$(free_port)
+bg "$NBDKIT" -f -i 127.0.0.1 -p "$port" -P "$T/addr.pid" info address
+wait_for_file "$T/addr.pid"
+addr=$(/usr/bin/python3 -c "$read_export" "nbd://127.0.0.1:$port")
+[[ "$addr" =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "mode=address over TCP: got '$addr'"
+addr=$("$NBDKIT" -U - info address --run "/usr/bin/python3 -c '$read_export' \"\$uri\"")
+expect_eq "$addr" "unix" "mode=address over a Unix socket"
 pass

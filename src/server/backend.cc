@@ -53,7 +53,8 @@ Status Backend::configure(const std::vector<Param>& params) {
     const Param& p = params[i];
     if (!p.key.empty()) {
       NBD_TRY(config_one(p.key, p.value));
-    } else if (i == 0 && !info_->magic_config_key.empty()) {
+    } else if (!info_->magic_config_key.empty()) {
+      // Like upstream, every bare VALUE (not only the first) is the magic key's.
       NBD_TRY(config_one(std::string(info_->magic_config_key), p.value));
     } else {
       return make_error(EINVAL, std::string(info_->name) + ": '" + p.value +

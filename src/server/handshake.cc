@@ -4,6 +4,11 @@
 // is opened only when a client asks for an export (INFO/GO/EXPORT_NAME), never before.
 #include <algorithm>
 
+#include <arpa/inet.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "nbd/log.h"
 #include "server/guard.h"
 #include "server/session.h"
@@ -29,6 +34,32 @@ uint32_t open_error_rep(int errnum) {
   }
 }
 
+// The client's address as plugins see it in OpenParams::client_address.
+std::string peer_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = "";
+  switch (ss.ss_family) {
+    case AF_INET: {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+    }
+    case AF_INET6: {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+    }
+    case AF_UNIX: return "unix";
+    case AF_VSOCK: {
+      auto* a = reinterpret_cast<sockaddr_vm*>(&ss);
+      return "vsock:" + std::to_string(a->svm_cid) + ":" + std::to_string(a->svm_port);
+    }
+    default: return "";
+  }
+}
+
 }  // namespace
 
 Status Session::handshake() {
@@ -44,7 +75,7 @@ Status Session::open_export(const std::string& requested) {
   if (name.empty()) {
     NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, false));
   }
-  OpenParams params{ro, name, false};
+  OpenParams params{ro, name, false, peer_address(io_.in_fd())};
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
   Connection& c = *conn;
   auto caps = guard("open", [&]() -> Result<ExportCaps> {
