@@ -3,6 +3,8 @@
 // runs in its own thread and plays the server's side byte by byte.
 #pragma once
 
+#include <poll.h>
+#include <atomic>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,8 @@ class FakeServer {
     thread_.join();
     ::close(fd_);
   }
+  bool check_one_option_at_a_time = false;  // set before the client connects
+  std::atomic<int> options_sent_too_early{0};
   void send(const Bytes& b) { (void)!::write(fd_, b.data(), b.size()); }
   void send_raw(const char* s, size_t n) { (void)!::write(fd_, s, n); }
   void hangup() { ::shutdown(fd_, SHUT_RDWR); }
@@ -63,6 +67,12 @@ class FakeServer {
       auto oh = decode_option_header(recv(kOptionHeaderSize));
       if (!oh) return;
       Bytes payload = recv(oh->length);
+      if (check_one_option_at_a_time) {
+        // The spec forbids a client to send an option before the final reply to the previous
+        // one: anything readable now (within 100 ms) was sent too early.
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0) ++options_sent_too_early;
+      }
       Bytes out;
       if (oh->option == uint32_t(Option::Go)) {
         encode_option_reply(out, oh->option, kRepInfo, encode_info_export(size, flags | kFlagHasFlags));

@@ -3,6 +3,7 @@
 // receive/send buffers and the command slots. Each protocol phase lives in its own .cc file.
 #pragma once
 
+#include <deque>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -155,9 +156,11 @@ struct Handle::Impl {
   uint32_t cur_opt = 0;
   bool tls_tried = false, ext_tried = false, sr_tried = false, meta_done = false;
   bool tls_on = false, sr = false, ext = false;
-  // Options sent and not yet fully answered, oldest first: options are pipelined (the
-  // server answers them in order), which saves a round trip per option.
+  // Options decided on and not yet fully answered, oldest first. Only the oldest is on the
+  // wire: the spec says a client MUST NOT send an option before the final reply to the
+  // previous one, so the encoded rest wait in opts_unsent (same order, minus the first).
   std::vector<uint32_t> opts_sent;
+  std::deque<std::vector<std::byte>> opts_unsent;
   bool go_sent = false, sr_refused = false, meta_auto = false;
   uint32_t opt_reply_type = 0;
   uint32_t user_opt = 0;            // the option the caller asked for

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The NEGOTIATING phase (fixed newstyle): option requests and their replies. STARTTLS goes
-// alone; after it, extended headers, structured replies, SET_META_CONTEXT and GO are sent in
-// one batch (the server answers in order), so connecting costs one round trip, not four.
+// The NEGOTIATING phase (fixed newstyle): option requests and their replies. After STARTTLS,
+// extended headers, structured replies, SET_META_CONTEXT and GO are decided as one batch but
+// go on the wire one at a time, each after the final reply to the one before, as the spec
+// requires (doc/proto.md: "The client MUST NOT send any option until it has received a final
+// reply to any option it has sent").
 // Opt mode stops before GO and hands control to the opt_* calls.
 #include <cstring>
 
@@ -60,8 +62,13 @@ void Handle::Impl::send_option(uint32_t option, std::span<const std::byte> body)
   std::vector<std::byte> b;
   encode_option_header(b, option, uint32_t(body.size()));
   b.insert(b.end(), body.begin(), body.end());
-  queue_bytes(b);
   set_state(State::Option);
+  if (!opts_sent.empty() && option != opt(Option::Abort)) {
+    opts_sent.push_back(option);  // goes out when the option before it is answered
+    opts_unsent.push_back(std::move(b));
+    return;
+  }
+  queue_bytes(b);
   debugf("sending option %s", option_name(option));
   if (option == opt(Option::Abort)) {
     // The server may or may not acknowledge; either way we are done once it is sent.
@@ -123,6 +130,10 @@ void Handle::Impl::option_done(Status st) {
   if (!opts_sent.empty()) {
     // A batch: only the last option's outcome is the caller's (or fatal when connecting).
     if (!st) debugf("%s", st.error().message.c_str());
+    NBD_ASSERT(!opts_unsent.empty());
+    queue_bytes(opts_unsent.front());
+    opts_unsent.pop_front();
+    debugf("sending option %s", option_name(opts_sent.front()));
     return next_opt_reply();
   }
   if (goal == Goal::UserOpt) {
@@ -211,7 +222,8 @@ static void on_go_reply(Handle::Impl& h, uint32_t type) {
     if (!h.pending_info.valid) return h.set_dead(EPROTO, "handshake: server did not send NBD_INFO_EXPORT");
     h.info = h.pending_info;
     if (go) {
-      h.opts_sent.clear();  // GO is always the last of a batch
+      h.opts_sent.clear();
+      h.opts_unsent.clear();  // GO is always the last of a batch
       return h.on_ready();
     }
     return h.option_done(ok());
@@ -220,6 +232,7 @@ static void on_go_reply(Handle::Impl& h, uint32_t type) {
     // Servers without NBD_OPT_GO get the old NBD_OPT_EXPORT_NAME.
     if (go && type == kRepErrUnsup) {
       h.opts_sent.clear();
+      h.opts_unsent.clear();
       return h.start_export_name();
     }
     return h.option_done(rep_error(h, type));
@@ -249,6 +262,7 @@ void Handle::Impl::handle_opt_reply(uint32_t type) {
   switch (Option(cur_opt)) {
     case Option::StartTls:
       if (!err) {
+        opts_unsent.clear();
         opts_sent.clear();  // STARTTLS is always sent alone
         return start_tls();
       }

@@ -48,6 +48,24 @@ TEST(StateTest, OldstyleHandshakeAndSimpleRead) {
   EXPECT_NE(h.get_error().find("out of bounds"), std::string::npos);
 }
 
+// Regression: the client used to pipeline EXTENDED_HEADERS, STRUCTURED_REPLY, SET_META_CONTEXT
+// and GO in one write; doc/proto.md says it MUST NOT send an option before the final reply to
+// the previous one.
+TEST(StateTest, OptionsGoOutOneAtATime) {
+  std::atomic<bool> ready{false};
+  FakeServer s([&](FakeServer& s) {
+    while (!ready) std::this_thread::yield();
+    s.newstyle(4096, 0);
+  });
+  s.check_one_option_at_a_time = true;
+  ready = true;
+  Handle h;
+  ASSERT_TRUE(h.add_meta_context("base:allocation"));
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  EXPECT_TRUE(*h.can_meta_context("base:allocation"));
+  EXPECT_EQ(s.options_sent_too_early.load(), 0);
+}
+
 TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
   FakeServer s([](FakeServer& s) {
     s.newstyle(1 << 20, kFlagSendFlush);
