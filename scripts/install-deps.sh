@@ -11,7 +11,7 @@ pkgs=(
   # peers used by tests and bench/
   nbdkit libnbd-bin python3-libnbd qemu-utils fio
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
-  gnutls-bin socat xz-utils coreutils procps
+  gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language
 )
 

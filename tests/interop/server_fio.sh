@@ -3,6 +3,7 @@
 # fio's nbd engine against our server: random writes at queue depth 32 verified with crc32c,
 # on one connection and with 4 jobs (multi-conn) on disjoint regions.
 source "$NBD_SRC/tests/lib.sh"
+cd "$T"  # fio leaves its verify state files in the working directory
 require_bin nbdkit
 require_peer fio
 fio --enghelp=nbd >/dev/null 2>&1 || skip "this fio has no nbd engine"
