@@ -76,29 +76,65 @@ void Handle::Impl::reap_child() {
   }
 }
 
+// Forks and execs argv (with envp, or our environment when null) after setup() has arranged
+// the child's descriptors; setup runs in the child, so it may only make async-signal-safe
+// calls. A close-on-exec pipe tells the parent whether exec worked, so "no such command"
+// is reported as that rather than as a server that never answers.
+template <class Setup>
+static Result<pid_t> spawn(Handle::Impl& h, const std::vector<std::string>& argv, char* const* ptrs,
+                           char* const* envp, Setup setup) {
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) < 0) return h.fail(errno, "pipe: %s", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(ep[0]);
+    ::close(ep[1]);
+    return h.fail(err, "fork: %s", strerror(err));
+  }
+  if (pid == 0) {
+    int err = setup() ? 0 : errno;
+    if (err == 0) {
+      signal(SIGPIPE, SIG_DFL);
+      if (envp) execvpe(ptrs[0], ptrs, envp);
+      else execvp(ptrs[0], ptrs);
+      err = errno;
+    }
+    (void)!::write(ep[1], &err, sizeof err);
+    _exit(127);
+  }
+  ::close(ep[1]);
+  int err = 0;
+  ssize_t n;
+  do {
+    n = ::read(ep[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  ::close(ep[0]);
+  if (n == ssize_t(sizeof err)) {
+    waitpid(pid, nullptr, 0);
+    return h.fail(err, "cannot run '%s': %s", argv[0].c_str(), strerror(err));
+  }
+  return pid;
+}
+
 static Status start_command(Handle::Impl& h, const std::vector<std::string>& argv) {
   NBD_TRY(check_argv(h, argv));
   Argv a(argv);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return h.fail(errno, "socketpair: %s", strerror(errno));
-  pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
+  auto pid = spawn(h, argv, a.ptrs.data(), nullptr, [&] {
+    // dup2 clears close-on-exec on the new descriptors.
+    return dup2(sv[1], 0) >= 0 && dup2(sv[1], 1) >= 0;
+  });
+  if (!pid) {
     ::close(sv[0]);
     ::close(sv[1]);
-    return h.fail(err, "fork: %s", strerror(err));
-  }
-  if (pid == 0) {
-    // dup2 clears close-on-exec on the new descriptors.
-    if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0) _exit(126);
-    signal(SIGPIPE, SIG_DFL);
-    execvp(a.ptrs[0], a.ptrs.data());
-    _exit(127);
+    return std::move(pid).error();
   }
   ::close(sv[1]);
-  h.child_pid = pid;
-  h.debugf("started command %s as pid %d", argv[0].c_str(), int(pid));
+  h.child_pid = *pid;
+  h.debugf("started command %s as pid %d", argv[0].c_str(), int(*pid));
   return start_fd(h, sv[0]);
 }
 
@@ -135,24 +171,23 @@ static Status start_activation(Handle::Impl& h, const std::vector<std::string>& 
   env.emplace_back("LISTEN_PID=" + std::string(16, '\0'));
   Argv envp(env);
   char* pid_slot = envp.ptrs[env.size() - 1] + strlen("LISTEN_PID=");
-  pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
-    ::close(s);
-    return h.fail(err, "fork: %s", strerror(err));
-  }
-  if (pid == 0) {
-    if (s == 3) fcntl(3, F_SETFD, 0);
-    else if (dup2(s, 3) < 0) _exit(126);
+  auto pid = spawn(h, argv, a.ptrs.data(), envp.ptrs.data(), [&] {
+    if (s == 3) {
+      if (fcntl(3, F_SETFD, 0) < 0) return false;
+    } else if (dup2(s, 3) < 0) {
+      return false;
+    }
     put_pid(pid_slot, getpid());
-    signal(SIGPIPE, SIG_DFL);
-    execvpe(a.ptrs[0], a.ptrs.data(), envp.ptrs.data());
-    _exit(127);
+    return true;
+  });
+  if (!pid) {
+    ::close(s);
+    return std::move(pid).error();
   }
   ::close(s);
-  h.child_pid = pid;
+  h.child_pid = *pid;
   h.child_is_activated = true;
-  h.debugf("started socket-activated %s as pid %d on %s", argv[0].c_str(), int(pid), path.c_str());
+  h.debugf("started socket-activated %s as pid %d on %s", argv[0].c_str(), int(*pid), path.c_str());
   return start_unix(h, path);
 }
 

@@ -53,4 +53,8 @@ expect_contains "$("$NBDINFO" -V)" "nbdinfo " "-V"
 # Negative cases: a socket nobody listens on; a URI for a different scheme.
 expect_fail_line 1 "connect" "$NBDINFO" --size "nbd+unix:///?socket=$T/nobody.sock"
 expect_fail_line 1 "unknown scheme" "$NBDINFO" --size "http://localhost/"
+# A captive command that cannot be run says so (it used to look like "Connection refused").
+expect_fail_line 1 "cannot run 'no-such-nbd-server': No such file or directory" \
+  "$NBDINFO" --size -- [ no-such-nbd-server 1M ]
+expect_fail_line 1 "cannot run 'no-such-nbd-server'" "$NBDCOPY" -- [ no-such-nbd-server ] null:
 pass
