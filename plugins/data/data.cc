@@ -14,37 +14,6 @@
 namespace nbd::plugins {
 namespace {
 
-class DataConnection final : public Connection {
- public:
-  DataConnection(Allocator& a, uint64_t size) : a_(a), size_(size) {}
-  Result<uint64_t> get_size() override { return size_; }
-  Result<bool> can_write() override { return true; }
-  Result<bool> can_flush() override { return true; }
-  Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
-  Result<bool> can_fast_zero() override { return true; }
-  Result<bool> can_extents() override { return true; }
-  Result<FuaMode> can_fua() override { return FuaMode::Native; }
-  Result<bool> can_multi_conn() override { return true; }
-  Result<CacheMode> can_cache() override { return CacheMode::Native; }
-
-  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override { return a_.read(buf, offset); }
-  Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t) override {
-    return a_.write(buf, offset);
-  }
-  Status flush(uint32_t) override { return ok(); }
-  Status trim(uint64_t count, uint64_t offset, uint32_t) override { return a_.zero(count, offset); }
-  Status zero(uint64_t count, uint64_t offset, uint32_t) override { return a_.zero(count, offset); }
-  Status cache(uint64_t, uint64_t, uint32_t) override { return ok(); }
-  Status extents(uint64_t count, uint64_t offset, uint32_t, ExtentList& e) override {
-    return a_.extents(count, offset, e);
-  }
-
- private:
-  Allocator& a_;
-  uint64_t size_;
-};
-
 class DataPlugin final : public Plugin {
  public:
   Status config(std::string_view key, std::string_view value) override {
@@ -76,7 +45,7 @@ class DataPlugin final : public Plugin {
   }
 
   Result<std::unique_ptr<Connection>> open(const OpenParams&) override {
-    return std::unique_ptr<Connection>(std::make_unique<DataConnection>(*alloc_, disk_size_));
+    return std::unique_ptr<Connection>(std::make_unique<AllocatorConnection>(*alloc_, disk_size_));
   }
   std::vector<std::string> dump_plugin() override { return {"data_base64=yes"}; }
 
