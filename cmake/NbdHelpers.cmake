@@ -24,6 +24,8 @@ function(nbd_gtest)
   cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
   add_executable(${P_NAME} ${P_SOURCES})
   target_link_libraries(${P_NAME} PRIVATE ${P_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  # Shared test helpers: #include "fixtures/fake_disk.h", "fixtures/scratch.h".
+  target_include_directories(${P_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${P_NAME} COMMAND ${P_NAME})
   set_tests_properties(${P_NAME} PROPERTIES LABELS unit TIMEOUT 300)

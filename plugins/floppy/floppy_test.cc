@@ -11,21 +11,14 @@
 #include <vector>
 
 #include "fat_names.h"
+#include "fixtures/scratch.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
 extern const PluginInfo floppy_plugin_info;
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+using nbd::testing::run_output;
 
 class FloppyTest : public ::testing::Test {
  protected:
@@ -50,22 +43,19 @@ class FloppyTest : public ::testing::Test {
     NBD_TRY(p->get_ready());
     auto c = p->open(OpenParams{});
     EXPECT_TRUE(c);
-    size_ = *(*c)->get_size();
-    std::vector<std::byte> buf(size_);
-    NBD_TRY((*c)->pread(buf, 0, 0));
-    std::ofstream(dir_ + "/disk.img", std::ios::binary).write(reinterpret_cast<char*>(buf.data()), buf.size());
+    NBD_TRY_ASSIGN(size_, nbd::testing::save_export(**c, dir_ + "/disk.img"));
     EXPECT_EQ(std::system(("dd if=" + dir_ + "/disk.img of=" + fs() + " bs=1M skip=1 status=none").c_str()), 0);
     return ok();
   }
   std::string fs() { return dir_ + "/fs.img"; }
-  std::string mtools(const std::string& cmd) { return run("MTOOLS_SKIP_CHECK=1 " + cmd + " 2>&1"); }
+  std::string mtools(const std::string& cmd) { return run_output("MTOOLS_SKIP_CHECK=1 " + cmd + " 2>&1"); }
   std::string dir_;
   uint64_t size_ = 0;
 };
 
 TEST_F(FloppyTest, FsckCleanAndFilesReadBack) {
   ASSERT_TRUE(serve({{"label", "MYFLOPPY"}}));
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
   EXPECT_EQ(mtools("mtype -i " + fs() + " ::/hello.txt"), "hello floppy\n");
   EXPECT_EQ(mtools("mtype -i " + fs() + " ::/README"), "upper case 8.3\n");
   EXPECT_EQ(mtools("mcopy -n -i " + fs() + " '::/Sub Dir/A long file name.bin' " + dir_ + "/out.bin && cmp " +
@@ -78,13 +68,13 @@ TEST_F(FloppyTest, FsckCleanAndFilesReadBack) {
   EXPECT_NE(mtools("mdir -i " + fs() + " ::/").find("Volume in drive : is MYFLOPPY"), std::string::npos);
   EXPECT_NE(mtools("mdir -i " + fs() + " '::/Sub Dir/empty'").find("2 files"), std::string::npos);  // . and ..
   EXPECT_NE(mtools("mdir -i " + fs() + " '::/Sub Dir/nothere'").find("not found"), std::string::npos);
-  EXPECT_NE(run("sfdisk -d " + dir_ + "/disk.img").find("start=        2048, size="), std::string::npos);
+  EXPECT_NE(run_output("sfdisk -d " + dir_ + "/disk.img").find("start=        2048, size="), std::string::npos);
 }
 
 TEST_F(FloppyTest, SizeParameter) {
   ASSERT_TRUE(serve({{"size", "64M"}}));
   EXPECT_EQ(size_, 64u << 20);
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
   auto r = serve({{"size", "4M"}});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("too small"), std::string::npos);
@@ -93,7 +83,7 @@ TEST_F(FloppyTest, SizeParameter) {
 TEST_F(FloppyTest, EmptyDirectoryAndEmptyLabel) {
   ASSERT_EQ(std::system(("rm -rf " + dir_ + "/tree && mkdir " + dir_ + "/tree").c_str()), 0);
   ASSERT_TRUE(serve({{"label", ""}}));
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
   EXPECT_NE(mtools("mdir -i " + fs() + " ::/").find("No files"), std::string::npos);
 }
 

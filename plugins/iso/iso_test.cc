@@ -9,21 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/scratch.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
 extern const PluginInfo iso_plugin_info;
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+using nbd::testing::run_output;
 
 class IsoTest : public ::testing::Test {
  protected:
@@ -42,12 +35,9 @@ class IsoTest : public ::testing::Test {
   std::string save(Plugin& p) {
     auto c = p.open(OpenParams{});
     EXPECT_TRUE(c);
-    uint64_t size = *(*c)->get_size();
     EXPECT_FALSE(*(*c)->can_write());
-    std::vector<std::byte> buf(size);
-    EXPECT_TRUE((*c)->pread(buf, 0, 0));
     std::string path = dir_ + "/out.iso";
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<char*>(buf.data()), size);
+    EXPECT_TRUE(nbd::testing::save_export(**c, path));
     return path;
   }
   std::string dir_;
@@ -63,12 +53,12 @@ TEST_F(IsoTest, MergesDirectoriesWithVolumeId) {
     ASSERT_TRUE(p->config_complete());
     ASSERT_TRUE(p->get_ready()) << prog;
     auto iso = save(*p);
-    EXPECT_EQ(run("isoinfo -R -f -i " + iso + " | sort"), "/hello.txt\n/other.txt\n/sub\n/sub/deep.txt\n") << prog;
-    EXPECT_EQ(run("isoinfo -R -i " + iso + " -x /sub/deep.txt"), "deep\n") << prog;
-    EXPECT_NE(run("isoinfo -d -i " + iso).find("Volume id: MY VOL"), std::string::npos) << prog;
+    EXPECT_EQ(run_output("isoinfo -R -f -i " + iso + " | sort"), "/hello.txt\n/other.txt\n/sub\n/sub/deep.txt\n") << prog;
+    EXPECT_EQ(run_output("isoinfo -R -i " + iso + " -x /sub/deep.txt"), "deep\n") << prog;
+    EXPECT_NE(run_output("isoinfo -d -i " + iso).find("Volume id: MY VOL"), std::string::npos) << prog;
   }
   // The temporary image is unlinked once open.
-  EXPECT_EQ(run("ls " + dir_ + " | grep -c nbdkitiso"), "0\n");
+  EXPECT_EQ(run_output("ls " + dir_ + " | grep -c nbdkitiso"), "0\n");
 }
 
 TEST_F(IsoTest, FailuresAreReported) {

@@ -10,21 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/scratch.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
 extern const PluginInfo linuxdisk_plugin_info;
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+using nbd::testing::run_output;
 
 class LinuxdiskTest : public ::testing::Test {
  protected:
@@ -49,9 +42,7 @@ class LinuxdiskTest : public ::testing::Test {
     auto c = p->open(OpenParams{});
     ASSERT_TRUE(c);
     EXPECT_FALSE(*(*c)->can_write());
-    std::vector<std::byte> buf(*(*c)->get_size());
-    ASSERT_TRUE((*c)->pread(buf, 0, 0));
-    std::ofstream(disk(), std::ios::binary).write(reinterpret_cast<char*>(buf.data()), buf.size());
+    ASSERT_TRUE(nbd::testing::save_export(**c, disk()));
     ASSERT_EQ(std::system(("dd if=" + disk() + " of=" + fs() + " bs=1M skip=1 status=none").c_str()), 0);
   }
   std::string disk() { return dir_ + "/disk.img"; }
@@ -62,21 +53,21 @@ class LinuxdiskTest : public ::testing::Test {
 TEST_F(LinuxdiskTest, Ext2IsCleanAndHoldsTheFiles) {
   serve({{"label", "ROOTFS"}});
   EXPECT_EQ(std::system(("e2fsck -fn " + fs() + " >/dev/null 2>&1").c_str()), 0);
-  EXPECT_EQ(run("debugfs -R 'cat /hello.txt' " + fs() + " 2>/dev/null"), "hello linuxdisk\n");
-  EXPECT_EQ(run("debugfs -R 'dump /sub/blob " + dir_ + "/blob' " + fs() + " >/dev/null 2>&1; cmp " + dir_ +
+  EXPECT_EQ(run_output("debugfs -R 'cat /hello.txt' " + fs() + " 2>/dev/null"), "hello linuxdisk\n");
+  EXPECT_EQ(run_output("debugfs -R 'dump /sub/blob " + dir_ + "/blob' " + fs() + " >/dev/null 2>&1; cmp " + dir_ +
                 "/blob " + dir_ + "/tree/sub/blob && echo same"),
             "same\n");
-  EXPECT_NE(run("debugfs -R 'stat /link' " + fs() + " 2>/dev/null").find("Fast link dest: \"sub/blob\""),
+  EXPECT_NE(run_output("debugfs -R 'stat /link' " + fs() + " 2>/dev/null").find("Fast link dest: \"sub/blob\""),
             std::string::npos);
-  EXPECT_NE(run("dumpe2fs -h " + fs() + " 2>/dev/null").find("Filesystem volume name:   ROOTFS"), std::string::npos);
-  EXPECT_NE(run("sfdisk -d " + disk()).find("start=        2048"), std::string::npos);
-  EXPECT_EQ(run("ls " + dir_ + " | grep -c nbdkitlinuxdisk"), "0\n");  // temp file is unlinked
+  EXPECT_NE(run_output("dumpe2fs -h " + fs() + " 2>/dev/null").find("Filesystem volume name:   ROOTFS"), std::string::npos);
+  EXPECT_NE(run_output("sfdisk -d " + disk()).find("start=        2048"), std::string::npos);
+  EXPECT_EQ(run_output("ls " + dir_ + " | grep -c nbdkitlinuxdisk"), "0\n");  // temp file is unlinked
 }
 
 TEST_F(LinuxdiskTest, Ext4WithFreeSpace) {
   serve({{"type", "ext4"}, {"size", "+8M"}});
   EXPECT_EQ(std::system(("e2fsck -fn " + fs() + " >/dev/null 2>&1").c_str()), 0);
-  auto info = run("dumpe2fs -h " + fs() + " 2>/dev/null");
+  auto info = run_output("dumpe2fs -h " + fs() + " 2>/dev/null");
   EXPECT_NE(info.find("has_journal"), std::string::npos);
   EXPECT_NE(info.find("extent"), std::string::npos);
   auto at = info.find("Free blocks:");
@@ -86,7 +77,7 @@ TEST_F(LinuxdiskTest, Ext4WithFreeSpace) {
 
 TEST_F(LinuxdiskTest, ExactSizeIsUsedOrRefused) {
   serve({{"size", "20M"}});
-  EXPECT_EQ(std::stoull(run("stat -c %s " + disk())), (1u << 20) + (20u << 20) + 33 * 512);  // as upstream
+  EXPECT_EQ(std::stoull(run_output("stat -c %s " + disk())), (1u << 20) + (20u << 20) + 33 * 512);  // as upstream
   auto p = linuxdisk_plugin_info.factory();
   ASSERT_TRUE(p->config("dir", dir_ + "/tree"));
   ASSERT_TRUE(p->config("size", "64K"));
