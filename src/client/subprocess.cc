@@ -112,7 +112,9 @@ static Result<pid_t> spawn(Handle::Impl& h, const std::vector<std::string>& argv
   ::close(ep[0]);
   if (n == ssize_t(sizeof err)) {
     waitpid(pid, nullptr, 0);
-    return h.fail(err, "cannot run '%s': %s", argv[0].c_str(), strerror(err));
+    // The handle is dead, as it would be once the server we never started "hung up".
+    h.set_dead(err, "cannot run '%s': %s", argv[0].c_str(), strerror(err));
+    return h.last_error();
   }
   return pid;
 }
