@@ -3,7 +3,7 @@
 // trims fail with ENOSPC. Like upstream's nbdkit-full-plugin.
 #include <cstring>
 
-#include "nbd/parse.h"
+#include "common/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
@@ -43,29 +43,6 @@ class FullConnection final : public Connection {
   uint64_t size_;
 };
 
-class FullPlugin final : public Plugin {
- public:
-  Status config(std::string_view key, std::string_view value) override {
-    if (key == "size") {
-      NBD_TRY_ASSIGN(size_, parse_size(key, value));
-      have_size_ = true;
-      return ok();
-    }
-    return Plugin::config(key, value);
-  }
-  Status config_complete() override {
-    if (!have_size_) return make_error(EINVAL, "size parameter is required (eg. full 1G)");
-    return ok();
-  }
-  Result<std::unique_ptr<Connection>> open(const OpenParams&) override {
-    return std::unique_ptr<Connection>(std::make_unique<FullConnection>(size_));
-  }
-
- private:
-  uint64_t size_ = 0;
-  bool have_size_ = false;
-};
-
 constexpr ParamHelp kParams[] = {
     {"size", "[size=]SIZE  Size of the virtual disk (required)."},
 };
@@ -78,7 +55,7 @@ const PluginInfo full_plugin_info{
     .description = "nbdkit plugin which is always full: reads zeroes, writes fail with ENOSPC",
     .magic_config_key = "size",
     .params = kParams,
-    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<FullPlugin>()); },
+    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<SizedPlugin<FullConnection>>("full")); },
 };
 
 }  // namespace nbd::plugins

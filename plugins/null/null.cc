@@ -3,7 +3,7 @@
 // The smallest complete plugin; its shape is the pattern for every other one.
 #include <cstring>
 
-#include "nbd/parse.h"
+#include "common/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
@@ -40,23 +40,6 @@ class NullConnection final : public Connection {
   uint64_t size_;
 };
 
-class NullPlugin final : public Plugin {
- public:
-  Status config(std::string_view key, std::string_view value) override {
-    if (key == "size") {
-      NBD_TRY_ASSIGN(size_, parse_size(key, value));
-      return ok();
-    }
-    return Plugin::config(key, value);
-  }
-  Result<std::unique_ptr<Connection>> open(const OpenParams&) override {
-    return std::unique_ptr<Connection>(std::make_unique<NullConnection>(size_));
-  }
-
- private:
-  uint64_t size_ = 0;
-};
-
 constexpr ParamHelp kParams[] = {
     {"size", "[size=]SIZE  Size of the virtual disk (default 0)."},
 };
@@ -69,7 +52,7 @@ const PluginInfo null_plugin_info{
     .description = "nbdkit null plugin: reads as zeroes, discards writes",
     .magic_config_key = "size",
     .params = kParams,
-    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<NullPlugin>()); },
+    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<SizedPlugin<NullConnection>>()); },
 };
 
 }  // namespace nbd::plugins

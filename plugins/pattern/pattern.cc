@@ -8,7 +8,7 @@
 #include <bit>
 #include <cstring>
 
-#include "nbd/parse.h"
+#include "common/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
@@ -64,23 +64,6 @@ class PatternConnection final : public Connection {
   uint64_t size_;
 };
 
-class PatternPlugin final : public Plugin {
- public:
-  Status config(std::string_view key, std::string_view value) override {
-    if (key == "size") {
-      NBD_TRY_ASSIGN(size_, parse_size(key, value));
-      return ok();
-    }
-    return Plugin::config(key, value);
-  }
-  Result<std::unique_ptr<Connection>> open(const OpenParams&) override {
-    return std::unique_ptr<Connection>(std::make_unique<PatternConnection>(size_));
-  }
-
- private:
-  uint64_t size_ = 0;
-};
-
 constexpr ParamHelp kParams[] = {
     {"size", "[size=]SIZE  Size of the virtual disk (default 0, up to 2^63-1)."},
 };
@@ -93,7 +76,7 @@ const PluginInfo pattern_plugin_info{
     .description = "nbdkit plugin serving a fixed pattern: each 8-byte offset as a big-endian number",
     .magic_config_key = "size",
     .params = kParams,
-    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<PatternPlugin>()); },
+    .factory = [] { return std::unique_ptr<Plugin>(std::make_unique<SizedPlugin<PatternConnection>>()); },
 };
 
 }  // namespace nbd::plugins
