@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nbd/protocol.h"
 #include "nbd/result.h"
 
 namespace nbd::client {
@@ -20,12 +21,12 @@ namespace nbd::client {
 // Version of the library, e.g. "0.1.0" (tools print it for -V).
 const char* version();
 
-// ---- command flags (same values as libnbd's LIBNBD_CMD_FLAG_*) ----
-inline constexpr uint32_t kCmdFlagFua = 0x01;
-inline constexpr uint32_t kCmdFlagNoHole = 0x02;
-inline constexpr uint32_t kCmdFlagDf = 0x04;
-inline constexpr uint32_t kCmdFlagReqOne = 0x08;
-inline constexpr uint32_t kCmdFlagFastZero = 0x10;
+// ---- command flags: the wire values, which are also libnbd's LIBNBD_CMD_FLAG_* ----
+inline constexpr uint32_t kCmdFlagFua = protocol::kCmdFlagFua;
+inline constexpr uint32_t kCmdFlagNoHole = protocol::kCmdFlagNoHole;
+inline constexpr uint32_t kCmdFlagDf = protocol::kCmdFlagDf;
+inline constexpr uint32_t kCmdFlagReqOne = protocol::kCmdFlagReqOne;
+inline constexpr uint32_t kCmdFlagFastZero = protocol::kCmdFlagFastZero;
 
 // ---- strict mode bits (LIBNBD_STRICT_*); all are on by default ----
 inline constexpr uint32_t kStrictCommands = 0x01;   // refuse commands the server did not advertise
@@ -36,8 +37,8 @@ inline constexpr uint32_t kStrictAlign = 0x10;      // refuse requests not align
 inline constexpr uint32_t kStrictAll = 0x1f;
 
 // ---- handshake flags (LIBNBD_HANDSHAKE_FLAG_*) ----
-inline constexpr uint32_t kHandshakeFlagFixedNewstyle = 0x01;
-inline constexpr uint32_t kHandshakeFlagNoZeroes = 0x02;
+inline constexpr uint32_t kHandshakeFlagFixedNewstyle = protocol::kFlagFixedNewstyle;
+inline constexpr uint32_t kHandshakeFlagNoZeroes = protocol::kFlagNoZeroes;
 
 // ---- aio_get_direction bits ----
 inline constexpr unsigned kAioDirectionRead = 1;
@@ -53,8 +54,8 @@ inline constexpr unsigned kReadError = 3;
 inline constexpr uint32_t kShutdownAbandonPending = 0x10000;  // don't wait for queued commands
 
 // ---- base:allocation extent flags ----
-inline constexpr uint64_t kStateHole = 1;
-inline constexpr uint64_t kStateZero = 2;
+inline constexpr uint64_t kStateHole = protocol::kStateHole;
+inline constexpr uint64_t kStateZero = protocol::kStateZero;
 
 enum class TlsMode { Disable, Allow, Require };
 enum class BlockSize { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
