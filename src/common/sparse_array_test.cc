@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <vector>
 
 namespace nbd {
@@ -126,6 +127,37 @@ TEST(SparseArray, FillNonZeroAllocatesAndZeroFillFrees) {
   EXPECT_EQ(r.back(), std::byte{0});
   ASSERT_TRUE(a.fill(std::byte{0}, 3 * kPage, kPage));
   EXPECT_EQ(a.allocated_pages(), 0u);
+}
+
+// Freed pages are reused: a reused page must read as zero except where it is written again,
+// and the memory must really go back to the kernel (RSS falls).
+TEST(SparseArray, FreedPagesComeBackZeroed) {
+  SparseArray a;
+  constexpr uint64_t kPages = 2048;  // 64 MiB: more than one region
+  for (uint64_t i = 0; i < kPages; ++i) ASSERT_TRUE(a.write(bytes(kPage, uint8_t(i | 1)), i * kPage));
+  auto rss_kib = [] {
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    EXPECT_EQ(std::fscanf(f, "%ld %ld", &pages, &resident), 2);
+    std::fclose(f);
+    return resident * 4;
+  };
+  long before = rss_kib();
+  a.zero(kPages * kPage, 0);
+  EXPECT_EQ(a.allocated_pages(), 0u);
+  EXPECT_LT(rss_kib(), before - 60 * 1024);
+  // Reuse every page with a single byte at a different place, far from where it was.
+  for (uint64_t i = 0; i < kPages; ++i) ASSERT_TRUE(a.write(bytes(1, 0x77), (kPages + i) * kPage + 100));
+  std::vector<std::byte> got(kPage);
+  for (uint64_t i = 0; i < kPages; ++i) {
+    a.read(got, (kPages + i) * kPage);
+    ASSERT_EQ(got[100], std::byte{0x77});
+    got[100] = std::byte{0};
+    ASSERT_TRUE(is_all_zero(got)) << "page " << i;
+  }
+  a.read(got, 5 * kPage);
+  EXPECT_TRUE(is_all_zero(got));
+  EXPECT_EQ(a.allocated_pages(), kPages);
 }
 
 TEST(SparseArray, RunsSkipHolesOfAnySize) {
