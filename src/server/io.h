@@ -34,6 +34,9 @@ class Io {
   Status write_all(struct iovec* iov, int iovcnt);
   Status write_all(std::span<const std::byte> b);
 
+  // Polls briefly before blocking in reads (the transmission phase; see spin_read).
+  void enable_spinning() { spin_ = true; }
+
   // Sets a receive timeout (0 = none) used during the handshake.
   void set_read_timeout_ns(uint64_t ns);
 
@@ -48,6 +51,10 @@ class Io {
   size_t pos_ = 0, end_ = 0;
   uint64_t timeout_ns_ = 0;
   uint64_t read_calls_ = 0;
+  bool spin_ = false;
+  unsigned backoff_ = 0, skip_ = 0;
+
+  ssize_t spin_read(std::byte* p, size_t n);
 };
 
 }  // namespace nbd::server

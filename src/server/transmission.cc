@@ -20,6 +20,9 @@ constexpr size_t kInBufferWrite = 128 * 1024;   // write payloads up to this are
 // voluntarily (I/O, sleep, a lock) means the plugin blocks: offload to workers. Being
 // preempted on a busy machine is an involuntary switch and does not count.
 constexpr int64_t kSlowCallNs = 1'000'000;
+// Writes this large are pipelined under the parallel model: a worker copies one into the
+// plugin while the reader receives the next, so the two halves of the work use two cores.
+constexpr uint64_t kPipelineBytes = 256 * 1024;
 
 long voluntary_switches() {
   struct rusage ru;
@@ -47,8 +50,15 @@ Status Transmitter::dispatch(const Request& r) {
     reply_err(ws_, r, v.error, v.message);
     return ok();
   }
-  return offload_ ? hand_off(r) : run_inline(r);
+  if (offload_) return hand_off(r);
+  if (r.type == uint16_t(Command::Write) && r.length >= kPipelineBytes && may_offload()) {
+    start_threads();
+    return hand_off(r);
+  }
+  return run_inline(r);
 }
+
+bool Transmitter::may_offload() const { return ctx_.model == ThreadModel::Parallel && ctx_.opts.threads > 1; }
 
 Status Transmitter::run_inline(const Request& r) {
   std::span<const std::byte> payload;
@@ -65,7 +75,7 @@ Status Transmitter::run_inline(const Request& r) {
       payload = d;
     }
   }
-  bool may_offload = ctx_.model == ThreadModel::Parallel && ctx_.opts.threads > 1;
+  bool may_offload = this->may_offload();
   if (may_offload && (mark_stale_ || mark_reads_ != io_.read_calls())) {
     switches_mark_ = voluntary_switches();
     mark_reads_ = io_.read_calls();
@@ -84,7 +94,8 @@ Status Transmitter::run_inline(const Request& r) {
   }
   log::debug("%s took %lld us: handing requests to %u worker threads", command_name(r.type),
              static_cast<long long>(ns / 1000), ctx_.opts.threads);
-  start_workers();
+  offload_ = true;
+  start_threads();
   return ok();
 }
 
@@ -122,8 +133,8 @@ Status Transmitter::hand_off(const Request& r) {
   return ok();
 }
 
-void Transmitter::start_workers() {
-  offload_ = true;
+void Transmitter::start_threads() {
+  if (!threads_.empty()) return;
   max_in_flight_ = size_t(ctx_.opts.threads) * 4;
   for (unsigned i = 0; i < ctx_.opts.threads; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
@@ -166,6 +177,7 @@ void Transmitter::drain_and_stop() {
 
 void Transmitter::run() {
   size_t hs = caps_.extended ? kExtendedRequestSize : kRequestSize;
+  io_.enable_spinning();
   for (;;) {
     if (failed_) break;
     if (io_.buffered() < hs && ws_.out.size() && !flush(ws_)) break;

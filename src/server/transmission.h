@@ -62,7 +62,8 @@ class Transmitter {
   Status flush(Workspace& ws, std::span<const std::byte> extra = {});
 
   // ---- workers ----
-  void start_workers();
+  void start_threads();
+  bool may_offload() const;
   void worker_loop();
   void drain_and_stop();
 
@@ -74,7 +75,7 @@ class Transmitter {
   Workspace ws_;  // the reader's
   std::mutex write_mu_;
   std::atomic<bool> failed_{false};
-  bool offload_ = false;
+  bool offload_ = false;  // every request goes to the workers (the plugin was seen to block)
   // Voluntary context switches counted when the reader last could have blocked (a socket
   // read or write); see run_inline. Re-sampled only then, so it costs one getrusage per burst.
   long switches_mark_ = 0;
