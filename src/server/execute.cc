@@ -51,11 +51,21 @@ std::span<std::byte> Workspace::data_buffer(size_t n) {
 
 // Runs op under the serialize_all_requests lock when the thread model asks for it, with
 // exceptions turned into EIO; logs the error (ENOTSUP quietly: clients probe with fast zero).
+// On the reader's workspace it also times the call (only the plugin's part, not the reply
+// write that may follow) for run_inline's offload decision.
 template <class F>
-Status Transmitter::call(const Request& r, F&& op) {
+Status Transmitter::call(Workspace& ws, const Request& r, F&& op) {
   std::unique_lock<std::mutex> lock(ctx_.all_requests, std::defer_lock);
   if (ctx_.model == ThreadModel::SerializeAllRequests) lock.lock();
+  std::chrono::steady_clock::time_point t0;
+  if (ws.watch) t0 = std::chrono::steady_clock::now();
   Status s = guard(command_name(r.type), op);
+  if (ws.watch) {
+    ws.call_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    bool moves_data = r.type == uint16_t(Command::Read) || r.type == uint16_t(Command::Write);
+    ws.call_slow = ws.call_ns > kSlowCallNs + (moves_data ? int64_t(r.length) : 0);
+    if (ws.call_slow) ws.call_switches = voluntary_switches();
+  }
   if (!s) {
     if (s.error().errnum == ENOTSUP || s.error().errnum == EOPNOTSUPP)
       log::debug("%s: %s", command_name(r.type), s.error().message.c_str());
@@ -112,11 +122,11 @@ Status Transmitter::execute(Workspace& ws, const Request& r, std::span<const std
   switch (Command(r.type)) {
     case Command::Read: return do_read(ws, r);
     case Command::BlockStatus: return do_block_status(ws, r);
-    case Command::Write: s = call(r, [&] { return c.pwrite(payload, r.offset, flags); }); break;
-    case Command::Flush: s = call(r, [&] { return c.flush(0); }); break;
-    case Command::Trim: s = call(r, [&] { return c.trim(r.length, r.offset, flags); }); break;
-    case Command::WriteZeroes: s = call(r, [&] { return c.zero(r.length, r.offset, flags); }); break;
-    case Command::Cache: s = call(r, [&] { return c.cache(r.length, r.offset, 0); }); break;
+    case Command::Write: s = call(ws, r, [&] { return c.pwrite(payload, r.offset, flags); }); break;
+    case Command::Flush: s = call(ws, r, [&] { return c.flush(0); }); break;
+    case Command::Trim: s = call(ws, r, [&] { return c.trim(r.length, r.offset, flags); }); break;
+    case Command::WriteZeroes: s = call(ws, r, [&] { return c.zero(r.length, r.offset, flags); }); break;
+    case Command::Cache: s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); }); break;
     default: s = make_error(EINVAL, "unexpected command"); break;
   }
   if (s) reply_ok(ws, r);
@@ -136,7 +146,7 @@ Status Transmitter::do_read(Workspace& ws, const Request& r) {
   Connection& c = conn_;
   if (n > kLargeRead) {
     std::span<std::byte> buf = ws.data_buffer(n);
-    Status s = call(r, [&] { return c.pread(buf, r.offset, 0); });
+    Status s = call(ws, r, [&] { return c.pread(buf, r.offset, 0); });
     if (!s) {
       reply_err(ws, r, s.error());
       return ok();
@@ -146,7 +156,7 @@ Status Transmitter::do_read(Workspace& ws, const Request& r) {
   }
   size_t start = ws.out.size();
   std::byte* p = ws.out.append(hs + n);
-  Status s = call(r, [&] { return c.pread(std::span<std::byte>(p + hs, n), r.offset, 0); });
+  Status s = call(ws, r, [&] { return c.pread(std::span<std::byte>(p + hs, n), r.offset, 0); });
   if (!s) {
     ws.out.truncate(start);
     reply_err(ws, r, s.error());
@@ -160,7 +170,7 @@ Status Transmitter::do_block_status(Workspace& ws, const Request& r) {
   ws.extents.reset(r.offset, r.offset + r.length);
   Connection& c = conn_;
   uint32_t flags = plugin_flags(r);
-  Status s = call(r, [&] { return c.extents(r.length, r.offset, flags, ws.extents); });
+  Status s = call(ws, r, [&] { return c.extents(r.length, r.offset, flags, ws.extents); });
   if (s && ws.extents.empty()) s = make_error(EIO, "no extents were reported");
   if (!s) {
     reply_err(ws, r, s.error());

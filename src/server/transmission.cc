@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <chrono>
 
 #include "nbd/log.h"
 
@@ -16,21 +15,17 @@ using namespace nbd::protocol;
 
 constexpr size_t kFlushThreshold = 256 * 1024;  // send batched replies once this much is queued
 constexpr size_t kInBufferWrite = 128 * 1024;   // write payloads up to this are used in place
-// A call slower than this (plus 1 ns per byte moved) during which the thread gave up the CPU
-// voluntarily (I/O, sleep, a lock) means the plugin blocks: offload to workers. Being
-// preempted on a busy machine is an involuntary switch and does not count.
-constexpr int64_t kSlowCallNs = 1'000'000;
 // Writes this large are pipelined under the parallel model: a worker copies one into the
 // plugin while the reader receives the next, so the two halves of the work use two cores.
 constexpr uint64_t kPipelineBytes = 256 * 1024;
+
+}  // namespace
 
 long voluntary_switches() {
   struct rusage ru;
   getrusage(RUSAGE_THREAD, &ru);
   return ru.ru_nvcsw;
 }
-
-}  // namespace
 
 Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps, std::string log_context)
     : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)) {}
@@ -81,19 +76,17 @@ Status Transmitter::run_inline(const Request& r) {
     mark_reads_ = io_.read_calls();
     mark_stale_ = false;
   }
-  auto t0 = std::chrono::steady_clock::now();
+  ws_.watch = may_offload;
+  ws_.call_slow = false;
   NBD_TRY(execute(ws_, r, payload));
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   if (in_place) io_.consume(payload.size());
-  bool moves_data = r.type == uint16_t(Command::Read) || r.type == uint16_t(Command::Write);
-  int64_t budget = kSlowCallNs + (moves_data ? int64_t(r.length) : 0);
-  if (!may_offload || ns <= budget) return ok();
-  if (voluntary_switches() <= switches_mark_) {
+  if (!ws_.call_slow) return ok();
+  if (ws_.call_switches <= switches_mark_) {
     mark_stale_ = true;  // preempted, not blocked: look again from here
     return ok();
   }
   log::debug("%s took %lld us: handing requests to %u worker threads", command_name(r.type),
-             static_cast<long long>(ns / 1000), ctx_.opts.threads);
+             static_cast<long long>(ws_.call_ns / 1000), ctx_.opts.threads);
   offload_ = true;
   start_threads();
   return ok();

@@ -30,7 +30,19 @@ struct Workspace {
   std::vector<protocol::BlockDescriptor> descs;
   ExtentList extents{0, 0};
   std::span<std::byte> data_buffer(size_t n);
+  // The reader's plugin-call timing (see Transmitter::call): set watch to measure.
+  bool watch = false;
+  bool call_slow = false;
+  int64_t call_ns = 0;
+  long call_switches = 0;
 };
+
+// A call slower than this (plus 1 ns per byte moved) during which the thread gave up the CPU
+// voluntarily (I/O, sleep, a lock) means the plugin blocks: offload to workers. Being
+// preempted on a busy machine is an involuntary switch and does not count.
+constexpr int64_t kSlowCallNs = 1'000'000;
+// This thread's voluntary context switches so far.
+long voluntary_switches();
 
 class Transmitter {
  public:
@@ -55,7 +67,7 @@ class Transmitter {
   Status do_read(Workspace& ws, const protocol::Request& r);
   Status do_block_status(Workspace& ws, const protocol::Request& r);
   template <class F>
-  Status call(const protocol::Request& r, F&& op);
+  Status call(Workspace& ws, const protocol::Request& r, F&& op);
   void reply_ok(Workspace& ws, const protocol::Request& r);
   void reply_err(Workspace& ws, const protocol::Request& r, const Error& e);
   void reply_err(Workspace& ws, const protocol::Request& r, uint32_t nbd_error, std::string_view msg);

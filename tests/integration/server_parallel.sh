@@ -25,6 +25,28 @@ expect_eq "$out" "write,read" "parallel: a quick write overtakes a slow read"
 out=$("$NBDKIT" -U - -t 1 --filter=delay memory 1M delay-read=1 --run "/usr/bin/python3 $T/order.py")
 expect_eq "$out" "read,write" "-t 1: requests run one at a time, in order"
 
+# A client slow to read its replies blocks the server's reply write, not the plugin: the
+# connection must stay on the reader thread (no worker threads, no per-worker buffers).
+cat >"$T/slowreader.py" <<'PY'
+import os, time, nbd
+h = nbd.NBD()
+h.connect_uri(os.environ["uri"])
+for round in range(3):
+    bufs = [bytearray(1 << 20) for _ in range(8)]
+    for i, b in enumerate(bufs):
+        h.aio_pread(b, i << 20)
+    time.sleep(0.2)                  # replies pile up: the server's write blocks
+    while h.aio_in_flight() > 0:
+        h.poll(-1)
+print(bytes(bufs[1][:8]).hex())
+h.shutdown()
+PY
+out=$("$NBDKIT" -v -U - pattern 64M --run "/usr/bin/python3 $T/slowreader.py" 2>"$T/slow.log")
+expect_eq "$out" "0000000000100000" "pattern data read by the slow reader"
+if grep -q "handing requests" "$T/slow.log"; then fail "a blocked reply write moved the connection to workers"; fi
+grep -q "handing requests" <("$NBDKIT" -v -U - --filter=delay memory 1M delay-read=1 --run "/usr/bin/python3 $T/order.py" 2>&1) ||
+  fail "the slow plugin did not move the connection to workers (the check above cannot fail)"
+
 # 64 concurrent clients, each writing and reading back its own region.
 start_server "$T/sock" memory 64M
 /usr/bin/python3 - "$T/sock" <<'PY' || fail "concurrent clients"
