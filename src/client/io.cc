@@ -97,7 +97,9 @@ static void write_loop(Handle::Impl& h) {
       iovec one{h.hs_out.data() + h.hs_out_pos, h.hs_out.size() - h.hs_out_pos};
       r = h.transport->sendv(&one, 1);
     } else {
-      r = h.transport->sendv(h.iov.data() + h.iov_head, int(h.iov.size() - h.iov_head));
+      // Request headers and write payloads: the caller keeps a payload unchanged until its
+      // command completes, so large ones may go by reference.
+      r = h.transport->sendv(h.iov.data() + h.iov_head, int(h.iov.size() - h.iov_head), true);
     }
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return compact_iov(h);

@@ -117,7 +117,7 @@ class GnutlsTransport : public TlsTransport {
     }
   }
 
-  ssize_t sendv(const iovec* iov, int n) override {
+  ssize_t sendv(const iovec* iov, int n, bool) override {
     size_t total = 0;
     for (int i = 0; i < n; ++i) {
       size_t off = 0;

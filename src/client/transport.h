@@ -18,8 +18,11 @@ class Transport {
   virtual ~Transport() = default;
   // > 0 bytes read, 0 at end of stream, -1 with errno set.
   virtual ssize_t recv(void* buf, size_t n) = 0;
-  // Bytes written (maybe fewer than offered), or -1 with errno set.
-  virtual ssize_t sendv(const iovec* iov, int n) = 0;
+  // Bytes written (maybe fewer than offered), or -1 with errno set. With zero_copy the
+  // transport may hand large buffers to the kernel by reference (vmsplice), so their bytes must
+  // stay unchanged until the peer has read them (for a write payload: until the command
+  // completes). After a short count the caller offers the rest of the same bytes again.
+  virtual ssize_t sendv(const iovec* iov, int n, bool zero_copy = false) = 0;
   // Bytes already received and decrypted but not yet handed out (TLS only).
   virtual bool pending() const { return false; }
   // The direction a blocked TLS call waits for (1 read, 2 write), 0 = follow the caller.
