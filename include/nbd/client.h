@@ -222,11 +222,17 @@ class Handle {
   Status shutdown(uint32_t flags = 0);
 
   // ---- asynchronous commands: queue and return a cookie ----
-  // Buffers must stay valid until the command retires. Callbacks are copied into the command.
+  // Buffers must stay valid until the command retires, and a write's payload unchanged (large
+  // payloads go to the kernel by reference). Callbacks are copied into the command.
   Result<Cookie> aio_pread(std::span<std::byte> buf, uint64_t offset, CompletionCallback done = {},
                            uint32_t flags = 0);
   Result<Cookie> aio_pread_structured(std::span<std::byte> buf, uint64_t offset, ChunkCallback chunk,
                                       CompletionCallback done = {}, uint32_t flags = 0);
+  // Reads count bytes and throws them away, without copying them into memory where the
+  // transport allows (a plain socket: splice to /dev/null). For checking that a range reads
+  // without error, as nbdcopy does with a null: destination. Not in libnbd.
+  Result<Cookie> aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done = {},
+                                   uint32_t flags = 0);
   Result<Cookie> aio_pwrite(std::span<const std::byte> buf, uint64_t offset,
                             CompletionCallback done = {}, uint32_t flags = 0);
   Result<Cookie> aio_flush(CompletionCallback done = {}, uint32_t flags = 0);

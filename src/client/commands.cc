@@ -113,6 +113,13 @@ Result<Cookie> Handle::aio_pread_structured(std::span<std::byte> buf, uint64_t o
   return c;
 }
 
+Result<Cookie> Handle::aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
+  impl_->api = "nbd_aio_pread_discard";
+  NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::Read, count, offset, flags, nullptr, nullptr, std::move(done)));
+  impl_->find(c)->discard = true;
+  return c;
+}
+
 Result<Cookie> Handle::aio_pwrite(std::span<const std::byte> buf, uint64_t offset, CompletionCallback done,
                                   uint32_t flags) {
   impl_->api = "nbd_aio_pwrite";

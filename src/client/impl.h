@@ -49,6 +49,7 @@ struct CmdSlot {
   const std::byte* wbuf = nullptr;  // write payload (count bytes)
   int error = 0;
   bool got_data = false;  // read: saw a data/hole chunk (or a simple reply)
+  bool discard = false;   // read: the data is thrown away (rbuf is null)
   CompletionCallback done;
   ChunkCallback chunk;
   ExtentCallback extent;

@@ -57,10 +57,24 @@ static void read_loop(Handle::Impl& h) {
     }
     if (size_t avail = h.rend - h.rstart; avail > 0) {
       size_t n = std::min(avail, need);
-      memcpy(h.want_ptr + h.want_got, h.rbuf.data() + h.rstart, n);
+      if (h.want_ptr) memcpy(h.want_ptr + h.want_got, h.rbuf.data() + h.rstart, n);
       h.rstart += n;
       h.want_got += n;
       if (h.rstart == h.rend) h.rstart = h.rend = 0;
+      continue;
+    }
+    if (!h.want_ptr) {  // a discarded read's data
+      ssize_t r = h.transport->discard(need);
+      if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        h.set_dead(errno, "recv: %s", strerror(errno));
+        return;
+      }
+      if (r == 0) {
+        on_eof(h);
+        return;
+      }
+      h.want_got += size_t(r);
       continue;
     }
     bool direct = need >= kDirectReadThreshold;

@@ -244,6 +244,39 @@ TEST(StateTest, ServerGoneDuringLargeWriteIsAnError) {
   EXPECT_FALSE(h.get_error().empty());
 }
 
+// A discarded read consumes exactly its reply (data and hole chunks) and reports errors; the
+// next reply is read intact.
+TEST(StateTest, DiscardedReadKeepsTheStreamInStep) {
+  constexpr size_t kData = 300000;
+  FakeServer s([](FakeServer& s) {
+    s.newstyle(64 << 20, 0);
+    Request r = s.request();  // the discarded read: data, then a hole, in two chunks
+    Bytes data(kData, std::byte{0x5a});
+    s.chunk(r.cookie, 0, kReplyTypeOffsetData, data_payload(r.offset, data));
+    Bytes hole(12);
+    put_u64(hole.data(), r.offset + kData);
+    put_u32(hole.data() + 8, uint32_t(r.length - kData));
+    s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetHole, hole);
+    r = s.request();  // a discarded read that fails
+    Bytes err(6);
+    put_u32(err.data(), kEIO);
+    s.chunk(r.cookie, kReplyFlagDone, kReplyTypeError, err);
+    r = s.request();  // an ordinary read
+    s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(r.offset, bytes("ABCDEFGH")));
+  });
+  Handle h;
+  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  int e1 = -1, e2 = -1;
+  ASSERT_TRUE(h.aio_pread_discard(1 << 20, 0, [&](int* e) { e1 = *e; return 1; }));
+  ASSERT_TRUE(h.aio_pread_discard(4096, 0, [&](int* e) { e2 = *e; return 1; }));
+  char buf[8];
+  ASSERT_TRUE(h.pread(std::as_writable_bytes(std::span(buf)), 8)) << h.get_error();
+  while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1));
+  EXPECT_EQ(e1, 0);
+  EXPECT_EQ(e2, EIO);
+  EXPECT_EQ(std::string(buf, 8), "ABCDEFGH");
+}
+
 TEST(StateTest, BadHandshakesFail) {
   struct Case {
     const char* name;

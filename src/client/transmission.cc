@@ -36,6 +36,7 @@ Result<CmdSlot*> Handle::Impl::alloc_command() {
   c->got_data = false;
   c->rbuf = nullptr;
   c->wbuf = nullptr;
+  c->discard = false;
   return c;
 }
 
@@ -105,7 +106,7 @@ void Handle::Impl::on_reply_header() {
     if (rh.error && !cur->error) cur->error = nbd_to_errno(rh.error);
     if (is_read && rh.error == 0) {
       cur->got_data = true;
-      return want(cur->rbuf, size_t(cur->count), &Impl::on_simple_read_data);
+      return want(cur->rbuf, size_t(cur->count), &Impl::on_simple_read_data);  // null: discard
     }
     complete(cur);
     return start_reply();
@@ -146,7 +147,7 @@ void Handle::Impl::on_data_offset() {
   if (!in_range(cur, off, len)) return set_dead(EPROTO, "data chunk outside the requested range");
   cur->got_data = true;
   rh.offset = off;
-  want(cur->rbuf + (off - cur->offset), size_t(len), &Impl::on_data_payload);
+  want(cur->discard ? nullptr : cur->rbuf + (off - cur->offset), size_t(len), &Impl::on_data_payload);
 }
 
 void Handle::Impl::on_data_payload() {
@@ -165,6 +166,7 @@ static void on_hole(Handle::Impl& h, CmdSlot* c) {
   uint64_t len = n == 12 ? get_u32(h.payload.data() + 8) : get_u64(h.payload.data() + 8);
   if (len == 0 || !in_range(c, off, len)) return h.set_dead(EPROTO, "hole chunk outside the requested range");
   c->got_data = true;
+  if (c->discard) return h.chunk_finished();
   std::byte* p = c->rbuf + (off - c->offset);
   memset(p, 0, size_t(len));
   if (c->chunk) {

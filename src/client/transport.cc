@@ -23,8 +23,8 @@ class PlainTransport : public Transport {
  public:
   explicit PlainTransport(int fd) : fd_(fd) {}
   ~PlainTransport() override {
-    if (pipe_[0] >= 0) ::close(pipe_[0]);
-    if (pipe_[1] >= 0) ::close(pipe_[1]);
+    for (int f : {pipe_[0], pipe_[1], drain_[0], drain_[1], null_fd_})
+      if (f >= 0) ::close(f);
   }
 
   ssize_t recv(void* buf, size_t n) override {
@@ -32,6 +32,30 @@ class PlainTransport : public Transport {
       ssize_t r = ::recv(fd_, buf, n, 0);
       if (r >= 0 || errno != EINTR) return r;
     }
+  }
+
+  // splice moves the socket's pages into a pipe and from there to /dev/null: no copy.
+  ssize_t discard(size_t n) override {
+    if (!use_splice_discard_ || !open_discard()) return Transport::discard(n);
+    ssize_t r;
+    do {
+      r = ::splice(fd_, nullptr, drain_[1], nullptr, std::min(n, drain_size_), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {  // cannot splice this fd: copy
+      use_splice_discard_ = false;
+      return Transport::discard(n);
+    }
+    if (r <= 0) return r;
+    for (ssize_t left = r; left > 0;) {
+      ssize_t k = ::splice(drain_[0], nullptr, null_fd_, nullptr, size_t(left), SPLICE_F_MOVE);
+      if (k <= 0 && errno != EINTR) {  // cannot happen with /dev/null; never leave bytes behind
+        std::byte buf[4096];
+        k = ::read(drain_[0], buf, std::min(sizeof buf, size_t(left)));
+        if (k <= 0) return -1;
+      }
+      if (k > 0) left -= k;
+    }
+    return r;
   }
 
   ssize_t sendv(const iovec* iov, int n, bool zero_copy) override {
@@ -61,6 +85,20 @@ class PlainTransport : public Transport {
     if (size < 0) size = ::fcntl(pipe_[1], F_GETPIPE_SZ);
     pipe_size_ = size > 0 ? size_t(size) : 65536;
     return true;
+  }
+
+  bool open_discard() {
+    if (null_fd_ >= 0) return true;
+    if (::pipe2(drain_, O_CLOEXEC | O_NONBLOCK) < 0) {
+      use_splice_discard_ = false;
+      return false;
+    }
+    int size = ::fcntl(drain_[1], F_SETPIPE_SZ, kPipeSize);
+    if (size < 0) size = ::fcntl(drain_[1], F_GETPIPE_SZ);
+    drain_size_ = size > 0 ? size_t(size) : 65536;
+    null_fd_ = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd_ < 0) use_splice_discard_ = false;
+    return null_fd_ >= 0;
   }
 
   // Maps as much of v as the pipe holds into it, then moves that to the socket.
@@ -114,9 +152,18 @@ class PlainTransport : public Transport {
   int pipe_[2] = {-1, -1};
   size_t pipe_size_ = 0, in_pipe_ = 0;
   bool use_splice_ = true;
+  int drain_[2] = {-1, -1};  // for discard, apart from the send pipe
+  int null_fd_ = -1;
+  size_t drain_size_ = 0;
+  bool use_splice_discard_ = true;
 };
 
 }  // namespace
+
+ssize_t Transport::discard(size_t n) {
+  static thread_local std::byte scratch[64 * 1024];
+  return recv(scratch, std::min(n, sizeof scratch));
+}
 
 std::unique_ptr<Transport> make_plain_transport(int fd) { return std::make_unique<PlainTransport>(fd); }
 

@@ -23,6 +23,8 @@ class Transport {
   // stay unchanged until the peer has read them (for a write payload: until the command
   // completes). After a short count the caller offers the rest of the same bytes again.
   virtual ssize_t sendv(const iovec* iov, int n, bool zero_copy = false) = 0;
+  // Reads up to n bytes and throws them away: as recv. This one copies into a scratch buffer.
+  virtual ssize_t discard(size_t n);
   // Bytes already received and decrypted but not yet handed out (TLS only).
   virtual bool pending() const { return false; }
   // The direction a blocked TLS call waits for (1 read, 2 write), 0 = follow the caller.

@@ -190,7 +190,10 @@ class Worker {
         s->off = p.offset;
         s->len = p.length;
         s->reading = true;
-        sc_->read({s->buf, p.length}, p.offset, *s, nullptr);
+        if (c_.dst.discards_writes())
+          sc_->read_discard(p.length, p.offset, {s->buf, p.length}, *s);
+        else
+          sc_->read({s->buf, p.length}, p.offset, *s, nullptr);
       }
     }
   }

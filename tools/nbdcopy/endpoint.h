@@ -41,6 +41,12 @@ class Channel {
   // Reads exactly buf.size() bytes at offset (short only on a stream at end of input:
   // `got` is then set to the byte count; it is ignored when null).
   virtual void read(std::span<std::byte> buf, uint64_t offset, Completion& c, size_t* got) = 0;
+  // Reads and throws away count bytes at offset: the copy to a destination that keeps nothing
+  // (null:) still finds every read error. Reads into scratch (count bytes) unless the channel
+  // can do better.
+  virtual void read_discard(uint64_t count, uint64_t offset, std::span<std::byte> scratch, Completion& c) {
+    read(scratch.first(count), offset, c, nullptr);
+  }
   virtual void write(std::span<const std::byte> buf, uint64_t offset, Completion& c) = 0;
   // Makes [offset, offset+count) read as zeroes. allocate: keep it allocated (no holes).
   virtual void zero(uint64_t count, uint64_t offset, bool allocate, Completion& c) = 0;
@@ -69,6 +75,8 @@ class Endpoint {
   // How many channels may usefully run in parallel (multi-conn); files: many.
   virtual unsigned max_channels() const { return 64; }
   virtual bool can_extents() const { return false; }
+  // A destination that keeps nothing (null:): the data read for it need not reach memory.
+  virtual bool discards_writes() const { return false; }
   // Preferred block size of a destination (sparse detection uses at least this).
   virtual uint32_t preferred_block_size() const { return 4096; }
   // True for connections with real network latency (NBD over TCP): they need many bytes in

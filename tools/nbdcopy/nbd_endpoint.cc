@@ -43,6 +43,10 @@ class NbdChannel final : public Channel {
     started(c, h_->aio_pread(buf, offset, done(c)));
   }
 
+  void read_discard(uint64_t count, uint64_t offset, std::span<std::byte>, Completion& c) override {
+    started(c, h_->aio_pread_discard(count, offset, done(c)));
+  }
+
   void write(std::span<const std::byte> buf, uint64_t offset, Completion& c) override {
     started(c, h_->aio_pwrite(buf, offset, done(c)));
   }

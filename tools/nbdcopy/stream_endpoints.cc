@@ -78,6 +78,7 @@ class NullEndpoint final : public Endpoint {
   // Any size fits: the destination size check never fails.
   std::optional<uint64_t> size() const override { return std::nullopt; }
   unsigned max_channels() const override { return 1024; }
+  bool discards_writes() const override { return true; }
   Result<bool> prepare_destination(std::optional<uint64_t>) override { return true; }
   Result<std::unique_ptr<Channel>> open_channel() override {
     return std::unique_ptr<Channel>(std::make_unique<NullChannel>());
