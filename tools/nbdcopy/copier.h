@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "blkhash.h"
 #include "endpoint.h"
 #include "nbd/result.h"
 #include "progress.h"
@@ -33,6 +34,7 @@ struct CopyOptions {
   unsigned connections = 1;          // channel pairs (source + destination connection)
   unsigned threads = 1;              // event-loop threads sharing them
   bool verbose = false;
+  Blkhash* blkhash = nullptr;        // --blkhash: fed every byte copied (data or zero)
 };
 
 // Copies all of src to dst. dst_is_zero: the destination is known to read as zeroes (from

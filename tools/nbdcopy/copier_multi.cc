@@ -170,6 +170,7 @@ class Worker {
       }
       const Extent p = pieces_[pos_];
       if (p.zero) {
+        if (c_.o.blkhash) c_.o.blkhash->update(nullptr, p.offset, p.length);
         if (c_.dst_zero && !c_.o.allocated) {
           ++pos_;
           c_.progress.add(p.length);
@@ -190,7 +191,7 @@ class Worker {
         s->off = p.offset;
         s->len = p.length;
         s->reading = true;
-        if (c_.dst.discards_writes())
+        if (c_.dst.discards_writes() && !c_.o.blkhash)
           sc_->read_discard(p.length, p.offset, {s->buf, p.length}, *s);
         else
           sc_->read({s->buf, p.length}, p.offset, *s, nullptr);
@@ -202,6 +203,7 @@ class Worker {
     if (!st) c_.shared.fail(at(s.reading ? c_.src : c_.dst, s.reading ? "read" : "write", s.off, st.error()));
     if (s.reading) {
       s.reading = false;
+      if (st && c_.o.blkhash) c_.o.blkhash->update(s.buf, s.off, s.len);
       s.pending = 1;  // guard: synchronous writes below must not retire the slot early
       if (st && !c_.shared.failed()) write_runs(s);
     }

@@ -97,6 +97,7 @@ class SyncCopier {
 
   Status copy_piece(const Extent& p) {
     if (p.zero) {
+      if (o_.blkhash) o_.blkhash->update(nullptr, p.offset, p.length);
       NBD_TRY(put_zero(p.length, p.offset));
     } else {
       std::span<std::byte> b(buf_.get(), p.length);
@@ -104,6 +105,7 @@ class SyncCopier {
       sc_.read(b, p.offset, op, nullptr);
       auto st = finish(sc_, op);
       if (!st) return at(src_, "read", p.offset, st.error());
+      if (o_.blkhash) o_.blkhash->update(b.data(), p.offset, b.size());
       NBD_TRY(put(b, p.offset));
     }
     progress_.add(p.length);
@@ -144,6 +146,7 @@ class SyncCopier {
       auto st = finish(sc_, op);
       if (!st) return at(src_, "read", off, st.error());
       if (got == 0) return ok();
+      if (o_.blkhash) o_.blkhash->update(b.data(), off, got);
       NBD_TRY(put(b.first(got), off));
       progress_.add(got);
       off += got;

@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "copier.h"
@@ -80,6 +83,17 @@ void plan(Options& o, const Endpoint& src, const Endpoint& dst) {
   o.copy.threads = std::min(o.copy.threads, o.copy.connections);
 }
 
+Status print_blkhash(Blkhash& b, uint64_t size, const std::string& file) {
+  NBD_TRY_ASSIGN(std::string hex, b.finish(size));
+  hex += '\n';
+  FILE* f = file.empty() ? stdout : std::fopen(file.c_str(), "w");
+  if (!f) return make_error(errno, file + ": " + std::strerror(errno));
+  bool good = std::fputs(hex.c_str(), f) >= 0;
+  good = (f == stdout ? std::fflush(f) : std::fclose(f)) == 0 && good;
+  if (!good) return make_error(EIO, (file.empty() ? std::string("standard output") : file) + ": write failed");
+  return ok();
+}
+
 Status run(Options& o) {
   NBD_TRY(check_not_same_file(o));
   NBD_TRY_ASSIGN(auto src, open_endpoint(o.source, Role::Source, o));
@@ -107,6 +121,11 @@ Status run(Options& o) {
                         : o.progress_bar    ? Progress::Mode::Bar
                                             : Progress::Mode::Off;
   Progress progress(mode, o.progress_fd >= 0 ? o.progress_fd : 2, src_size.value_or(0));
+  std::unique_ptr<Blkhash> blkhash;
+  if (o.blkhash) {
+    NBD_TRY_ASSIGN(blkhash, Blkhash::create(*o.blkhash, src_size));
+    o.copy.blkhash = blkhash.get();
+  }
   progress.start();
   if (sync) {
     NBD_TRY(copy_sync(*src, *dst, o.copy, dst_zero, progress));
@@ -114,6 +133,7 @@ Status run(Options& o) {
     NBD_TRY(copy_multi(*src, *dst, o.copy, dst_zero, progress));
   }
   progress.finish();
+  if (blkhash) NBD_TRY(print_blkhash(*blkhash, src_size.value_or(blkhash->end()), o.blkhash_file));
   return ok();
 }
 

@@ -17,11 +17,14 @@ namespace {
 
 enum LongOnly {
   kHelp = 256, kAllocated, kDestIsZero, kFlush, kNoExtents, kQueueSize, kRequestSize, kSynchronous,
+  kBlkhash, kBlkhashFile,
 };
 
 const option kLongOptions[] = {
     {"help", no_argument, nullptr, kHelp},
     {"allocated", no_argument, nullptr, kAllocated},
+    {"blkhash", optional_argument, nullptr, kBlkhash},
+    {"blkhash-file", required_argument, nullptr, kBlkhashFile},
     {"connections", required_argument, nullptr, 'C'},
     {"destination-is-zero", no_argument, nullptr, kDestIsZero},
     {"target-is-zero", no_argument, nullptr, kDestIsZero},
@@ -48,6 +51,11 @@ Status parse_one(int c, const char* arg, Options& o) {
   switch (c) {
     case kHelp: o.help = true; break;
     case kAllocated: o.copy.allocated = true; break;
+    case kBlkhash: {
+      NBD_TRY_ASSIGN(o.blkhash, parse_blkhash(arg ? arg : ""));
+      break;
+    }
+    case kBlkhashFile: o.blkhash_file = arg; break;
     case kDestIsZero: o.copy.destination_is_zero = true; break;
     case kFlush: o.copy.flush = true; break;
     case kNoExtents: o.copy.no_extents = true; break;
@@ -184,6 +192,9 @@ const char* usage_text() {
          "\n"
          "options:\n"
          "  --allocated              make the destination fully allocated (no holes)\n"
+         "  --blkhash[=DIGEST[/SIZE]] print the blkhash of the data (md5, sha1, sha256, sha512;\n"
+         "                           default sha256/64k)\n"
+         "  --blkhash-file=FILE      write the blkhash to FILE instead of standard output\n"
          "  -C, --connections=N      NBD connections per server (multi-conn), default 4\n"
          "  --destination-is-zero    the destination already reads as zeroes (also --target-is-zero)\n"
          "  --flush                  flush the destination before exiting\n"

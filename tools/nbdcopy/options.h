@@ -3,6 +3,7 @@
 // words ("-", "null:", FILE, DEVICE, NBD-URI or "[ CMD ARGS ... ]").
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct Options {
   bool queue_size_set = false;
   bool connections_set = false;  // -C given (else at most one connection per thread, like upstream)
   EndpointSpec source, destination;
+  std::optional<BlkhashSpec> blkhash;  // --blkhash[=DIGEST[/SIZE]]
+  std::string blkhash_file;            // --blkhash-file=FILE (default: standard output)
 };
 
 // Parses argv (argv[0] is the program). Errors are one line without the "nbdcopy: " prefix.
