@@ -200,7 +200,7 @@ const char* usage_text() {
          "  --flush                  flush the destination before exiting\n"
          "  --no-extents             read holes too instead of asking the source for them\n"
          "  -p, --progress[=FD]      progress bar, or \"N/100\" lines written to descriptor FD\n"
-         "  --queue-size=N           bytes of request buffers per connection, default 8M (16M over TCP)\n"
+         "  --queue-size=N           bytes of request buffers per connection, default 4M (16M over TCP)\n"
          "  --request-size=N         bytes per request (power of 2, 4K to 32M), default 1M\n"
          "  -R, --requests=N         requests in flight per connection, default queue/request size\n"
          "  -S, --sparse=N           write zero blocks of N bytes as holes (0 = off), default 4K\n"

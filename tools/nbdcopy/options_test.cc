@@ -23,10 +23,10 @@ TEST(Options, Defaults) {
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->connections, 4u);
   EXPECT_EQ(o->copy.request_size, 1u << 20);
-  EXPECT_EQ(o->copy.requests, 8u);
+  EXPECT_EQ(o->copy.requests, 4u);
   EXPECT_EQ(o->copy.sparse, 4096u);
   // Smaller requests without -R: more of them, up to 64.
-  EXPECT_EQ(parse({"--request-size=256K", "a", "b"})->copy.requests, 32u);
+  EXPECT_EQ(parse({"--request-size=256K", "a", "b"})->copy.requests, 16u);
   EXPECT_EQ(parse({"--request-size=256K", "--queue-size=16M", "a", "b"})->copy.requests, 64u);
   EXPECT_EQ(parse({"--request-size=32M", "a", "b"})->copy.requests, 1u);
   EXPECT_GE(o->copy.threads, 1u);
