@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // delay filter: sleeps before passing each kind of request on (rdelay=, wdelay=, delay-*=), to
 // simulate a slow or remote server, like upstream's nbdkit-delay-filter.
-#include <chrono>
-#include <thread>
-
 #include "nbd/filter.h"
 #include "nbd/parse.h"
 
@@ -15,42 +12,41 @@ struct Delays {
   bool fast_zero = true;  // false: fast zero requests fail at once instead of waiting
 };
 
-void pause(uint64_t ns) {
-  if (ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
-}
+// Fails with ESHUTDOWN when the server starts shutting down during the sleep, as upstream.
+Status pause(uint64_t ns) { return ns > 0 ? nbd::nanosleep(ns) : ok(); }
 
 class DelayConnection final : public FilterConnection {
  public:
   DelayConnection(std::unique_ptr<Connection> next, const Delays& d) : FilterConnection(std::move(next)), d_(d) {}
   // Upstream delays close only for clients that disconnect gracefully; the API does not tell
   // us which, so every close is delayed.
-  ~DelayConnection() override { pause(d_.close); }
+  ~DelayConnection() override { (void)pause(d_.close); }
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
-    pause(d_.read);
+    NBD_TRY(pause(d_.read));
     return next().pread(buf, offset, flags);
   }
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
-    pause(d_.write);
+    NBD_TRY(pause(d_.write));
     return next().pwrite(buf, offset, flags);
   }
   // A fast zero must not be slow, so with delay-fast-zero=false it fails at once instead.
   Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
     if ((flags & kFastZero) && d_.zero > 0 && !d_.fast_zero)
       return make_error(ENOTSUP, "delay: fast zero refused (delay-fast-zero=false)");
-    pause(d_.zero);
+    NBD_TRY(pause(d_.zero));
     return next().zero(count, offset, flags);
   }
   Status trim(uint64_t count, uint64_t offset, uint32_t flags) override {
-    pause(d_.trim);
+    NBD_TRY(pause(d_.trim));
     return next().trim(count, offset, flags);
   }
   Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& out) override {
-    pause(d_.extents);
+    NBD_TRY(pause(d_.extents));
     return next().extents(count, offset, flags, out);
   }
   Status cache(uint64_t count, uint64_t offset, uint32_t flags) override {
-    pause(d_.cache);
+    NBD_TRY(pause(d_.cache));
     return next().cache(count, offset, flags);
   }
 
@@ -82,7 +78,7 @@ class DelayFilter final : public Filter {
     return true;
   }
   Result<std::unique_ptr<Connection>> open(const OpenParams& params, const NextOpen& next) override {
-    pause(d_.open);
+    NBD_TRY(pause(d_.open));
     NBD_TRY_ASSIGN(auto below, next(params));
     return std::unique_ptr<Connection>(std::make_unique<DelayConnection>(std::move(below), d_));
   }

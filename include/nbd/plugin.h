@@ -154,6 +154,13 @@ struct ParamHelp {
   std::string_view help;  // one line, e.g. "SIZE  Size of the disk (required)"
 };
 
+// Sleeps ns nanoseconds, like upstream's nbdkit_nanosleep: returns ESHUTDOWN at once when the
+// server starts shutting down (SIGINT/SIGTERM), so a plugin or filter that simulates slow
+// storage never holds up the exit. For use inside request methods.
+Status nanosleep(uint64_t ns);
+// Called by the server when it starts shutting down: wakes every nanosleep.
+void begin_shutdown();
+
 // One record per plugin; the build generates the table of built-in plugins from these.
 struct PluginInfo {
   std::string_view name;           // "memory"

@@ -2,10 +2,33 @@
 // Default method bodies of Connection, Plugin and ExtentList (include/nbd/plugin.h).
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "nbd/plugin.h"
 
 namespace nbd {
+namespace {
+std::mutex g_shutdown_mu;
+std::condition_variable g_shutdown_cv;
+bool g_shutting_down = false;
+}  // namespace
+
+Status nanosleep(uint64_t ns) {
+  std::unique_lock lock(g_shutdown_mu);
+  if (g_shutdown_cv.wait_for(lock, std::chrono::nanoseconds(ns), [] { return g_shutting_down; }))
+    return make_error(ESHUTDOWN, "the server is shutting down");
+  return ok();
+}
+
+void begin_shutdown() {
+  {
+    std::lock_guard lock(g_shutdown_mu);
+    g_shutting_down = true;
+  }
+  g_shutdown_cv.notify_all();
+}
 
 const char* thread_model_name(ThreadModel m) {
   switch (m) {

@@ -165,6 +165,7 @@ int accept_loop(ServerContext& ctx, const Listeners& l, pid_t run_pid, bool& run
 
 int finish(Backend& backend, Clients& clients, Listeners& l, int status) {
   l.close_and_remove();
+  nbd::begin_shutdown();  // sleeping plugins and filters give up at once
   if (!clients.shutdown_and_wait(std::chrono::seconds(10))) {
     log::error("clients did not finish within 10 seconds; exiting anyway");
     _exit(status);

@@ -44,4 +44,22 @@ kill -INT "$ipid"
 wait "$ipid"; expect_eq "$?" 0 "exit status after SIGINT"
 [ -e "$T/i.sock" ] && fail "socket left behind after SIGINT"
 eval "exec ${CLIENT[1]}>&-"
+
+# SIGTERM while the delay filter sleeps in a request: the sleep is cut short (ESHUTDOWN), so
+# the server exits cleanly instead of waiting for the delay or giving up on its clients.
+"$NBDKIT" -f -U "$T/d.sock" -P "$T/d.pid" --filter=delay memory 1M rdelay=60 2>"$T/d.err" & dpid=$!
+wait_for_file "$T/d.pid"
+coproc SLOW { /usr/bin/python3 -c '
+import nbd, sys
+h = nbd.NBD(); h.connect_unix(sys.argv[1])
+h.aio_pread(bytearray(512), 0)   # libnbd sends it at once
+print("sent", flush=True)
+sys.stdin.read()' "$T/d.sock" 2>/dev/null; }
+read -r sent <&"${SLOW[0]}"
+expect_eq "$sent" "sent" "slow read in flight"
+sleep 0.5
+kill -TERM "$dpid"
+wait "$dpid"; expect_eq "$?" 0 "exit status with a request asleep in the delay filter"
+grep -q "did not finish" "$T/d.err" && fail "shutdown waited for the sleeping request: $(cat "$T/d.err")"
+eval "exec ${SLOW[1]}>&-"
 pass
