@@ -63,25 +63,13 @@ static void read_loop(Handle::Impl& h) {
       if (h.rstart == h.rend) h.rstart = h.rend = 0;
       continue;
     }
-    if (!h.want_ptr) {  // a discarded read's data
-      ssize_t r = h.transport->discard(need);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        h.set_dead(errno, "recv: %s", strerror(errno));
-        return;
-      }
-      if (r == 0) {
-        on_eof(h);
-        return;
-      }
-      h.want_got += size_t(r);
-      continue;
-    }
-    bool direct = need >= kDirectReadThreshold;
-    // Small wants (headers) read at most kSmallRecv: enough for hundreds of short replies,
-    // while a big payload behind a header mostly lands straight in the caller's buffer.
-    ssize_t r = direct ? h.transport->recv(h.want_ptr + h.want_got, need)
-                       : h.transport->recv(h.rbuf.data(), std::min(h.rbuf.size(), kSmallRecv));
+    // A discarded read's data goes to the transport's discard, a big payload straight into
+    // the caller's buffer. Small wants (headers) read at most kSmallRecv: enough for hundreds
+    // of short replies, while a big payload behind a header mostly lands in place.
+    bool direct = !h.want_ptr || need >= kDirectReadThreshold;
+    ssize_t r = !h.want_ptr ? h.transport->discard(need)
+                : direct    ? h.transport->recv(h.want_ptr + h.want_got, need)
+                            : h.transport->recv(h.rbuf.data(), std::min(h.rbuf.size(), kSmallRecv));
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       h.set_dead(errno, "recv: %s", strerror(errno));
