@@ -189,6 +189,13 @@ int serve(const Options& o, Backend& backend) {
   install_signals();
   auto l = open_listeners(o);
   if (!l) return log::error("%s", l.error().message.c_str()), 1;
+  // Before going into the background, as upstream, so a bad -u/-g fails the command itself.
+  if (Status s = change_user(o); !s) {
+    log::error("%s", s.error().message.c_str());
+    l->close_and_remove();
+    backend.unload();
+    return 1;
+  }
   bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent && !l->activated;
   if (background) {
     pid_t pid = fork();
@@ -200,7 +207,6 @@ int serve(const Options& o, Backend& backend) {
   }
   Clients clients;
   if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
-  if (Status s = change_user(o); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
   if (!o.pidfile.empty()) {
     if (Status s = write_pidfile(o.pidfile); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
   }
