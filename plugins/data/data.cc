@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "common/allocator.h"
-#include "data_base64.h"
+#include "common/encoding.h"
 #include "data_eval.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
@@ -56,7 +56,7 @@ class DataPlugin final : public Plugin {
       return data::Image::from_bytes(data::Bytes(p, p + source_.size()));
     }
     if (source_key_ == "base64") {
-      NBD_TRY_ASSIGN(data::Bytes bytes, data::decode_base64(source_));
+      NBD_TRY_ASSIGN(data::Bytes bytes, decode_base64(source_, Base64Padding::Optional));
       return data::Image::from_bytes(std::move(bytes));
     }
     auto lookup = [this](std::string_view name) -> std::optional<std::string> {

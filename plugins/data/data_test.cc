@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data_base64.h"
+#include "common/encoding.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
@@ -93,14 +93,14 @@ TEST(DataPlugin, ConfigurationErrors) {
 }
 
 TEST(DataBase64, DecodesWithAndWithoutPadding) {
-  auto s = [](const data::Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); };
-  EXPECT_EQ(s(*data::decode_base64("MTIz")), "123");
-  EXPECT_EQ(s(*data::decode_base64("MTI=")), "12");
-  EXPECT_EQ(s(*data::decode_base64("MQ")), "1");
-  EXPECT_EQ(s(*data::decode_base64("")), "");
-  EXPECT_EQ(s(*data::decode_base64("aGVs\nbG8=")), "hello");
-  EXPECT_FALSE(data::decode_base64("M"));
-  EXPECT_FALSE(data::decode_base64("MQ==MQ"));
+  auto s = [](const std::vector<std::byte>& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); };
+  EXPECT_EQ(s(*decode_base64("MTIz", Base64Padding::Optional)), "123");
+  EXPECT_EQ(s(*decode_base64("MTI=", Base64Padding::Optional)), "12");
+  EXPECT_EQ(s(*decode_base64("MQ", Base64Padding::Optional)), "1");
+  EXPECT_EQ(s(*decode_base64("", Base64Padding::Optional)), "");
+  EXPECT_EQ(s(*decode_base64("aGVs\nbG8=", Base64Padding::Optional)), "hello");
+  EXPECT_FALSE(decode_base64("M", Base64Padding::Optional));
+  EXPECT_FALSE(decode_base64("MQ==MQ", Base64Padding::Optional));
 }
 
 }  // namespace

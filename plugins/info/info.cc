@@ -6,45 +6,19 @@
 #include <cstring>
 #include <string>
 
+#include "common/encoding.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
 
-// Decodes standard base64 (RFC 4648, padded to a multiple of 4; CR and LF are ignored).
-// Exposed for the test.
+// The export name decoded as strict base64 (RFC 4648 padding; CR and LF ignored). Exposed for
+// the test.
 Result<std::string> decode_base64(std::string_view in);
 
 Result<std::string> decode_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string s;
-  for (char c : in) {
-    if (c != '\n' && c != '\r') s += c;
-  }
-  auto bad = make_error(EINVAL, "export name is not valid base64");
-  if (s.size() % 4 != 0) return bad;
-  std::string out;
-  for (size_t i = 0; i < s.size(); i += 4) {
-    bool last = i + 4 == s.size();
-    int pad = (s[i + 3] == '=') + (s[i + 2] == '=' && s[i + 3] == '=');
-    if (pad && !last) return bad;
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      int d = k >= 4 - pad ? 0 : value(s[i + k]);
-      if (d < 0) return bad;
-      v = v << 6 | static_cast<uint32_t>(d);
-    }
-    out += static_cast<char>(v >> 16);
-    if (pad < 2) out += static_cast<char>((v >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(v & 0xff);
-  }
-  return out;
+  auto bytes = nbd::decode_base64(in, Base64Padding::Required);
+  if (!bytes) return make_error(EINVAL, "export name is not valid base64");
+  return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
 }
 
 namespace {

@@ -1,43 +1,16 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // null plugin: an export of SIZE bytes that reads as zeroes and discards writes.
-// The smallest complete plugin; its shape is the pattern for every other one.
-#include <cstring>
-
+// The whole range is reported as a hole.
+#include "common/memory_like_connection.h"
 #include "common/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {
 namespace {
 
-class NullConnection final : public Connection {
+class NullConnection final : public FillConnection {
  public:
-  explicit NullConnection(uint64_t size) : size_(size) {}
-  Result<uint64_t> get_size() override { return size_; }
-  Result<bool> can_write() override { return true; }
-  Result<bool> can_flush() override { return true; }
-  Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
-  Result<bool> can_fast_zero() override { return true; }
-  Result<bool> can_extents() override { return true; }
-  Result<FuaMode> can_fua() override { return FuaMode::Native; }
-  Result<bool> can_multi_conn() override { return true; }
-  Result<CacheMode> can_cache() override { return CacheMode::Native; }
-
-  Status pread(std::span<std::byte> buf, uint64_t, uint32_t) override {
-    std::memset(buf.data(), 0, buf.size());
-    return ok();
-  }
-  Status pwrite(std::span<const std::byte>, uint64_t, uint32_t) override { return ok(); }
-  Status flush(uint32_t) override { return ok(); }
-  Status trim(uint64_t, uint64_t, uint32_t) override { return ok(); }
-  Status zero(uint64_t, uint64_t, uint32_t) override { return ok(); }
-  Status cache(uint64_t, uint64_t, uint32_t) override { return ok(); }
-  Status extents(uint64_t count, uint64_t offset, uint32_t, ExtentList& e) override {
-    return e.add(offset, count, kExtentHole | kExtentZero);
-  }
-
- private:
-  uint64_t size_;
+  explicit NullConnection(uint64_t size) : FillConnection(size, std::byte{0}, kExtentHole | kExtentZero) {}
 };
 
 constexpr ParamHelp kParams[] = {

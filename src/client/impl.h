@@ -132,6 +132,7 @@ struct Handle::Impl {
   // ---- driving (io.cc) ----
   Status notify_read();
   Status notify_write();
+  Status notify(void (*move)(Impl&));
   unsigned direction() const;
   Status poll_once(int timeout_ms, bool* did_work);
   Status run_while(bool (*cond)(const Impl&));

@@ -135,29 +135,22 @@ static void write_loop(Handle::Impl& h) {
   }
 }
 
-Status Handle::Impl::notify_read() {
+// The socket is ready: connecting and TLS handshakes advance their own way, the other
+// states move bytes with `move` (read_loop or write_loop).
+Status Handle::Impl::notify(void (*move)(Impl&)) {
   switch (state) {
     case State::Created:
     case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
     case State::Dead: return last_error();
     case State::Connecting: on_connected(); break;
     case State::TlsHandshake: tls_step(); break;
-    default: read_loop(*this); break;
+    default: move(*this); break;
   }
   return check_alive();
 }
 
-Status Handle::Impl::notify_write() {
-  switch (state) {
-    case State::Created:
-    case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
-    case State::Dead: return last_error();
-    case State::Connecting: on_connected(); break;
-    case State::TlsHandshake: tls_step(); break;
-    default: write_loop(*this); break;
-  }
-  return check_alive();
-}
+Status Handle::Impl::notify_read() { return notify(read_loop); }
+Status Handle::Impl::notify_write() { return notify(write_loop); }
 
 unsigned Handle::Impl::direction() const {
   switch (state) {

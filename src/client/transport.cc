@@ -91,24 +91,21 @@ class PlainTransport : public Transport {
   }
 
  private:
-  bool open_pipe() {
-    if (pipe_[0] >= 0) return true;
-    if (::pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) < 0) return false;
-    int size = ::fcntl(pipe_[1], F_SETPIPE_SZ, kPipeSize);
-    if (size < 0) size = ::fcntl(pipe_[1], F_GETPIPE_SZ);
-    pipe_size_ = size > 0 ? size_t(size) : 65536;
-    return true;
+  // Makes a non-blocking pipe of up to kPipeSize bytes; returns its capacity, 0 on failure.
+  static size_t open_pipe(int fds[2]) {
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return 0;
+    int size = ::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
+    if (size < 0) size = ::fcntl(fds[1], F_GETPIPE_SZ);
+    return size > 0 ? size_t(size) : 65536;
   }
 
   bool open_discard() {
     if (null_fd_ >= 0) return true;
-    if (::pipe2(drain_, O_CLOEXEC | O_NONBLOCK) < 0) {
+    drain_size_ = open_pipe(drain_);
+    if (drain_size_ == 0) {
       use_splice_discard_ = false;
       return false;
     }
-    int size = ::fcntl(drain_[1], F_SETPIPE_SZ, kPipeSize);
-    if (size < 0) size = ::fcntl(drain_[1], F_GETPIPE_SZ);
-    drain_size_ = size > 0 ? size_t(size) : 65536;
     null_fd_ = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null_fd_ < 0) use_splice_discard_ = false;
     return null_fd_ >= 0;
@@ -116,7 +113,8 @@ class PlainTransport : public Transport {
 
   // Maps as much of v as the pipe holds into it, then moves that to the socket.
   ssize_t splice_one(const iovec& v) {
-    if (!open_pipe()) {
+    if (pipe_size_ == 0) pipe_size_ = open_pipe(pipe_);
+    if (pipe_size_ == 0) {
       use_splice_ = false;
       return sendv(&v, 1, false);
     }

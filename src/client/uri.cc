@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "client/impl.h"
+#include "common/encoding.h"
 
 namespace nbd::client {
 
@@ -183,19 +184,6 @@ Result<Uri> parse_uri(std::string_view uri) {
   return u;
 }
 
-std::string uri_encode_path(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || strchr("-._~!*'()/", c)) {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string uri_encode_path(std::string_view s) { return percent_encode(s, "-._~!*'()/"); }
 
 }  // namespace nbd::client

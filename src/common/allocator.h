@@ -10,6 +10,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/memory_like_connection.h"
 #include "nbd/plugin.h"
 #include "nbd/result.h"
 
@@ -39,37 +40,22 @@ class Allocator {
 Result<std::unique_ptr<Allocator>> create_allocator(std::string_view spec);
 
 // A writable RAM disk of `size` bytes over an allocator the plugin owns (memory and data
-// plugins). Data lives in RAM, so there is nothing to persist: FUA and flush are no-ops, and
-// zeroing only drops or clears memory, so it is always fast.
-class AllocatorConnection final : public Connection {
+// plugins). Zeroing only drops or clears memory, so it is always fast.
+class AllocatorConnection final : public MemoryLikeConnection {
  public:
-  AllocatorConnection(Allocator& a, uint64_t size) : a_(a), size_(size) {}
-  Result<uint64_t> get_size() override { return size_; }
-  Result<bool> can_write() override { return true; }
-  Result<bool> can_flush() override { return true; }
-  Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
-  Result<bool> can_fast_zero() override { return true; }
-  Result<bool> can_extents() override { return true; }
-  Result<FuaMode> can_fua() override { return FuaMode::Native; }
-  Result<bool> can_multi_conn() override { return true; }
-  Result<CacheMode> can_cache() override { return CacheMode::Native; }
-
+  AllocatorConnection(Allocator& a, uint64_t size) : MemoryLikeConnection(size), a_(a) {}
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override { return a_.read(buf, offset); }
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t) override {
     return a_.write(buf, offset);
   }
-  Status flush(uint32_t) override { return ok(); }
   Status trim(uint64_t count, uint64_t offset, uint32_t) override { return a_.zero(count, offset); }
   Status zero(uint64_t count, uint64_t offset, uint32_t) override { return a_.zero(count, offset); }
-  Status cache(uint64_t, uint64_t, uint32_t) override { return ok(); }
   Status extents(uint64_t count, uint64_t offset, uint32_t, ExtentList& e) override {
     return a_.extents(count, offset, e);
   }
 
  private:
   Allocator& a_;
-  uint64_t size_;
 };
 
 }  // namespace nbd

@@ -18,6 +18,8 @@
 #include <linux/vm_sockets.h>
 #endif
 
+#include "common/encoding.h"
+
 namespace nbd::server {
 namespace {
 
@@ -113,23 +115,8 @@ bool socket_activation(Listeners& l) {
 
 }  // namespace
 
-std::string uri_encode_export(const std::string& name) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || std::strchr("-._~/", c)) {
-      out += char(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string Listeners::uri(const std::string& exportname) const {
-  std::string path = exportname.empty() ? "" : "/" + uri_encode_export(exportname);
+  std::string path = exportname.empty() ? "" : "/" + percent_encode(exportname, "-._~/");
   if (!unix_path.empty()) return "nbd+unix://" + (path.empty() ? "" : path) + "?socket=" + unix_path;
   if (vsock) return "nbd+vsock://1:" + port + path;
   if (!port.empty()) {

@@ -29,7 +29,4 @@ struct Listeners {
 
 Result<Listeners> open_listeners(const Options& o);
 
-// Percent-encodes an export name for the path part of an NBD URI.
-std::string uri_encode_export(const std::string& name);
-
 }  // namespace nbd::server

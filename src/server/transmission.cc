@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-
 #include "nbd/log.h"
 
 namespace nbd::server {
@@ -28,7 +27,10 @@ long voluntary_switches() {
 }
 
 Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps, std::string log_context)
-    : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)) {}
+    : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)),
+      may_offload_(ctx.model == ThreadModel::Parallel && ctx.opts.threads > 1) {
+  ws_.watch = may_offload_;  // only the reader times its plugin calls
+}
 
 Transmitter::~Transmitter() { drain_and_stop(); }
 
@@ -46,14 +48,12 @@ Status Transmitter::dispatch(const Request& r) {
     return ok();
   }
   if (offload_) return hand_off(r);
-  if (r.type == uint16_t(Command::Write) && r.length >= kPipelineBytes && may_offload()) {
+  if (r.type == uint16_t(Command::Write) && r.length >= kPipelineBytes && may_offload_) {
     start_threads();
     return hand_off(r);
   }
   return run_inline(r);
 }
-
-bool Transmitter::may_offload() const { return ctx_.model == ThreadModel::Parallel && ctx_.opts.threads > 1; }
 
 Status Transmitter::run_inline(const Request& r) {
   std::span<const std::byte> payload;
@@ -70,13 +70,11 @@ Status Transmitter::run_inline(const Request& r) {
       payload = d;
     }
   }
-  bool may_offload = this->may_offload();
-  if (may_offload && (mark_stale_ || mark_reads_ != io_.read_calls())) {
+  if (may_offload_ && (mark_stale_ || mark_reads_ != io_.read_calls())) {
     switches_mark_ = voluntary_switches();
     mark_reads_ = io_.read_calls();
     mark_stale_ = false;
   }
-  ws_.watch = may_offload;
   ws_.call_slow = false;
   NBD_TRY(execute(ws_, r, payload));
   if (in_place) io_.consume(payload.size());

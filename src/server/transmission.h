@@ -75,7 +75,6 @@ class Transmitter {
 
   // ---- workers ----
   void start_threads();
-  bool may_offload() const;
   void worker_loop();
   void drain_and_stop();
 
@@ -87,6 +86,8 @@ class Transmitter {
   Workspace ws_;  // the reader's
   std::mutex write_mu_;
   std::atomic<bool> failed_{false};
+  // Requests may go to worker threads: the parallel model with -t above 1.
+  const bool may_offload_;
   bool offload_ = false;  // every request goes to the workers (the plugin was seen to block)
   // Voluntary context switches counted when the reader last could have blocked (a socket
   // read or write); see run_inline. Re-sampled only then, so it costs one getrusage per burst.

@@ -22,6 +22,16 @@ expect_contains "$out" "Pattern verification failed" "qemu-io with a wrong patte
 
 # NBD -> file and file -> NBD; compare.
 qemu-img convert -f raw -O raw "$U" "$T/out.raw" || fail "convert from NBD"
+# What the qemu-io writes above left, built independently: 0x5a over [1M, 3M) except the
+# zeroed first 64k, 0x33 over [4M, 4M+64k), zeroes elsewhere.
+/usr/bin/python3 -c '
+import sys
+d = bytearray(16 << 20)
+d[1 << 20:3 << 20] = b"\x5a" * (2 << 20)
+d[1 << 20:(1 << 20) + 65536] = bytes(65536)
+d[4 << 20:(4 << 20) + 65536] = b"\x33" * 65536
+open(sys.argv[1], "wb").write(d)' "$T/expected.raw"
+cmp "$T/out.raw" "$T/expected.raw" || fail "qemu-img convert from NBD: wrong bytes"
 head -c 16M /dev/urandom >"$T/src.raw"
 qemu-img convert -n -f raw -O raw "$T/src.raw" "$U" || fail "convert to NBD"
 qemu-img compare -f raw -F raw "$T/src.raw" "$U" | grep -q "Images are identical" || fail "compare"

@@ -36,6 +36,9 @@ struct CopyOptions {
   unsigned threads = 1;              // event-loop threads sharing them
   bool verbose = false;
   Blkhash* blkhash = nullptr;        // --blkhash: fed every byte copied (data or zero)
+  // The destination keeps nothing (null:) and nothing hashes the data: reads need not reach
+  // memory (Channel::read_discard).
+  bool discard_reads = false;
 };
 
 // Copies all of src to dst. dst_is_zero: the destination is known to read as zeroes (from

@@ -191,7 +191,7 @@ class Worker {
         s->off = p.offset;
         s->len = p.length;
         s->reading = true;
-        if (c_.dst.discards_writes() && !c_.o.blkhash)
+        if (c_.o.discard_reads)
           sc_->read_discard(p.length, p.offset, {s->buf, p.length}, *s);
         else
           sc_->read({s->buf, p.length}, p.offset, *s, nullptr);

@@ -102,7 +102,10 @@ class SyncCopier {
     } else {
       std::span<std::byte> b(buf_.get(), p.length);
       SyncOp op;
-      sc_.read(b, p.offset, op, nullptr);
+      if (o_.discard_reads)
+        sc_.read_discard(p.length, p.offset, b, op);
+      else
+        sc_.read(b, p.offset, op, nullptr);
       auto st = finish(sc_, op);
       if (!st) return at(src_, "read", p.offset, st.error());
       if (o_.blkhash) o_.blkhash->update(b.data(), p.offset, b.size());

@@ -60,8 +60,10 @@ Status check_not_same_file(const Options& o) {
 // Fits the copy options to both endpoints: sparse block, queue depth, request size, and how
 // many connections and threads the servers allow.
 void plan(Options& o, const Endpoint& src, const Endpoint& dst) {
-  // Nothing to keep sparse in null:, so do not spend time looking for zeroes.
-  if (o.destination.kind == EndpointSpec::Kind::Null)
+  // Nothing to keep sparse in null:, so do not spend time looking for zeroes, nor bring the
+  // data into memory at all unless --blkhash needs it.
+  o.copy.discard_reads = dst.discards_writes() && !o.blkhash;
+  if (dst.discards_writes())
     o.copy.sparse = 0;
   else if (!o.sparse_set)
     o.copy.sparse = std::max<uint64_t>(o.copy.sparse, dst.preferred_block_size());
