@@ -10,6 +10,7 @@
 // A stray exception from any method becomes EIO plus a log line.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -160,6 +161,29 @@ struct ParamHelp {
 Status nanosleep(uint64_t ns);
 // Called by the server when it starts shutting down: wakes every nanosleep.
 void begin_shutdown();
+
+// A debug flag, set from the command line with -D NAME.FLAG=N like upstream's NAME_debug_FLAG
+// variables. Define one at namespace scope in a plugin or filter and test it where it matters:
+//   nbd::DebugFlag debug_zero{"file", "zero"};   ...   if (debug_zero) nbd::log::debug(...);
+// The server sets flags before the first config call; they keep their value for the process.
+class DebugFlag {
+ public:
+  DebugFlag(std::string_view name, std::string_view flag, int initial = 0);
+  ~DebugFlag();
+  DebugFlag(const DebugFlag&) = delete;
+  DebugFlag& operator=(const DebugFlag&) = delete;
+  int value() const { return value_.load(std::memory_order_relaxed); }
+  explicit operator bool() const { return value() != 0; }
+  std::string_view name() const { return name_; }
+  std::string_view flag() const { return flag_; }
+  void set(int v) { value_.store(v, std::memory_order_relaxed); }
+
+ private:
+  std::string_view name_, flag_;
+  std::atomic<int> value_;
+};
+// The flag NAME.FLAG if one is defined in the process (built in or in a loaded .so), else null.
+DebugFlag* find_debug_flag(std::string_view name, std::string_view flag);
 
 // One record per plugin; the build generates the table of built-in plugins from these.
 struct PluginInfo {

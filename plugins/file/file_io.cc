@@ -15,9 +15,12 @@
 #include <fstream>
 
 #include "file.h"
+#include "nbd/log.h"
 
 namespace nbd::plugins::file {
 namespace {
+
+DebugFlag g_debug_zero{"file", "zero"};  // -D file.zero=1
 
 bool unsupported(int e) { return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == ENODEV || e == ENOTTY; }
 
@@ -102,7 +105,7 @@ class FileConnection final : public Connection {
   // Trim is advisory: where holes cannot be punched it does nothing.
   Status trim(uint64_t count, uint64_t offset, uint32_t flags) override {
     if (can_punch_) {
-      auto r = try_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_);
+      auto r = try_fallocate(nullptr, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_);
       if (!r) return std::move(r).error();
     }
     return fua(flags);
@@ -125,13 +128,23 @@ class FileConnection final : public Connection {
   Status fua(uint32_t flags) { return (flags & kFua) ? flush(0) : ok(); }
 
   // Result: true = done, false = this method is not supported here (and is now disabled).
-  Result<bool> try_fallocate(int mode, uint64_t offset, uint64_t count, std::atomic<bool>& enabled) {
-    if (fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) return true;
+  Result<bool> try_fallocate(const char* what, int mode, uint64_t offset, uint64_t count, std::atomic<bool>& enabled) {
+    if (fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) {
+      debug_zero_method(what, "succeeded", offset, count);
+      return true;
+    }
     if (unsupported(errno) || (errno == EINVAL && is_block_)) {
+      debug_zero_method(what, "is not supported here: not tried again", offset, count);
       enabled = false;
       return false;
     }
     return sys_error("fallocate");
+  }
+  // -D file.zero=1: which way each zero request went.
+  static void debug_zero_method(const char* what, const char* outcome, uint64_t offset, uint64_t count) {
+    if (what && g_debug_zero)
+      log::debug("file: zero count=%llu offset=%llu: %s %s", static_cast<unsigned long long>(count),
+                 static_cast<unsigned long long>(offset), what, outcome);
   }
 
   // cache=none: write the range back and drop it from the page cache.
@@ -155,23 +168,27 @@ class FileConnection final : public Connection {
 // Tries the ways to zero without writing data; false if none applies.
 Result<bool> FileConnection::zero_fast(uint64_t count, uint64_t offset, uint32_t flags) {
   if ((flags & kMayTrim) && can_punch_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
+    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(PUNCH_HOLE)", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
     if (done) return true;
   }
   if (can_zero_range_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, count, can_zero_range_));
+    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(ZERO_RANGE)", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, count, can_zero_range_));
     if (done) return true;
   }
   if (is_block_ && can_zeroout_ && offset % 512 == 0 && count % 512 == 0) {
     uint64_t range[2] = {offset, count};
-    if (ioctl(fd_, BLKZEROOUT, range) == 0) return true;
+    if (ioctl(fd_, BLKZEROOUT, range) == 0) {
+      debug_zero_method("ioctl(BLKZEROOUT)", "succeeded", offset, count);
+      return true;
+    }
     if (!unsupported(errno) && errno != EINVAL) return sys_error("BLKZEROOUT");
+    debug_zero_method("ioctl(BLKZEROOUT)", "is not supported here: not tried again", offset, count);
     can_zeroout_ = false;
   }
   // A regular file without ZERO_RANGE (tmpfs, older filesystems): punch, then reallocate
   // unless the client allowed a hole.
   if (!is_block_ && can_punch_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
+    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(PUNCH_HOLE) then allocate", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
     if (done) {
       if (!(flags & kMayTrim)) fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(count));
       return true;
@@ -183,6 +200,7 @@ Result<bool> FileConnection::zero_fast(uint64_t count, uint64_t offset, uint32_t
 Status FileConnection::zero(uint64_t count, uint64_t offset, uint32_t flags) {
   NBD_TRY_ASSIGN(bool done, zero_fast(count, offset, flags));
   // ENOTSUP makes the server write zero buffers instead (or fail a fast zero).
+  if (!done) debug_zero_method("no efficient method:", (flags & kFastZero) ? "fast zero fails" : "writing zeroes", offset, count);
   if (!done) return make_error(ENOTSUP, name_ + ": zero: no efficient method on this file");
   if (opts_.cache == Cache::None) evict(offset, count, true);
   return fua(flags);

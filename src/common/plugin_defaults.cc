@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "nbd/plugin.h"
 
@@ -13,7 +14,36 @@ namespace {
 std::mutex g_shutdown_mu;
 std::condition_variable g_shutdown_cv;
 bool g_shutting_down = false;
+
+// Every DebugFlag alive in the process. Flags are defined at namespace scope, so they register
+// during static initialisation (or dlopen) and leave at exit (or dlclose).
+std::mutex& flags_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<DebugFlag*>& flags() {
+  static std::vector<DebugFlag*> v;
+  return v;
+}
 }  // namespace
+
+DebugFlag::DebugFlag(std::string_view name, std::string_view flag, int initial)
+    : name_(name), flag_(flag), value_(initial) {
+  std::lock_guard lock(flags_mu());
+  flags().push_back(this);
+}
+
+DebugFlag::~DebugFlag() {
+  std::lock_guard lock(flags_mu());
+  std::erase(flags(), this);
+}
+
+DebugFlag* find_debug_flag(std::string_view name, std::string_view flag) {
+  std::lock_guard lock(flags_mu());
+  for (DebugFlag* f : flags())
+    if (f->name() == name && f->flag() == flag) return f;
+  return nullptr;
+}
 
 Status nanosleep(uint64_t ns) {
   std::unique_lock lock(g_shutdown_mu);

@@ -6,7 +6,9 @@
 
 #include "server/emulate.h"
 #include "server/guard.h"
+#include "nbd/log.h"
 #include "server/registry.h"
+#include "server/trace.h"
 
 namespace nbd::server {
 namespace {
@@ -37,12 +39,33 @@ Backend::Backend(const PluginInfo& info, std::unique_ptr<Plugin> plugin,
 
 Backend::~Backend() { unload(); }
 
+void Backend::apply_debug_flags(const std::vector<DebugSetting>& settings) {
+  for (const auto& d : settings) {
+    bool ours = d.name == "nbdkit" || d.name == info_->name ||
+                std::any_of(filters_.begin(), filters_.end(), [&](auto& f) { return f.info->name == d.name; });
+    DebugFlag* flag = find_debug_flag(d.name, d.flag);
+    if (flag && ours) {
+      flag->set(d.value);
+    } else if (ours) {
+      log::warning("-D %s.%s: %s has no debug flag called %s", d.name.c_str(), d.flag.c_str(), d.name.c_str(),
+                   d.flag.c_str());
+    } else {
+      log::warning("debug flag -D %s.%s was not used: %s is neither the plugin nor a filter", d.name.c_str(),
+                   d.flag.c_str(), d.name.c_str());
+    }
+  }
+}
+
 Status Backend::config_one(const std::string& key, const std::string& value) {
   for (auto& f : filters_) {
     auto r = guard("config", [&] { return f.obj->config(key, value); });
     if (!r) return named(f.info->name, std::move(r).error());
-    if (*r) return ok();
+    if (*r) {
+      trace_call(f.info->name, "config key=%s, value=%s", key.c_str(), value.c_str());
+      return ok();
+    }
   }
+  trace_call(info_->name, "config key=%s, value=%s", key.c_str(), value.c_str());
   auto r = guard("config", [&] { return plugin_->config(key, value); });
   if (!r) return named(info_->name, std::move(r).error());
   return ok();
@@ -62,9 +85,11 @@ Status Backend::configure(const std::vector<Param>& params) {
                                     (i == 0 ? " (this plugin has no default key)" : ""));
     }
   }
+  trace_call(info_->name, "config_complete");
   auto r = guard("config_complete", [&] { return plugin_->config_complete(); });
   if (!r) return named(info_->name, std::move(r).error());
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    trace_call(it->info->name, "config_complete");
     auto fr = guard("config_complete", [&] { return it->obj->config_complete(); });
     if (!fr) return named(it->info->name, std::move(fr).error());
   }
@@ -78,9 +103,11 @@ ThreadModel Backend::thread_model() {
 }
 
 Status Backend::get_ready() {
+  trace_call(info_->name, "get_ready");
   auto r = guard("get_ready", [&] { return plugin_->get_ready(); });
   if (!r) return named(info_->name, std::move(r).error());
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    trace_call(it->info->name, "get_ready");
     auto fr = guard("get_ready", [&] { return it->obj->get_ready(); });
     if (!fr) return named(it->info->name, std::move(fr).error());
   }
@@ -88,9 +115,11 @@ Status Backend::get_ready() {
 }
 
 Status Backend::after_fork() {
+  trace_call(info_->name, "after_fork");
   auto r = guard("after_fork", [&] { return plugin_->after_fork(); });
   if (!r) return named(info_->name, std::move(r).error());
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    trace_call(it->info->name, "after_fork");
     auto fr = guard("after_fork", [&] { return it->obj->after_fork(); });
     if (!fr) return named(it->info->name, std::move(fr).error());
   }
@@ -98,7 +127,11 @@ Status Backend::after_fork() {
 }
 
 Status Backend::preconnect(bool readonly) {
-  for (auto& f : filters_) NBD_TRY(guard("preconnect", [&] { return f.obj->preconnect(readonly); }));
+  for (auto& f : filters_) {
+    trace_call(f.info->name, "preconnect");
+    NBD_TRY(guard("preconnect", [&] { return f.obj->preconnect(readonly); }));
+  }
+  trace_call(info_->name, "preconnect");
   return guard("preconnect", [&] { return plugin_->preconnect(readonly); });
 }
 
@@ -110,12 +143,14 @@ NextExports Backend::next_exports(size_t i) {
 }
 
 Result<std::vector<ExportInfo>> Backend::list_at(size_t i, bool readonly, bool is_tls) {
+  trace_call(layer_name(i), "list_exports readonly=%d tls=%d", int(readonly), int(is_tls));
   if (i == filters_.size())
     return guard("list_exports", [&] { return plugin_->list_exports(readonly, is_tls); });
   return guard("list_exports", [&] { return filters_[i].obj->list_exports(readonly, is_tls, next_exports(i)); });
 }
 
 Result<std::string> Backend::default_at(size_t i, bool readonly, bool is_tls) {
+  trace_call(layer_name(i), "default_export readonly=%d tls=%d", int(readonly), int(is_tls));
   if (i == filters_.size())
     return guard("default_export", [&] { return plugin_->default_export(readonly, is_tls); });
   return guard("default_export",
@@ -129,19 +164,27 @@ Result<std::string> Backend::default_export(bool readonly, bool is_tls) {
   return default_at(0, readonly, is_tls);
 }
 
+std::string_view Backend::layer_name(size_t i) const {
+  return i == filters_.size() ? info_->name : filters_[i].info->name;
+}
+
 Result<std::unique_ptr<Connection>> Backend::open_at(size_t i, const OpenParams& params) {
+  std::string name(layer_name(i));
+  trace_call(name, "open readonly=%d exportname=\"%s\" tls=%d", int(params.readonly), params.export_name.c_str(),
+             int(params.is_tls));
   if (i == filters_.size()) {
     return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
       NBD_TRY_ASSIGN(auto c, plugin_->open(params));
-      if (!c) return make_error(EIO, std::string(info_->name) + ": open returned no connection");
-      return make_emulated_connection(std::move(c));
+      if (!c) return make_error(EIO, name + ": open returned no connection");
+      // Traced below the emulation layer: the lines show what the plugin itself is asked.
+      return make_emulated_connection(traced(name, std::move(c)));
     });
   }
   NextOpen next = [this, i](const OpenParams& p) { return open_at(i + 1, p); };
   return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
     NBD_TRY_ASSIGN(auto c, filters_[i].obj->open(params, next));
-    if (!c) return make_error(EIO, std::string(filters_[i].info->name) + ": open returned no connection");
-    return c;
+    if (!c) return make_error(EIO, name + ": open returned no connection");
+    return traced(name, std::move(c));
   });
 }
 
@@ -151,11 +194,13 @@ void Backend::unload() {
   if (unloaded_) return;
   unloaded_ = true;
   for (auto& f : filters_) {
+    trace_call(f.info->name, "unload");
     try {
       f.obj->unload();
     } catch (...) {
     }
   }
+  trace_call(info_->name, "unload");
   try {
     plugin_->unload();
   } catch (...) {

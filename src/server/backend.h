@@ -34,6 +34,9 @@ class Backend {
   // claims it, else to the plugin; a bare VALUE first goes to the plugin's magic key. Then
   // calls config_complete on the plugin and every filter. Errors are "NAME: message".
   Status configure(const std::vector<Param>& params);
+  // Sets -D NAME.FLAG=N flags before configure. A flag for the plugin, a filter or "nbdkit"
+  // that does not exist, or one naming none of them, gets a warning, as upstream.
+  void apply_debug_flags(const std::vector<DebugSetting>& settings);
   ThreadModel thread_model();
   Status get_ready();
   Status after_fork();
@@ -53,6 +56,7 @@ class Backend {
   Result<std::string> default_at(size_t i, bool readonly, bool is_tls);
   Result<std::unique_ptr<Connection>> open_at(size_t i, const OpenParams& params);
   NextExports next_exports(size_t i);
+  std::string_view layer_name(size_t i) const;  // filter i, or the plugin for i == filter_count()
 
   const PluginInfo* info_;
   std::unique_ptr<Plugin> plugin_;

@@ -88,11 +88,13 @@ int main(int argc, char** argv) {
     default: break;
   }
   setup_log(o);
+  log::debug("nbdkit %s (nbdkit++)", kVersion);
   auto backend = Backend::load(o.plugin, o.filters);
   if (!backend) return fail(backend.error().message);
   Backend& b = **backend;
   if (o.mode == Mode::PluginHelp) return plugin_help(b);
   if (o.mode == Mode::DumpPlugin) return dump_plugin(b, o);
+  b.apply_debug_flags(o.debug);
   if (Status s = b.configure(o.params); !s) return fail(s.error().message);
   if (Status s = b.get_ready(); !s) return fail(s.error().message);
   return serve(o, b);

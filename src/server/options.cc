@@ -65,7 +65,15 @@ Status apply(Options& o, Flags& f, const OptSpec& spec, const std::string& v) {
   std::string shown = "--" + std::string(n) + (spec.arg == Arg::Required ? "=" + v : "");
   if (n == "ipv4-only") o.ipv4_only = true;
   else if (n == "ipv6-only") o.ipv6_only = true;
-  else if (n == "debug" || n == "selinux-label" || n == "swap" || n == "tls-certificates" ||
+  else if (n == "debug") {
+    // NAME.FLAG=N, split at the first '.' and the first '=' as upstream does.
+    size_t dot = v.find('.'), eq = v.find('=');
+    const auto bad = make_error(EINVAL, "-D " + v + ": a debug flag must have the format NAME.FLAG=N");
+    if (dot == 0 || dot == std::string::npos || eq == std::string::npos || eq < dot + 2) return bad;
+    auto n64 = parse_int64("-D", v.substr(eq + 1));
+    if (!n64 || *n64 < INT32_MIN || *n64 > INT32_MAX) return bad;
+    o.debug.push_back({v.substr(0, dot), v.substr(dot + 1, eq - dot - 1), int(*n64)});
+  } else if (n == "selinux-label" || n == "swap" || n == "tls-certificates" ||
            n == "tls-psk" || n == "tls-verify-peer") {}  // accepted, no effect here
   else if (n == "exportname") o.exportname = v;
   else if (n == "foreground" || n == "no-fork") o.foreground = true;

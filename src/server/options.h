@@ -20,6 +20,12 @@ struct Param {
   std::string value;
 };
 
+// -D NAME.FLAG=N
+struct DebugSetting {
+  std::string name, flag;
+  int value = 0;
+};
+
 struct Options {
   Mode mode = Mode::Serve;
   std::string plugin;                // name, or a path to a .so
@@ -43,6 +49,7 @@ struct Options {
   bool readonly = false;     // -r
   unsigned threads = 16;     // -t
   bool verbose = false;      // -v
+  std::vector<DebugSetting> debug;  // -D, in command-line order
   bool exit_with_parent = false;
   std::optional<uint32_t> mask_handshake;  // --mask-handshake=MASK
   bool no_sr = false;

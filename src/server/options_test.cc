@@ -32,6 +32,25 @@ TEST(Options, PluginAndParamsWithOptionsAfterPlugin) {
   EXPECT_EQ(o->params[1].value, "sparse");
 }
 
+TEST(Options, DebugFlagsSplitAtFirstDotAndEquals) {
+  auto o = parse({"-D", "nbdkit.backend.datapath=0", "--debug=file.zero=1", "-Dx.y=-0x10", "null"});
+  ASSERT_TRUE(o) << o.error().message;
+  ASSERT_EQ(o->debug.size(), 3u);
+  EXPECT_EQ(o->debug[0].name, "nbdkit");
+  EXPECT_EQ(o->debug[0].flag, "backend.datapath");
+  EXPECT_EQ(o->debug[0].value, 0);
+  EXPECT_EQ(o->debug[1].name, "file");
+  EXPECT_EQ(o->debug[1].flag, "zero");
+  EXPECT_EQ(o->debug[1].value, 1);
+  EXPECT_EQ(o->debug[2].value, -16);
+  for (std::string bad : {"foo", "foo.bar", "foo.bar=", ".bar=1", "foo.=1", "foo.bar=one", "foo=1.bar",
+                          "a.b=99999999999"}) {
+    auto r = parse({"-D", bad, "null"});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("-D " + bad), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(Options, ShortClustersLongEqualsAndFilters) {
   auto o = parse({"-fvr", "-p10810", "--filter=offset", "--filter", "delay", "-t", "4", "null"});
   ASSERT_TRUE(o) << o.error().message;

@@ -149,6 +149,7 @@ int accept_loop(ServerContext& ctx, const Listeners& l, pid_t run_pid, bool& run
       int fd = accept4(p[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
       tune_socket(fd, ctx.opts);
+      log::debug("accepted connection");
       uint64_t id = next_id++;
       clients.add(id, fd);
       std::thread([&ctx, &clients, fd, id] {
@@ -180,6 +181,7 @@ int serve(const Options& o, Backend& backend) {
   signal(SIGPIPE, SIG_IGN);
   if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
   ServerContext ctx{backend, o, backend.thread_model()};
+  log::debug("using thread model: %s", thread_model_name(ctx.model));
   if (o.single) {  // no accept loop: SIGINT/SIGTERM keep their default action (exit)
     if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), 1;
     { Session(ctx, 0, 1, 1).run(); }
@@ -189,6 +191,9 @@ int serve(const Options& o, Backend& backend) {
   install_signals();
   auto l = open_listeners(o);
   if (!l) return log::error("%s", l.error().message.c_str()), 1;
+  if (l->activated) log::debug("using socket activation: %zu socket(s)", l->fds.size());
+  else if (!l->unix_path.empty()) log::debug("bound to unix socket %s", l->unix_path.c_str());
+  else log::debug("bound to port %s: %zu socket(s)", l->port.c_str(), l->fds.size());
   // Before going into the background, as upstream, so a bad -u/-g fails the command itself.
   if (Status s = change_user(o); !s) {
     log::error("%s", s.error().message.c_str());
@@ -202,6 +207,7 @@ int serve(const Options& o, Backend& backend) {
     if (pid < 0) return log::error("fork: %s", std::strerror(errno)), 1;
     if (pid > 0) _exit(0);
     setsid();
+    log::debug("forked into background (new pid = %d)", int(getpid()));
     int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) dup2(null, 0), dup2(null, 1), ::close(null);
   }

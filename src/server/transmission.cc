@@ -175,6 +175,7 @@ void Transmitter::run() {
     Status s = io_.fill(hs);
     if (!s) {
       if (s.error().errnum) log::debug("%s", s.error().message.c_str());
+      else log::debug("client closed input socket, closing connection");
       break;
     }
     auto r = decode_request(std::span<const std::byte>(io_.peek(), hs), caps_.extended);
@@ -183,7 +184,10 @@ void Transmitter::run() {
       break;
     }
     io_.consume(hs);
-    if (r->type == uint16_t(Command::Disc)) break;
+    if (r->type == uint16_t(Command::Disc)) {
+      log::debug("client sent NBD_CMD_DISC, closing connection");
+      break;
+    }
     if (Status st = dispatch(*r); !st) {
       log::debug("closing the connection: %s", st.error().message.c_str());
       break;
