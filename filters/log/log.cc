@@ -170,7 +170,10 @@ class LogFilter final : public Filter {
   }
   Status config_complete() override { return file_.empty() ? ok() : out_.open_file(file_, append_); }
   // The filter's own model: the final one (strictest in the stack) is not passed to filters.
-  Status get_ready() override { return print("Ready", {{"thread_model", tri(int(thread_model()))}}); }
+  // Like upstream, the model the whole server runs under, not this filter's own.
+  Status get_ready(ThreadModel server_model) override {
+    return print("Ready", {{"thread_model", tri(int(server_model))}});
+  }
   Status after_fork() override { return print("Fork", {}); }
   Status preconnect(bool readonly) override {
     if (!out_.active()) return ok();

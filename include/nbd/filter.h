@@ -76,6 +76,9 @@ class Filter {
   virtual Status config_complete() { return ok(); }
   virtual ThreadModel thread_model() { return ThreadModel::Parallel; }
   virtual Status get_ready() { return ok(); }
+  // The server calls this one, with the thread model the whole stack runs under (the strictest
+  // of the plugin's and every filter's); the default forwards to get_ready().
+  virtual Status get_ready(ThreadModel /*server_model*/) { return get_ready(); }
   virtual Status after_fork() { return ok(); }
   virtual Status preconnect(bool /*readonly*/) { return ok(); }
   virtual Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls, const NextExports& next) {

@@ -106,9 +106,10 @@ Status Backend::get_ready() {
   trace_call(info_->name, "get_ready");
   auto r = guard("get_ready", [&] { return plugin_->get_ready(); });
   if (!r) return named(info_->name, std::move(r).error());
+  const ThreadModel model = thread_model();
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
     trace_call(it->info->name, "get_ready");
-    auto fr = guard("get_ready", [&] { return it->obj->get_ready(); });
+    auto fr = guard("get_ready", [&] { return it->obj->get_ready(model); });
     if (!fr) return named(it->info->name, std::move(fr).error());
   }
   return ok();

@@ -55,6 +55,15 @@ ts = [threading.Thread(target=client) for _ in range(2)]
 [t.join() for t in ts]
 PY
 expect_eq "$(overlap_run serialize_all_requests)" 0 "serialize_all_requests: requests never overlap"
+# The log filter's Ready line shows the model the server runs under (here the plugin's
+# stricter one), as upstream's does, not the filter's own parallel.
+for m in serialize_requests:2 parallel:3; do
+  rm -f "$T/ready.log"
+  "$NBDKIT" -U - --filter=log eval thread_model="echo ${m%:*}" get_size='echo 1048576' pread='exit 1' \
+    logfile="$T/ready.log" --run true || fail "log filter under ${m%:*}"
+  expect_contains "$(head -1 "$T/ready.log")" "Ready thread_model=${m#*:}" "log filter Ready line"
+done
+
 n=$(overlap_run parallel)
 [ "$n" -gt 0 ] || fail "parallel: two connections never overlapped (the check above cannot fail)"
 
