@@ -148,7 +148,9 @@ class PlainTransport : public Transport {
     do {
       r = ::splice(pipe_[0], nullptr, fd_, nullptr, in_pipe_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     } while (r < 0 && errno == EINTR);
-    if (r < 0 && errno == EPIPE) {
+    // A splice that moved some bytes and then found the peer gone returns the count, not EPIPE,
+    // yet has raised SIGPIPE: look for one after any splice that did not move everything.
+    if (r != ssize_t(in_pipe_)) {
       int saved = errno;
       struct timespec zero = {0, 0};
       sigtimedwait(&pipe_set, nullptr, &zero);
