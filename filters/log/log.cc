@@ -169,7 +169,6 @@ class LogFilter final : public Filter {
     return true;
   }
   Status config_complete() override { return file_.empty() ? ok() : out_.open_file(file_, append_); }
-  // The filter's own model: the final one (strictest in the stack) is not passed to filters.
   // Like upstream, the model the whole server runs under, not this filter's own.
   Status get_ready(ThreadModel server_model) override {
     return print("Ready", {{"thread_model", tri(int(server_model))}});

@@ -75,10 +75,9 @@ class Filter {
   virtual Result<bool> config(std::string_view /*key*/, std::string_view /*value*/) { return false; }
   virtual Status config_complete() { return ok(); }
   virtual ThreadModel thread_model() { return ThreadModel::Parallel; }
-  virtual Status get_ready() { return ok(); }
-  // The server calls this one, with the thread model the whole stack runs under (the strictest
-  // of the plugin's and every filter's); the default forwards to get_ready().
-  virtual Status get_ready(ThreadModel /*server_model*/) { return get_ready(); }
+  // server_model: the thread model the whole stack runs under (the strictest of the plugin's
+  // and every filter's), as upstream passes it to a filter's .get_ready.
+  virtual Status get_ready(ThreadModel /*server_model*/) { return ok(); }
   virtual Status after_fork() { return ok(); }
   virtual Status preconnect(bool /*readonly*/) { return ok(); }
   virtual Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls, const NextExports& next) {

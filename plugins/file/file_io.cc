@@ -128,7 +128,8 @@ class FileConnection final : public Connection {
   Status fua(uint32_t flags) { return (flags & kFua) ? flush(0) : ok(); }
 
   // Result: true = done, false = this method is not supported here (and is now disabled).
-  Result<bool> try_fallocate(const char* what, int mode, uint64_t offset, uint64_t count, std::atomic<bool>& enabled) {
+  Result<bool> try_fallocate(const char* what, int mode, uint64_t offset, uint64_t count,
+                             std::atomic<bool>& enabled) {
     if (fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) {
       debug_zero_method(what, "succeeded", offset, count);
       return true;
@@ -168,11 +169,15 @@ class FileConnection final : public Connection {
 // Tries the ways to zero without writing data; false if none applies.
 Result<bool> FileConnection::zero_fast(uint64_t count, uint64_t offset, uint32_t flags) {
   if ((flags & kMayTrim) && can_punch_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(PUNCH_HOLE)", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
+    NBD_TRY_ASSIGN(bool done,
+                   try_fallocate("fallocate(PUNCH_HOLE)", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
+                                 count, can_punch_));
     if (done) return true;
   }
   if (can_zero_range_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(ZERO_RANGE)", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, count, can_zero_range_));
+    NBD_TRY_ASSIGN(bool done,
+                   try_fallocate("fallocate(ZERO_RANGE)", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset,
+                                 count, can_zero_range_));
     if (done) return true;
   }
   if (is_block_ && can_zeroout_ && offset % 512 == 0 && count % 512 == 0) {
@@ -188,9 +193,12 @@ Result<bool> FileConnection::zero_fast(uint64_t count, uint64_t offset, uint32_t
   // A regular file without ZERO_RANGE (tmpfs, older filesystems): punch, then reallocate
   // unless the client allowed a hole.
   if (!is_block_ && can_punch_) {
-    NBD_TRY_ASSIGN(bool done, try_fallocate("fallocate(PUNCH_HOLE) then allocate", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
+    NBD_TRY_ASSIGN(bool done,
+                   try_fallocate("fallocate(PUNCH_HOLE) then allocate",
+                                 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, count, can_punch_));
     if (done) {
-      if (!(flags & kMayTrim)) fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(count));
+      if (!(flags & kMayTrim))
+        fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(count));
       return true;
     }
   }
@@ -200,8 +208,11 @@ Result<bool> FileConnection::zero_fast(uint64_t count, uint64_t offset, uint32_t
 Status FileConnection::zero(uint64_t count, uint64_t offset, uint32_t flags) {
   NBD_TRY_ASSIGN(bool done, zero_fast(count, offset, flags));
   // ENOTSUP makes the server write zero buffers instead (or fail a fast zero).
-  if (!done) debug_zero_method("no efficient method:", (flags & kFastZero) ? "fast zero fails" : "writing zeroes", offset, count);
-  if (!done) return make_error(ENOTSUP, name_ + ": zero: no efficient method on this file");
+  if (!done) {
+    debug_zero_method("no efficient method:", (flags & kFastZero) ? "fast zero fails" : "writing zeroes",
+                      offset, count);
+    return make_error(ENOTSUP, name_ + ": zero: no efficient method on this file");
+  }
   if (opts_.cache == Cache::None) evict(offset, count, true);
   return fua(flags);
 }

@@ -41,8 +41,8 @@ Backend::~Backend() { unload(); }
 
 void Backend::apply_debug_flags(const std::vector<DebugSetting>& settings) {
   for (const auto& d : settings) {
-    bool ours = d.name == "nbdkit" || d.name == info_->name ||
-                std::any_of(filters_.begin(), filters_.end(), [&](auto& f) { return f.info->name == d.name; });
+    bool ours = d.name == "nbdkit";
+    for (size_t i = 0; i <= filters_.size() && !ours; ++i) ours = layer_name(i) == d.name;
     DebugFlag* flag = find_debug_flag(d.name, d.flag);
     if (flag && ours) {
       flag->set(d.value);
@@ -171,8 +171,8 @@ std::string_view Backend::layer_name(size_t i) const {
 
 Result<std::unique_ptr<Connection>> Backend::open_at(size_t i, const OpenParams& params) {
   std::string name(layer_name(i));
-  trace_call(name, "open readonly=%d exportname=\"%s\" tls=%d", int(params.readonly), params.export_name.c_str(),
-             int(params.is_tls));
+  trace_call(name, "open readonly=%d exportname=\"%s\" tls=%d", int(params.readonly),
+             params.export_name.c_str(), int(params.is_tls));
   if (i == filters_.size()) {
     return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
       NBD_TRY_ASSIGN(auto c, plugin_->open(params));

@@ -13,11 +13,6 @@
 
 namespace nbd::server {
 
-// Whether -v is on and the control path (open, config, can_*, close ...) is to be traced.
-bool trace_controlpath();
-// Whether any layer needs a tracing wrapper.
-bool trace_enabled();
-
 // "NAME: WHAT" if the control path is traced (lifecycle calls: config, get_ready, open ...).
 void trace_call(std::string_view name, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
