@@ -92,10 +92,13 @@ using ListCallback = std::function<int(std::string_view name, std::string_view d
 // opt_list_meta_context / opt_set_meta_context: one context name. Return 0.
 using ContextCallback = std::function<int(std::string_view name)>;
 
-// A connection to one NBD server. Not thread-safe: calls on one Handle must not overlap
-// (use one Handle per thread; different Handles are independent). Callbacks run inside
-// poll/notify calls and must not call blocking methods of the same Handle.
-// Every failing call also leaves its message and errno on the handle (get_error/get_errno).
+// A connection to one NBD server. Thread-safe as libnbd's handles: any thread may call any
+// method; each call holds the handle's lock, so calls are serialized (a blocking call for as
+// long as it waits: for parallel I/O use aio_* from one thread, or one Handle per connection).
+// Callbacks run inside poll/notify calls, in the calling thread with the lock held; they may
+// issue aio_* commands on the same Handle but must not call its blocking methods.
+// Every failing call also leaves its message and errno on the handle (get_error/get_errno);
+// with several threads, the Error each call returns is that call's own.
 // Destroying the handle closes the socket and kills and reaps any server it started.
 class Handle {
  public:
@@ -105,16 +108,16 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
 
   // ---- last error ----
-  const std::string& get_error() const;  // "" if none
+  const std::string& get_error() const;  // "" if none; valid until this thread calls it again
   int get_errno() const;                 // 0 if none
 
   // ---- settings (before connecting unless said otherwise) ----
   void set_debug(bool on);  // also on when LIBNBD_DEBUG=1 in the environment
   bool get_debug() const;
   void set_handle_name(std::string name);  // used in debug lines; default "nbd1", "nbd2", ...
-  const std::string& get_handle_name() const;
+  std::string get_handle_name() const;
   Status set_export_name(std::string name);  // also allowed in opt mode, before opt_go/opt_info
-  const std::string& get_export_name() const;
+  std::string get_export_name() const;
   Status set_tls(TlsMode mode);  // default Disable (URIs nbds:// set Require)
   TlsMode get_tls() const;
   Status set_tls_certificates(std::string dir);  // ca-cert.pem, client-cert.pem, client-key.pem

@@ -100,20 +100,25 @@ static Result<Cookie> issue(Handle::Impl& h, Command t, uint64_t count, uint64_t
   return h.submit(c);
 }
 
-Result<Cookie> Handle::aio_pread(std::span<std::byte> buf, uint64_t offset, CompletionCallback done, uint32_t flags) {
+Result<Cookie> Handle::aio_pread(std::span<std::byte> buf, uint64_t offset, CompletionCallback done,
+                                 uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_pread";
   return issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_pread_structured(std::span<std::byte> buf, uint64_t offset, ChunkCallback chunk,
                                             CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_pread_structured";
   NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, std::move(done)));
   impl_->find(c)->chunk = std::move(chunk);
   return c;
 }
 
-Result<Cookie> Handle::aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
+Result<Cookie> Handle::aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done,
+                                         uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_pread_discard";
   NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::Read, count, offset, flags, nullptr, nullptr, std::move(done)));
   impl_->find(c)->discard = true;
@@ -122,32 +127,38 @@ Result<Cookie> Handle::aio_pread_discard(uint64_t count, uint64_t offset, Comple
 
 Result<Cookie> Handle::aio_pwrite(std::span<const std::byte> buf, uint64_t offset, CompletionCallback done,
                                   uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_pwrite";
   return issue(*impl_, Command::Write, buf.size(), offset, flags, nullptr, buf.data(), std::move(done));
 }
 
 Result<Cookie> Handle::aio_flush(CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_flush";
   return issue(*impl_, Command::Flush, 0, 0, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_trim(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_trim";
   return issue(*impl_, Command::Trim, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_cache(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_cache";
   return issue(*impl_, Command::Cache, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_zero(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_zero";
   return issue(*impl_, Command::WriteZeroes, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_block_status_64(uint64_t count, uint64_t offset, ExtentCallback extent,
                                            CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_block_status_64";
   NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, std::move(done)));
   impl_->find(c)->extent = std::move(extent);
@@ -156,6 +167,7 @@ Result<Cookie> Handle::aio_block_status_64(uint64_t count, uint64_t offset, Exte
 
 Result<Cookie> Handle::aio_block_status(uint64_t count, uint64_t offset, Extent32Callback extent,
                                         CompletionCallback done, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_block_status";
   NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, std::move(done)));
   impl_->find(c)->extent32 = std::move(extent);
@@ -183,6 +195,7 @@ static void abandon_unsent(Handle::Impl& h) {
 }
 
 Status Handle::aio_disconnect(uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_disconnect";
   Impl& h = *impl_;
   if (h.state != State::Ready) return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected", client::state_name(h.state));
@@ -198,6 +211,7 @@ Status Handle::aio_disconnect(uint32_t flags) {
 }
 
 Result<bool> Handle::aio_command_completed(Cookie cookie) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_command_completed";
   CmdSlot* c = impl_->find(cookie);
   if (!c) return impl_->fail(EINVAL, "invalid cookie %llu (unknown or already retired)", (unsigned long long)cookie);
@@ -210,13 +224,17 @@ Result<bool> Handle::aio_command_completed(Cookie cookie) {
 }
 
 Cookie Handle::aio_peek_command_completed() const {
+  NBD_HANDLE_LOCK;
   if (impl_->done_count == 0) return 0;
   for (CmdSlot* c : impl_->slots)
     if (c->phase == CmdPhase::Done) return c->cookie;
   return 0;
 }
 
-size_t Handle::aio_in_flight() const { return impl_->in_flight; }
+size_t Handle::aio_in_flight() const {
+  NBD_HANDLE_LOCK;
+  return impl_->in_flight;
+}
 
 // ---- blocking forms ----
 static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) {
@@ -242,11 +260,14 @@ static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) 
 }
 
 Status Handle::pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_pread";
   return wait_for(*impl_, issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, {}), "nbd_pread");
 }
 
-Status Handle::pread_structured(std::span<std::byte> buf, uint64_t offset, const ChunkCallback& chunk, uint32_t flags) {
+Status Handle::pread_structured(std::span<std::byte> buf, uint64_t offset, const ChunkCallback& chunk,
+                                uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_pread_structured";
   auto c = issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, {});
   if (c) impl_->find(*c)->chunk = chunk;
@@ -254,31 +275,38 @@ Status Handle::pread_structured(std::span<std::byte> buf, uint64_t offset, const
 }
 
 Status Handle::pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_pwrite";
   return wait_for(*impl_, issue(*impl_, Command::Write, buf.size(), offset, flags, nullptr, buf.data(), {}), "nbd_pwrite");
 }
 
 Status Handle::flush(uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_flush";
   return wait_for(*impl_, issue(*impl_, Command::Flush, 0, 0, flags, nullptr, nullptr, {}), "nbd_flush");
 }
 
 Status Handle::trim(uint64_t count, uint64_t offset, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_trim";
   return wait_for(*impl_, issue(*impl_, Command::Trim, count, offset, flags, nullptr, nullptr, {}), "nbd_trim");
 }
 
 Status Handle::cache(uint64_t count, uint64_t offset, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_cache";
   return wait_for(*impl_, issue(*impl_, Command::Cache, count, offset, flags, nullptr, nullptr, {}), "nbd_cache");
 }
 
 Status Handle::zero(uint64_t count, uint64_t offset, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_zero";
   return wait_for(*impl_, issue(*impl_, Command::WriteZeroes, count, offset, flags, nullptr, nullptr, {}), "nbd_zero");
 }
 
-Status Handle::block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent, uint32_t flags) {
+Status Handle::block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent,
+                               uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_block_status_64";
   auto c = issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, {});
   if (c) impl_->find(*c)->extent = extent;
@@ -286,6 +314,7 @@ Status Handle::block_status_64(uint64_t count, uint64_t offset, const ExtentCall
 }
 
 Status Handle::block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent, uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_block_status";
   auto c = issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, {});
   if (c) impl_->find(*c)->extent32 = extent;
@@ -293,6 +322,7 @@ Status Handle::block_status(uint64_t count, uint64_t offset, const Extent32Callb
 }
 
 Status Handle::shutdown(uint32_t flags) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_shutdown";
   Impl& h = *impl_;
   if (h.state == State::Closed) return ok();

@@ -3,14 +3,15 @@
 // receive/send buffers and the command slots. Each protocol phase lives in its own .cc file.
 #pragma once
 
-#include <deque>
-#include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstdarg>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -67,9 +68,16 @@ struct ExportInfo {
   bool have_name = false, have_description = false;
 };
 
+// Every public Handle method holds the handle's lock for its whole run, as libnbd does: calls
+// from several threads are serialized, a blocking one for as long as it waits. Recursive, so
+// a completion or chunk callback (run inside poll, with the lock held) may call the handle.
+#define NBD_HANDLE_LOCK std::lock_guard<std::recursive_mutex> handle_lock_(impl_->lock)
+
 struct Handle::Impl {
   Impl();
   ~Impl();
+
+  mutable std::recursive_mutex lock;
 
   // ---- settings ----
   std::string name;

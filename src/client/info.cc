@@ -29,11 +29,13 @@ Result<bool> negotiated(const Handle::Impl& ch, const char* api, bool value) {
 }  // namespace
 
 Result<int64_t> Handle::get_size() const {
+  NBD_HANDLE_LOCK;
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_size"));
   return int64_t(i->size);
 }
 
 Result<int64_t> Handle::get_block_size(BlockSize which) const {
+  NBD_HANDLE_LOCK;
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_block_size"));
   switch (which) {
     case BlockSize::Minimum: return int64_t(i->block_min);
@@ -48,18 +50,49 @@ Result<int64_t> Handle::get_block_size(BlockSize which) const {
   return impl_->fail(EINVAL, "unknown block size kind");
 }
 
-Result<bool> Handle::is_read_only() const { return flag(*impl_, "nbd_is_read_only", kFlagReadOnly); }
-Result<bool> Handle::is_rotational() const { return flag(*impl_, "nbd_is_rotational", kFlagRotational); }
-Result<bool> Handle::can_flush() const { return flag(*impl_, "nbd_can_flush", kFlagSendFlush); }
-Result<bool> Handle::can_fua() const { return flag(*impl_, "nbd_can_fua", kFlagSendFua); }
-Result<bool> Handle::can_trim() const { return flag(*impl_, "nbd_can_trim", kFlagSendTrim); }
-Result<bool> Handle::can_zero() const { return flag(*impl_, "nbd_can_zero", kFlagSendWriteZeroes); }
-Result<bool> Handle::can_fast_zero() const { return flag(*impl_, "nbd_can_fast_zero", kFlagSendFastZero); }
-Result<bool> Handle::can_df() const { return flag(*impl_, "nbd_can_df", kFlagSendDf); }
-Result<bool> Handle::can_multi_conn() const { return flag(*impl_, "nbd_can_multi_conn", kFlagCanMultiConn); }
-Result<bool> Handle::can_cache() const { return flag(*impl_, "nbd_can_cache", kFlagSendCache); }
+Result<bool> Handle::is_read_only() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_is_read_only", kFlagReadOnly);
+}
+Result<bool> Handle::is_rotational() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_is_rotational", kFlagRotational);
+}
+Result<bool> Handle::can_flush() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_flush", kFlagSendFlush);
+}
+Result<bool> Handle::can_fua() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_fua", kFlagSendFua);
+}
+Result<bool> Handle::can_trim() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_trim", kFlagSendTrim);
+}
+Result<bool> Handle::can_zero() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_zero", kFlagSendWriteZeroes);
+}
+Result<bool> Handle::can_fast_zero() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_fast_zero", kFlagSendFastZero);
+}
+Result<bool> Handle::can_df() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_df", kFlagSendDf);
+}
+Result<bool> Handle::can_multi_conn() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_multi_conn", kFlagCanMultiConn);
+}
+Result<bool> Handle::can_cache() const {
+  NBD_HANDLE_LOCK;
+  return flag(*impl_, "nbd_can_cache", kFlagSendCache);
+}
 
 Result<bool> Handle::can_meta_context(std::string_view name) const {
+  NBD_HANDLE_LOCK;
   NBD_TRY(need_info(*impl_, "nbd_can_meta_context"));
   for (auto& [id, n] : impl_->meta_contexts)
     if (n == name) return true;
@@ -67,34 +100,41 @@ Result<bool> Handle::can_meta_context(std::string_view name) const {
 }
 
 Result<std::string> Handle::get_canonical_export_name() const {
+  NBD_HANDLE_LOCK;
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_canonical_export_name"));
   if (!i->have_name) return impl_->export_name;  // servers that don't send NBD_INFO_NAME
   return i->canonical_name;
 }
 
 Result<std::string> Handle::get_export_description() const {
+  NBD_HANDLE_LOCK;
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_export_description"));
   if (!i->have_description) return impl_->fail(ENOTSUP, "server did not advertise a description");
   return i->description;
 }
 
 Result<std::string> Handle::get_protocol() const {
+  NBD_HANDLE_LOCK;
   NBD_TRY(negotiated(*impl_, "nbd_get_protocol", true));
   if (impl_->oldstyle) return std::string("oldstyle");
   return std::string(impl_->fixed_newstyle ? "newstyle-fixed" : "newstyle");
 }
 
 Result<bool> Handle::get_structured_replies_negotiated() const {
+  NBD_HANDLE_LOCK;
   return negotiated(*impl_, "nbd_get_structured_replies_negotiated", impl_->sr);
 }
 Result<bool> Handle::get_extended_headers_negotiated() const {
+  NBD_HANDLE_LOCK;
   return negotiated(*impl_, "nbd_get_extended_headers_negotiated", impl_->ext);
 }
 Result<bool> Handle::get_tls_negotiated() const {
+  NBD_HANDLE_LOCK;
   return negotiated(*impl_, "nbd_get_tls_negotiated", impl_->tls_on);
 }
 
 Result<std::string> Handle::get_uri() const {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_get_uri";
   const Impl& h = *impl_;
   bool tls = h.tls_on || h.tls == TlsMode::Require;

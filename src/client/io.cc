@@ -203,16 +203,24 @@ Status Handle::Impl::poll_once(int timeout_ms, bool* did_work) {
 
 // ---- public driving API ----
 Result<int> Handle::poll(int timeout_ms) {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_poll";
   bool did = false;
   NBD_TRY(impl_->poll_once(timeout_ms, &did));
   return did ? 1 : 0;
 }
 
-int Handle::aio_get_fd() const { return impl_->fd; }
-unsigned Handle::aio_get_direction() const { return impl_->direction(); }
+int Handle::aio_get_fd() const {
+  NBD_HANDLE_LOCK;
+  return impl_->fd;
+}
+unsigned Handle::aio_get_direction() const {
+  NBD_HANDLE_LOCK;
+  return impl_->direction();
+}
 
 Status Handle::aio_notify_read() {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_notify_read";
   NBD_TRY(impl_->notify_read());
   // TLS may hold decrypted records that the socket will never signal again.
@@ -221,6 +229,7 @@ Status Handle::aio_notify_read() {
 }
 
 Status Handle::aio_notify_write() {
+  NBD_HANDLE_LOCK;
   impl_->api = "nbd_aio_notify_write";
   return impl_->notify_write();
 }

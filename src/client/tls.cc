@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 
 #include "client/impl.h"
 
@@ -38,6 +39,8 @@ struct Gnutls {
 Result<const Gnutls*> load_gnutls() {
   static Gnutls g;
   static bool loaded = false;
+  static std::mutex mutex;  // handles in different threads may connect at once
+  std::lock_guard lock(mutex);
   if (loaded) return &g;
   void* lib = dlopen("libgnutls.so.30", RTLD_NOW | RTLD_LOCAL);
   if (!lib) return make_error(ENOTSUP, std::string("TLS is not available: ") + dlerror());
