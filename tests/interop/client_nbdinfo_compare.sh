@@ -48,8 +48,11 @@ modes=("" "--json" "--size" "--map" "--map --json" "--map --totals" "--map --tot
        "--list" "--list --json" "--no-content" "--list --content"
        "--can read" "--can write" "--can trim" "--can zero" "--can fua" "--can flush" "--can cache"
        "--can df" "--can fast-zero" "--can multi-conn" "--can connect" "--can structured-reply"
-       "--is read-only" "--is rotational" "--is tls" "--map=qemu:allocation-depth")
-short=("" "--json" "--map" "--map --totals --json" "--list" "--list --json" "--is read-only" "--can trim")
+       "--is read-only" "--is rotational" "--is tls" "--map=qemu:allocation-depth"
+       "--color" "--color --map" "--color --map --totals" "--color --list" "--color --json"
+       "--color --size" "--no-color")
+short=("" "--json" "--map" "--map --totals --json" "--list" "--list --json" "--is read-only" "--can trim"
+       "--color" "--color --map")
 for s in mem data ro sparse desc bs empty odd file err old; do
   case $s in
     mem|data|desc) list=("${modes[@]}") ;;
@@ -74,6 +77,22 @@ bg "$REF_NBDKIT" -f -i 127.0.0.1 -p "$P4" -P "$T/v4.pid" memory 1M
 wait_for_file "$T/v4.pid"
 compare "$T/unused" "nbd://127.0.0.1:$P4/"
 compare "$T/unused" --list --json "nbd://localhost:$P4"
+
+# On a terminal colour is the default, as upstream (script(1) gives both a pseudo-terminal).
+on_tty() { script -qec "$(printf '%q ' "$@")" /dev/null | tr -d '\r'; }
+for m in "" "--map" "--no-color"; do
+  # shellcheck disable=SC2086
+  want=$(on_tty "$REF_NBDINFO" $m "nbd+unix:///?socket=$T/mem.sock")
+  # shellcheck disable=SC2086
+  got=$(on_tty "$NBDINFO" $m "nbd+unix:///?socket=$T/mem.sock")
+  [ "$want" == "$got" ] || fail "nbdinfo $m on a terminal: output differs:
+$(diff <(echo "$want" | cat -v) <(echo "$got" | cat -v))"
+  ((++compared))
+done
+case $(on_tty "$NBDINFO" "nbd+unix:///?socket=$T/mem.sock") in
+  *$'\033[22;32m\tcan_trim: true\n\033[0m'*) ;;
+  *) fail "nbdinfo on a terminal: no green can_trim" ;;
+esac
 
 # Negative cases: a missing socket, a bad URI, an unknown --can word, conflicting modes.
 compare "$T/none.sock" @URI@

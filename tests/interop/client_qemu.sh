@@ -29,7 +29,9 @@ compared=0
 srv=(qemu-nbd -r -A -f qcow2 -B b0 top.qcow2)
 for m in "" "--json" "--size" "--map" "--map --totals" "--map --json" "--map=qemu:allocation-depth" \
          "--map=qemu:allocation-depth --json" "--map=qemu:dirty-bitmap:b0" "--map=qemu:dirty-bitmap:b0 --totals --json" \
-         "--list" "--is read-only" "--can write"; do
+         "--list" "--is read-only" "--can write" "--color" "--color --map" \
+         "--color --map=qemu:allocation-depth" "--color --map=qemu:allocation-depth --totals" \
+         "--color --map=qemu:dirty-bitmap:b0" "--color --map=qemu:dirty-bitmap:b0 --totals"; do
   # shellcheck disable=SC2086
   compare $m -- [ "${srv[@]}" ]
 done
@@ -39,6 +41,16 @@ expect_contains "$map" " 0 65536 2 backing depth 2" "allocation depth of the bac
 expect_contains "$map" " 1048576 131072 1 local" "allocation depth of the overlay write"
 dirty=$("$NBDINFO" --map=qemu:dirty-bitmap:b0 -- [ "${srv[@]}" ] | tr -s ' ')
 expect_contains "$dirty" " 1048576 131072 1 dirty" "dirty bitmap"
+# Colours by kind of area, checked apart from the reference too; --no-color and JSON stay plain.
+map=$("$NBDINFO" --color --map=qemu:allocation-depth -- [ "${srv[@]}" ] | cat -v | tr -s ' ')
+expect_contains "$map" "^[[47m 0 65536 2 backing depth 2^[[0m" "backing data on white"
+expect_contains "$map" "^[[1;37m^[[40m 1048576 131072 1 local^[[0m" "local data bold white on black"
+dirty=$("$NBDINFO" --color --map=qemu:dirty-bitmap:b0 -- [ "${srv[@]}" ] | cat -v | tr -s ' ')
+expect_contains "$dirty" "^[[22;31m 1048576 131072 1 dirty^[[0m" "dirty in red"
+for m in --no-color --json; do
+  out=$("$NBDINFO" --color $m --map=qemu:dirty-bitmap:b0 -- [ "${srv[@]}" ])
+  case $out in *$'\033'*) fail "nbdinfo --color $m printed escape sequences" ;; esac
+done
 # Negative: a context the server lacks, and a captive command that is not a server.
 expect_fail_line 1 'does not support metadata context "qemu:dirty-bitmap:nope"' \
   "$NBDINFO" --map=qemu:dirty-bitmap:nope -- [ "${srv[@]}" ]

@@ -30,6 +30,15 @@ std::string extent_description(std::string_view context, uint64_t type) {
   return "";
 }
 
+const char* extent_colour(std::string_view context, uint64_t type) {
+  if (context == "base:allocation") return type == 0 ? ansi::kBoldBlack : nullptr;
+  if (context.rfind("qemu:dirty-bitmap:", 0) == 0)
+    return type == 0 ? ansi::kGreen : type == 1 ? ansi::kRed : nullptr;
+  if (context == "qemu:allocation-depth")
+    return type == 0 ? nullptr : type == 1 ? ansi::kLocal : ansi::kBacking;
+  return nullptr;
+}
+
 namespace {
 
 struct Ext {
@@ -84,9 +93,12 @@ void print_map(const std::vector<Ext>& es, const std::string& ctx, bool json) {
       if (!d.empty()) printf(", \"description\": %s", json_string(d).c_str());
       printf("}%s", i + 1 < es.size() ? ",\n" : "");
     } else {
+      const char* c = extent_colour(ctx, e.type);
+      if (c) ansi::colour(c);
       printf("%10llu  %10llu  %3llu", (unsigned long long)e.offset, (unsigned long long)e.length,
              (unsigned long long)e.type);
       if (!d.empty()) printf("  %s", d.c_str());
+      if (c) ansi::restore();
       printf("\n");
     }
   }
@@ -111,8 +123,11 @@ void print_totals(const std::vector<Ext>& es, const std::string& ctx, uint64_t s
       if (!d.empty()) printf(", \"description\": %s", json_string(d).c_str());
       printf(" }%s", ++i < totals.size() ? ",\n" : "");
     } else {
+      const char* c = extent_colour(ctx, type);
+      if (c) ansi::colour(c);
       printf("%10llu %5.1f%% %3llu", (unsigned long long)bytes, pc, (unsigned long long)type);
       if (!d.empty()) printf(" %s", d.c_str());
+      if (c) ansi::restore();
       printf("\n");
     }
   }

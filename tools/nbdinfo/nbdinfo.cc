@@ -1,12 +1,27 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // nbdinfo: show facts about an NBD server and its exports (libnbd's nbdinfo command line).
 // Connects with nbd::client (URI or a socket-activated [ CMD ARGS ... ]) and runs one mode.
-#include <cstdio>
-
 #include "nbdinfo.h"
+
+#include <unistd.h>
+
+#include <cstdio>
 
 using nbd::client::Handle;
 using namespace nbdinfo;
+
+namespace nbdinfo::ansi {
+namespace {
+bool enabled = false;
+}  // namespace
+void enable(bool on) { enabled = on; }
+void colour(const char* code) {
+  if (enabled) fputs(code, stdout);
+}
+void restore() {
+  if (enabled) fputs("\033[0m", stdout);
+}
+}  // namespace nbdinfo::ansi
 
 namespace {
 
@@ -64,6 +79,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "nbdinfo: unknown --can or --is option: %s\n", o.can_what.c_str());
     return 1;
   }
+  // As upstream: JSON is never coloured; text is when asked, or on a terminal.
+  ansi::enable(!o.json && (o.color >= 0 ? o.color == 1 : isatty(STDOUT_FILENO) == 1));
   Handle h;
   if (!connect(h, o)) {
     fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str());

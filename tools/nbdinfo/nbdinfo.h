@@ -28,6 +28,7 @@ struct Options {
   std::vector<std::string> command;  // [ CMD ARGS ... ]
   bool help = false;
   bool version = false;
+  int color = -1;  // --color 1, --no-color 0; -1: colour when standard output is a terminal
 };
 
 // Parses argv. An Error's message is one line for "nbdinfo: MESSAGE"; errnum EINVAL means
@@ -47,5 +48,21 @@ int do_can(nbd::client::Handle& h, const Options& o);
 
 // Descriptions for --map types, e.g. base:allocation 3 -> "hole,zero".
 std::string extent_description(std::string_view context, uint64_t type);
+
+// ANSI colours in the text output, with upstream's choices (JSON is never coloured).
+namespace ansi {
+inline constexpr const char* kGrey = "\033[22;90m";          // protocol line, contexts, is_rotational
+inline constexpr const char* kBoldBlack = "\033[1;30m";      // an export's name, size, content, URI; data
+inline constexpr const char* kGreen = "\033[22;32m";         // a true can_*; clean
+inline constexpr const char* kRed = "\033[22;31m";           // a false can_*; dirty
+inline constexpr const char* kLocal = "\033[1;37m\033[40m";  // allocation-depth: local
+inline constexpr const char* kBacking = "\033[47m";          // allocation-depth: from a backing file
+void enable(bool on);
+void colour(const char* code);  // prints code when colour is on
+void restore();                 // back to plain
+}  // namespace ansi
+
+// The colour of one --map line of this context and type, or nullptr for plain.
+const char* extent_colour(std::string_view context, uint64_t type);
 
 }  // namespace nbdinfo

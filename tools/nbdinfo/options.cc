@@ -110,8 +110,10 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     else if (s.rfind("--map=", 0) == 0) {
       map = true;
       o.map_context = s.substr(6);
-    } else if (s == "--color" || s == "--colour" || s == "--no-color" || s == "--no-colour") {
-      // Output is plain text either way.
+    } else if (s == "--color" || s == "--colour") {
+      o.color = 1;
+    } else if (s == "--no-color" || s == "--no-colour") {
+      o.color = 0;
     } else {
       bool matched = false;
       for (const auto& c : kCanOptions)

@@ -82,6 +82,7 @@ void collect(Handle& h, Facts& f, bool captive) {
 const char* const kBlockNames[] = {"block_size_minimum", "block_size_preferred", "block_size_maximum"};
 
 void print_text(const Facts& f) {
+  ansi::colour(ansi::kBoldBlack);
   printf("export=\"%s\":\n", f.name.c_str());
   if (f.have_description) printf("\tdescription: %s\n", f.description.c_str());
   std::string hs = human_size(f.size);
@@ -89,11 +90,18 @@ void print_text(const Facts& f) {
   else printf("\texport-size: %llu\n", (unsigned long long)f.size);
   if (f.have_content) printf("\tcontent: %s\n", f.content.c_str());
   if (!f.uri.empty()) printf("\turi: %s\n", f.uri.c_str());
+  ansi::restore();
+  ansi::colour(ansi::kGrey);
   if (!f.contexts.empty()) {
     printf("\tcontexts:\n");
     for (auto& c : f.contexts) printf("\t\t%s\n", c.c_str());
   }
-  for (auto& [n, v] : f.flags) printf("\t%s: %s\n", n, v ? "true" : "false");
+  for (auto& [n, v] : f.flags) {
+    const bool can = std::strncmp(n, "can_", 4) == 0;
+    if (can) ansi::colour(v ? ansi::kGreen : ansi::kRed);
+    printf("\t%s: %s\n", n, v ? "true" : "false");
+    if (can || std::strcmp(n, "is_rotational") == 0) ansi::restore();  // is_rotational ends the grey
+  }
   for (int i = 0; i < 3; ++i)
     if (f.block[i] > 0) printf("\t%s: %lld\n", kBlockNames[i], (long long)f.block[i]);
 }
@@ -177,8 +185,10 @@ int do_info(Handle& h, const Options& o) {
     if (ext) printf("\"extended\": true,\n");
     printf("\"exports\": [\n");
   } else {
+    ansi::colour(ansi::kGrey);
     printf("protocol: %s %s TLS, using %s packets\n", proto.c_str(), tls ? "with" : "without",
            ext ? "extended" : sr ? "structured" : "simple");
+    ansi::restore();
   }
   fflush(stdout);
   for (size_t i = 0; i < names.size(); ++i) {
