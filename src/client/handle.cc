@@ -92,6 +92,19 @@ Status Handle::Impl::check_alive() const {
   return ok();
 }
 
+// Settings and state queries: the lock, then one field. h is the handle's Impl.
+#define NBD_LOCKED_GETTER(type, method, expr) \
+  type Handle::method() const {               \
+    NBD_HANDLE_LOCK;                          \
+    const Impl& h = *impl_;                   \
+    return expr;                              \
+  }
+#define NBD_LOCKED_SETTER(method, type, field) \
+  void Handle::method(type v) {                \
+    NBD_HANDLE_LOCK;                           \
+    impl_->field = std::move(v);               \
+  }
+
 // ---- Handle: construction and errors ----
 Handle::Handle() : impl_(std::make_unique<Impl>()) {}
 Handle::~Handle() = default;
@@ -103,10 +116,7 @@ const std::string& Handle::get_error() const {
   copy = impl_->error;
   return copy;
 }
-int Handle::get_errno() const {
-  NBD_HANDLE_LOCK;
-  return impl_->errnum;
-}
+NBD_LOCKED_GETTER(int, get_errno, h.errnum)
 
 // ---- settings ----
 Status before_connect(Handle::Impl& h, const char* api) {
@@ -121,22 +131,10 @@ Status before_go(Handle::Impl& h, const char* api) {
   return ok();
 }
 
-void Handle::set_debug(bool on) {
-  NBD_HANDLE_LOCK;
-  impl_->debug = on;
-}
-bool Handle::get_debug() const {
-  NBD_HANDLE_LOCK;
-  return impl_->debug;
-}
-void Handle::set_handle_name(std::string name) {
-  NBD_HANDLE_LOCK;
-  impl_->name = std::move(name);
-}
-std::string Handle::get_handle_name() const {
-  NBD_HANDLE_LOCK;
-  return impl_->name;
-}
+NBD_LOCKED_SETTER(set_debug, bool, debug)
+NBD_LOCKED_GETTER(bool, get_debug, h.debug)
+NBD_LOCKED_SETTER(set_handle_name, std::string, name)
+NBD_LOCKED_GETTER(std::string, get_handle_name, h.name)
 
 Status Handle::set_export_name(std::string name) {
   NBD_HANDLE_LOCK;
@@ -146,10 +144,7 @@ Status Handle::set_export_name(std::string name) {
   impl_->meta_done = false;  // contexts are per export
   return ok();
 }
-std::string Handle::get_export_name() const {
-  NBD_HANDLE_LOCK;
-  return impl_->export_name;
-}
+NBD_LOCKED_GETTER(std::string, get_export_name, h.export_name)
 
 Status Handle::set_tls(TlsMode mode) {
   NBD_HANDLE_LOCK;
@@ -157,10 +152,7 @@ Status Handle::set_tls(TlsMode mode) {
   impl_->tls = mode;
   return ok();
 }
-TlsMode Handle::get_tls() const {
-  NBD_HANDLE_LOCK;
-  return impl_->tls;
-}
+NBD_LOCKED_GETTER(TlsMode, get_tls, h.tls)
 
 #define NBD_SETTER(method, api_name, field, type) \
   Status Handle::method(type v) {                 \
@@ -198,42 +190,15 @@ Status Handle::set_full_info(bool on) {
   impl_->full_info = on;
   return ok();
 }
-bool Handle::get_request_structured_replies() const {
-  NBD_HANDLE_LOCK;
-  return impl_->request_sr;
-}
-bool Handle::get_request_extended_headers() const {
-  NBD_HANDLE_LOCK;
-  return impl_->request_ext;
-}
-bool Handle::get_full_info() const {
-  NBD_HANDLE_LOCK;
-  return impl_->full_info;
-}
-uint32_t Handle::get_handshake_flags() const {
-  NBD_HANDLE_LOCK;
-  return impl_->handshake_flags;
-}
-void Handle::set_strict_mode(uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->strict = flags;
-}
-uint32_t Handle::get_strict_mode() const {
-  NBD_HANDLE_LOCK;
-  return impl_->strict;
-}
-void Handle::set_pread_initialize(bool on) {
-  NBD_HANDLE_LOCK;
-  impl_->pread_initialize = on;
-}
-bool Handle::get_opt_mode() const {
-  NBD_HANDLE_LOCK;
-  return impl_->opt_mode;
-}
-void Handle::set_uri_allow_local_file(bool on) {
-  NBD_HANDLE_LOCK;
-  impl_->uri_allow_local_file = on;
-}
+NBD_LOCKED_GETTER(bool, get_request_structured_replies, h.request_sr)
+NBD_LOCKED_GETTER(bool, get_request_extended_headers, h.request_ext)
+NBD_LOCKED_GETTER(bool, get_full_info, h.full_info)
+NBD_LOCKED_GETTER(uint32_t, get_handshake_flags, h.handshake_flags)
+NBD_LOCKED_SETTER(set_strict_mode, uint32_t, strict)
+NBD_LOCKED_GETTER(uint32_t, get_strict_mode, h.strict)
+NBD_LOCKED_SETTER(set_pread_initialize, bool, pread_initialize)
+NBD_LOCKED_GETTER(bool, get_opt_mode, h.opt_mode)
+NBD_LOCKED_SETTER(set_uri_allow_local_file, bool, uri_allow_local_file)
 
 Status Handle::add_meta_context(std::string name) {
   NBD_HANDLE_LOCK;
@@ -244,10 +209,7 @@ Status Handle::add_meta_context(std::string name) {
   impl_->meta_done = false;
   return ok();
 }
-size_t Handle::get_nr_meta_contexts() const {
-  NBD_HANDLE_LOCK;
-  return impl_->meta_requests.size();
-}
+NBD_LOCKED_GETTER(size_t, get_nr_meta_contexts, h.meta_requests.size())
 Result<std::string> Handle::get_meta_context(size_t i) const {
   NBD_HANDLE_LOCK;
   impl_->api = "nbd_get_meta_context";
@@ -263,39 +225,24 @@ Status Handle::clear_meta_contexts() {
 }
 
 // ---- state queries ----
-bool Handle::aio_is_created() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Created;
-}
+NBD_LOCKED_GETTER(bool, aio_is_created, h.state == State::Created)
 bool Handle::aio_is_connecting() const {
   NBD_HANDLE_LOCK;
   State s = impl_->state;
   return s == State::Connecting || s == State::Handshake || s == State::Option ||
          s == State::TlsHandshake || s == State::ExportName;
 }
-bool Handle::aio_is_negotiating() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Negotiating;
-}
-bool Handle::aio_is_ready() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Ready;
-}
-bool Handle::aio_is_processing() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Ready && impl_->in_flight > 0;
-}
-bool Handle::aio_is_dead() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Dead;
-}
-bool Handle::aio_is_closed() const {
-  NBD_HANDLE_LOCK;
-  return impl_->state == State::Closed;
-}
+NBD_LOCKED_GETTER(bool, aio_is_negotiating, h.state == State::Negotiating)
+NBD_LOCKED_GETTER(bool, aio_is_ready, h.state == State::Ready)
+NBD_LOCKED_GETTER(bool, aio_is_processing, h.state == State::Ready && h.in_flight > 0)
+NBD_LOCKED_GETTER(bool, aio_is_dead, h.state == State::Dead)
+NBD_LOCKED_GETTER(bool, aio_is_closed, h.state == State::Closed)
 const char* Handle::state_name() const {
   NBD_HANDLE_LOCK;
   return client::state_name(impl_->state);
 }
+
+#undef NBD_LOCKED_GETTER
+#undef NBD_LOCKED_SETTER
 
 }  // namespace nbd::client

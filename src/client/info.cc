@@ -50,46 +50,23 @@ Result<int64_t> Handle::get_block_size(BlockSize which) const {
   return impl_->fail(EINVAL, "unknown block size kind");
 }
 
-Result<bool> Handle::is_read_only() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_is_read_only", kFlagReadOnly);
-}
-Result<bool> Handle::is_rotational() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_is_rotational", kFlagRotational);
-}
-Result<bool> Handle::can_flush() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_flush", kFlagSendFlush);
-}
-Result<bool> Handle::can_fua() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_fua", kFlagSendFua);
-}
-Result<bool> Handle::can_trim() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_trim", kFlagSendTrim);
-}
-Result<bool> Handle::can_zero() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_zero", kFlagSendWriteZeroes);
-}
-Result<bool> Handle::can_fast_zero() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_fast_zero", kFlagSendFastZero);
-}
-Result<bool> Handle::can_df() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_df", kFlagSendDf);
-}
-Result<bool> Handle::can_multi_conn() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_multi_conn", kFlagCanMultiConn);
-}
-Result<bool> Handle::can_cache() const {
-  NBD_HANDLE_LOCK;
-  return flag(*impl_, "nbd_can_cache", kFlagSendCache);
-}
+// One line per export flag getter: the lock, then the flag.
+#define NBD_FLAG_GETTER(method, bit)          \
+  Result<bool> Handle::method() const {       \
+    NBD_HANDLE_LOCK;                          \
+    return flag(*impl_, "nbd_" #method, bit); \
+  }
+NBD_FLAG_GETTER(is_read_only, kFlagReadOnly)
+NBD_FLAG_GETTER(is_rotational, kFlagRotational)
+NBD_FLAG_GETTER(can_flush, kFlagSendFlush)
+NBD_FLAG_GETTER(can_fua, kFlagSendFua)
+NBD_FLAG_GETTER(can_trim, kFlagSendTrim)
+NBD_FLAG_GETTER(can_zero, kFlagSendWriteZeroes)
+NBD_FLAG_GETTER(can_fast_zero, kFlagSendFastZero)
+NBD_FLAG_GETTER(can_df, kFlagSendDf)
+NBD_FLAG_GETTER(can_multi_conn, kFlagCanMultiConn)
+NBD_FLAG_GETTER(can_cache, kFlagSendCache)
+#undef NBD_FLAG_GETTER
 
 Result<bool> Handle::can_meta_context(std::string_view name) const {
   NBD_HANDLE_LOCK;
