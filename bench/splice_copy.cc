@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "nbd/protocol.h"
+
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
@@ -56,18 +58,13 @@ void send_all(int fd, const void* buf, size_t n) {
   }
 }
 
-uint16_t get16(const unsigned char* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t get32(const unsigned char* p) { return uint32_t(get16(p)) << 16 | get16(p + 2); }
-uint64_t get64(const unsigned char* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
-void put16(unsigned char* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
-void put32(unsigned char* p, uint32_t v) { put16(p, uint16_t(v >> 16)), put16(p + 2, uint16_t(v)); }
-void put64(unsigned char* p, uint64_t v) { put32(p, uint32_t(v >> 32)), put32(p + 4, uint32_t(v)); }
+namespace proto = nbd::protocol;
 
-constexpr uint64_t kOptMagic = 0x49484156454F5054;  // "IHAVEOPT"
-constexpr uint64_t kRepMagic = 0x3e889045565a9;
-constexpr uint32_t kRequestMagic = 0x25609513;
-constexpr uint32_t kSimpleReplyMagic = 0x67446698;
-enum : uint16_t { kCmdRead = 0, kCmdWrite = 1, kCmdDisc = 2 };
+template <typename T>
+T check(nbd::Result<T> r, const std::string& what) {
+  if (!r) fail(what + ": " + r.error().message);
+  return *std::move(r);
+}
 
 // Connects, negotiates the default export with NBD_OPT_GO (simple replies only), returns the
 // socket and sets *size.
@@ -82,57 +79,58 @@ int connect_export(const std::string& path, uint64_t* size) {
   int sndbuf = 4 << 20;  // as our client sets on Unix sockets
   (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 
-  unsigned char hello[18];
+  std::byte hello[proto::kNewstyleHandshakeSize];
   recv_all(fd, hello, sizeof hello);
-  if (std::memcmp(hello, "NBDMAGIC", 8) != 0 || get64(hello + 8) != kOptMagic || !(get16(hello + 16) & 1))
+  const uint16_t server_flags = proto::get_u16(hello + 16);
+  if (proto::get_u64(hello) != proto::kNbdMagic || proto::get_u64(hello + 8) != proto::kIHaveOpt ||
+      !(server_flags & proto::kFlagFixedNewstyle))
     fail(path + ": not a fixed-newstyle NBD server");
-  unsigned char cflags[4];
-  put32(cflags, 1u | (get16(hello + 16) & 2u));  // FIXED_NEWSTYLE, and NO_ZEROES if offered
+  std::byte cflags[4];
+  proto::put_u32(cflags, proto::kClientFlagFixedNewstyle | (server_flags & proto::kFlagNoZeroes));
   send_all(fd, cflags, sizeof cflags);
 
-  unsigned char go[16 + 6] = {};
-  put64(go, kOptMagic);
-  put32(go + 8, 7);  // NBD_OPT_GO
-  put32(go + 12, 6);  // empty name (4), no info requests (2)
-  send_all(fd, go, sizeof go);
+  std::vector<std::byte> go;
+  const auto payload = proto::encode_info_request({});  // the default export, no info requests
+  proto::encode_option_header(go, uint32_t(proto::Option::Go), uint32_t(payload.size()));
+  go.insert(go.end(), payload.begin(), payload.end());
+  send_all(fd, go.data(), go.size());
   bool have_size = false;
   for (;;) {
-    unsigned char rep[20];
+    std::byte rep[proto::kOptionReplyHeaderSize];
     recv_all(fd, rep, sizeof rep);
-    if (get64(rep) != kRepMagic) fail(path + ": bad option reply magic");
-    uint32_t type = get32(rep + 12), len = get32(rep + 16);
-    if (len > 65536) fail(path + ": option reply too long");
-    std::vector<unsigned char> data(len);
-    if (len) recv_all(fd, data.data(), len);
-    if (type & 0x80000000u) fail(path + ": NBD_OPT_GO refused");
-    if (type == 3 && len >= 12 && get16(data.data()) == 0) {  // NBD_REP_INFO, NBD_INFO_EXPORT
-      *size = get64(data.data() + 2);
-      have_size = true;
+    auto h = check(proto::decode_option_reply_header(rep), path);
+    if (h.length > proto::kMaxOptionLength) fail(path + ": option reply too long");
+    std::vector<std::byte> data(h.length);
+    if (h.length) recv_all(fd, data.data(), h.length);
+    if (h.type & proto::kRepFlagError) fail(path + ": NBD_OPT_GO refused");
+    if (h.type == proto::kRepInfo) {
+      auto info = check(proto::decode_info(data), path);
+      if (info.type == proto::kInfoExport) {
+        *size = info.export_size;
+        have_size = true;
+      }
     }
-    if (type == 1) break;  // NBD_REP_ACK
+    if (h.type == proto::kRepAck) break;
   }
   if (!have_size) fail(path + ": no export size");
   return fd;
 }
 
-void send_request(int fd, uint16_t type, uint64_t offset, uint32_t length) {
-  unsigned char req[28];
-  put32(req, kRequestMagic);
-  put16(req + 4, 0);
-  put16(req + 6, type);
-  put64(req + 8, offset);  // the cookie is the offset
-  put64(req + 16, offset);
-  put32(req + 24, length);
+void send_request(int fd, proto::Command type, uint64_t offset, uint32_t length) {
+  std::byte req[proto::kRequestSize];
+  // The cookie is the offset.
+  proto::encode_request(req, {0, uint16_t(type), offset, offset, length}, false);
   send_all(fd, req, sizeof req);
 }
 
 // Reads one simple reply header; returns its cookie.
 uint64_t recv_reply(int fd, const char* side) {
-  unsigned char rep[16];
+  std::byte rep[proto::kSimpleReplySize];
   recv_all(fd, rep, sizeof rep);
-  if (get32(rep) != kSimpleReplyMagic) fail(std::string(side) + ": bad reply magic");
-  if (uint32_t err = get32(rep + 4)) fail(std::string(side) + ": request failed, NBD error " + std::to_string(err));
-  return get64(rep + 8);
+  auto h = check(proto::decode_reply_header(rep), side);
+  if (h.magic != proto::kSimpleReplyMagic) fail(std::string(side) + ": not a simple reply");
+  if (h.error) fail(std::string(side) + ": request failed, NBD error " + std::to_string(h.error));
+  return h.cookie;
 }
 
 // Copies [start, end) over one connection to each server.
@@ -152,7 +150,7 @@ void copy_range(const std::string& src_path, const std::string& dst_path, uint64
   std::thread issuer([&] {
     for (uint64_t off = start; off < end; off += request_size) {
       window.acquire();
-      send_request(src, kCmdRead, off, length_at(off));
+      send_request(src, proto::Command::Read, off, length_at(off));
     }
   });
   std::thread acks([&] {
@@ -165,7 +163,7 @@ void copy_range(const std::string& src_path, const std::string& dst_path, uint64
     const uint64_t off = recv_reply(src, "source");
     if (off < start || off >= end || (off - start) % request_size) fail("source: unknown cookie");
     const uint32_t len = length_at(off);
-    send_request(dst, kCmdWrite, off, len);
+    send_request(dst, proto::Command::Write, off, len);
     for (size_t left = len; left > 0;) {
       ssize_t in = ::splice(src, nullptr, pipefd[1], nullptr, left, SPLICE_F_MOVE);
       if (in < 0 && errno == EINTR) continue;
@@ -181,8 +179,8 @@ void copy_range(const std::string& src_path, const std::string& dst_path, uint64
   }
   issuer.join();
   acks.join();
-  send_request(src, kCmdDisc, 0, 0);
-  send_request(dst, kCmdDisc, 0, 0);
+  send_request(src, proto::Command::Disc, 0, 0);
+  send_request(dst, proto::Command::Disc, 0, 0);
   for (int fd : {src, dst, pipefd[0], pipefd[1]}) ::close(fd);
 }
 
@@ -202,7 +200,7 @@ int main(int argc, char** argv) {
   const uint32_t request_size = (argc > 5 ? number(argv[5], "request size") : 1024) * 1024;
   uint64_t size;
   int probe = connect_export(argv[1], &size);  // the size, to split it between the connections
-  send_request(probe, kCmdDisc, 0, 0);
+  send_request(probe, proto::Command::Disc, 0, 0);
   ::close(probe);
   const uint64_t share = (size / connections + request_size - 1) / request_size * request_size;
   std::vector<std::thread> workers;

@@ -93,12 +93,12 @@ void print_map(const std::vector<Ext>& es, const std::string& ctx, bool json) {
       if (!d.empty()) printf(", \"description\": %s", json_string(d).c_str());
       printf("}%s", i + 1 < es.size() ? ",\n" : "");
     } else {
-      const char* c = extent_colour(ctx, e.type);
-      if (c) ansi::colour(c);
-      printf("%10llu  %10llu  %3llu", (unsigned long long)e.offset, (unsigned long long)e.length,
-             (unsigned long long)e.type);
-      if (!d.empty()) printf("  %s", d.c_str());
-      if (c) ansi::restore();
+      {
+        ansi::Span colour(extent_colour(ctx, e.type));  // the line, not its newline
+        printf("%10llu  %10llu  %3llu", (unsigned long long)e.offset, (unsigned long long)e.length,
+               (unsigned long long)e.type);
+        if (!d.empty()) printf("  %s", d.c_str());
+      }
       printf("\n");
     }
   }
@@ -123,11 +123,11 @@ void print_totals(const std::vector<Ext>& es, const std::string& ctx, uint64_t s
       if (!d.empty()) printf(", \"description\": %s", json_string(d).c_str());
       printf(" }%s", ++i < totals.size() ? ",\n" : "");
     } else {
-      const char* c = extent_colour(ctx, type);
-      if (c) ansi::colour(c);
-      printf("%10llu %5.1f%% %3llu", (unsigned long long)bytes, pc, (unsigned long long)type);
-      if (!d.empty()) printf(" %s", d.c_str());
-      if (c) ansi::restore();
+      {
+        ansi::Span colour(extent_colour(ctx, type));
+        printf("%10llu %5.1f%% %3llu", (unsigned long long)bytes, pc, (unsigned long long)type);
+        if (!d.empty()) printf(" %s", d.c_str());
+      }
       printf("\n");
     }
   }

@@ -10,19 +10,6 @@
 using nbd::client::Handle;
 using namespace nbdinfo;
 
-namespace nbdinfo::ansi {
-namespace {
-bool enabled = false;
-}  // namespace
-void enable(bool on) { enabled = on; }
-void colour(const char* code) {
-  if (enabled) fputs(code, stdout);
-}
-void restore() {
-  if (enabled) fputs("\033[0m", stdout);
-}
-}  // namespace nbdinfo::ansi
-
 namespace {
 
 // Unknown --can/--is words fail before connecting, as upstream does.
@@ -80,7 +67,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   // As upstream: JSON is never coloured; text is when asked, or on a terminal.
-  ansi::enable(!o.json && (o.color >= 0 ? o.color == 1 : isatty(STDOUT_FILENO) == 1));
+  ansi::enabled = !o.json && (o.color >= 0 ? o.color == 1 : isatty(STDOUT_FILENO) == 1);
   Handle h;
   if (!connect(h, o)) {
     fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str());

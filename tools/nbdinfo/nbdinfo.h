@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,9 +58,23 @@ inline constexpr const char* kGreen = "\033[22;32m";         // a true can_*; cl
 inline constexpr const char* kRed = "\033[22;31m";           // a false can_*; dirty
 inline constexpr const char* kLocal = "\033[1;37m\033[40m";  // allocation-depth: local
 inline constexpr const char* kBacking = "\033[47m";          // allocation-depth: from a backing file
-void enable(bool on);
-void colour(const char* code);  // prints code when colour is on
-void restore();                 // back to plain
+inline bool enabled = false;                                 // set once in main
+
+// Prints code now and the reset at the end of its scope, when colour is on and code is set.
+class Span {
+ public:
+  explicit Span(const char* code) : on_(enabled && code) {
+    if (on_) std::fputs(code, stdout);
+  }
+  ~Span() {
+    if (on_) std::fputs("\033[0m", stdout);
+  }
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+
+ private:
+  bool on_;
+};
 }  // namespace ansi
 
 // The colour of one --map line of this context and type, or nullptr for plain.

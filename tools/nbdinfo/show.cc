@@ -23,7 +23,8 @@ struct Facts {
   bool have_description = false, have_content = false;
   uint64_t size = 0;
   std::vector<std::string> contexts;
-  std::vector<std::pair<const char*, bool>> flags;  // is_*, can_* in upstream's order
+  bool rotational = false, read_only = false;
+  std::vector<std::pair<const char*, bool>> can;  // can_* in upstream's order
   int64_t block[3] = {0, 0, 0};
 };
 
@@ -69,11 +70,16 @@ void collect(Handle& h, Facts& f, bool captive) {
   f.size = uint64_t(h.get_size().value_or(0));
   // Upstream shows no URI for a captive server: its socket goes away with nbdinfo.
   if (auto u = h.get_uri(); u && !captive) f.uri = *u;
-  f.flags = {{"is_rotational", flag(h.is_rotational())}, {"is_read_only", flag(h.is_read_only())},
-             {"can_cache", flag(h.can_cache())},         {"can_df", flag(h.can_df())},
-             {"can_fast_zero", flag(h.can_fast_zero())}, {"can_flush", flag(h.can_flush())},
-             {"can_fua", flag(h.can_fua())},             {"can_multi_conn", flag(h.can_multi_conn())},
-             {"can_trim", flag(h.can_trim())},           {"can_zero", flag(h.can_zero())}};
+  f.rotational = flag(h.is_rotational());
+  f.read_only = flag(h.is_read_only());
+  f.can = {{"can_cache", flag(h.can_cache())},
+           {"can_df", flag(h.can_df())},
+           {"can_fast_zero", flag(h.can_fast_zero())},
+           {"can_flush", flag(h.can_flush())},
+           {"can_fua", flag(h.can_fua())},
+           {"can_multi_conn", flag(h.can_multi_conn())},
+           {"can_trim", flag(h.can_trim())},
+           {"can_zero", flag(h.can_zero())}};
   f.block[0] = h.get_block_size(BlockSize::Minimum).value_or(0);
   f.block[1] = h.get_block_size(BlockSize::Preferred).value_or(0);
   f.block[2] = h.get_block_size(BlockSize::Maximum).value_or(0);
@@ -81,26 +87,33 @@ void collect(Handle& h, Facts& f, bool captive) {
 
 const char* const kBlockNames[] = {"block_size_minimum", "block_size_preferred", "block_size_maximum"};
 
+const char* tf(bool v) { return v ? "true" : "false"; }
+
 void print_text(const Facts& f) {
-  ansi::colour(ansi::kBoldBlack);
-  printf("export=\"%s\":\n", f.name.c_str());
-  if (f.have_description) printf("\tdescription: %s\n", f.description.c_str());
-  std::string hs = human_size(f.size);
-  if (hs != std::to_string(f.size)) printf("\texport-size: %llu (%s)\n", (unsigned long long)f.size, hs.c_str());
-  else printf("\texport-size: %llu\n", (unsigned long long)f.size);
-  if (f.have_content) printf("\tcontent: %s\n", f.content.c_str());
-  if (!f.uri.empty()) printf("\turi: %s\n", f.uri.c_str());
-  ansi::restore();
-  ansi::colour(ansi::kGrey);
-  if (!f.contexts.empty()) {
-    printf("\tcontexts:\n");
-    for (auto& c : f.contexts) printf("\t\t%s\n", c.c_str());
+  {
+    ansi::Span bold(ansi::kBoldBlack);
+    printf("export=\"%s\":\n", f.name.c_str());
+    if (f.have_description) printf("\tdescription: %s\n", f.description.c_str());
+    std::string hs = human_size(f.size);
+    if (hs != std::to_string(f.size))
+      printf("\texport-size: %llu (%s)\n", (unsigned long long)f.size, hs.c_str());
+    else
+      printf("\texport-size: %llu\n", (unsigned long long)f.size);
+    if (f.have_content) printf("\tcontent: %s\n", f.content.c_str());
+    if (!f.uri.empty()) printf("\turi: %s\n", f.uri.c_str());
   }
-  for (auto& [n, v] : f.flags) {
-    const bool can = std::strncmp(n, "can_", 4) == 0;
-    if (can) ansi::colour(v ? ansi::kGreen : ansi::kRed);
-    printf("\t%s: %s\n", n, v ? "true" : "false");
-    if (can || std::strcmp(n, "is_rotational") == 0) ansi::restore();  // is_rotational ends the grey
+  {
+    ansi::Span grey(ansi::kGrey);
+    if (!f.contexts.empty()) {
+      printf("\tcontexts:\n");
+      for (auto& c : f.contexts) printf("\t\t%s\n", c.c_str());
+    }
+    printf("\tis_rotational: %s\n", tf(f.rotational));
+  }
+  printf("\tis_read_only: %s\n", tf(f.read_only));
+  for (auto& [n, v] : f.can) {
+    ansi::Span colour(v ? ansi::kGreen : ansi::kRed);
+    printf("\t%s: %s\n", n, tf(v));
   }
   for (int i = 0; i < 3; ++i)
     if (f.block[i] > 0) printf("\t%s: %lld\n", kBlockNames[i], (long long)f.block[i]);
@@ -117,7 +130,8 @@ void print_json(const Facts& f) {
       printf("\t\t%s%s\n", json_string(f.contexts[i]).c_str(), i + 1 < f.contexts.size() ? "," : "");
     printf("\t],\n");
   }
-  for (auto& [n, v] : f.flags) printf("\t\"%s\": %s,\n", n, v ? "true" : "false");
+  printf("\t\"is_rotational\": %s,\n\t\"is_read_only\": %s,\n", tf(f.rotational), tf(f.read_only));
+  for (auto& [n, v] : f.can) printf("\t\"%s\": %s,\n", n, tf(v));
   for (int i = 0; i < 3; ++i)
     if (f.block[i] > 0) printf("\t\"%s\": %lld,\n", kBlockNames[i], (long long)f.block[i]);
   printf("\t\"export-size\": %llu,\n", (unsigned long long)f.size);
@@ -185,10 +199,11 @@ int do_info(Handle& h, const Options& o) {
     if (ext) printf("\"extended\": true,\n");
     printf("\"exports\": [\n");
   } else {
-    ansi::colour(ansi::kGrey);
+    ansi::Span grey(ansi::kGrey);
     printf("protocol: %s %s TLS, using %s packets\n", proto.c_str(), tls ? "with" : "without",
-           ext ? "extended" : sr ? "structured" : "simple");
-    ansi::restore();
+           ext  ? "extended"
+           : sr ? "structured"
+                : "simple");
   }
   fflush(stdout);
   for (size_t i = 0; i < names.size(); ++i) {
