@@ -27,7 +27,7 @@ class XorConnection final : public nbd::FilterConnection {
     return next().pwrite(x, offset, flags);
   }
   // Zeroed or trimmed ranges would read back as key bytes; say so instead of lying.
-  nbd::Result<bool> can_zero() override { return false; }
+  nbd::Result<nbd::ZeroMode> can_zero() override { return nbd::ZeroMode::Emulate; }
   nbd::Result<bool> can_trim() override { return false; }
   nbd::Result<bool> can_extents() override { return false; }
 

@@ -125,11 +125,10 @@ class LogConnection final : public FilterConnection {
   std::atomic<uint64_t> ids_{0};
 };
 
-// Upstream prints zero as none 0, emulate 1, native 2. Our can_zero is a bool and the core's
-// zero emulation sits below every filter, so a filter sees "can zero" (2) or "cannot" (0).
+// Upstream prints zero as none 0, emulate 1, native 2: the layer below's tri-state answer.
 Result<std::string> zero_mode(Connection& c) {
-  NBD_TRY_ASSIGN(bool zero, c.can_zero());
-  return std::string(zero ? "2" : "0");
+  NBD_TRY_ASSIGN(ZeroMode zero, c.can_zero());
+  return std::to_string(int(zero));
 }
 std::string tri(int v) { return std::to_string(v); }
 std::string flag(bool b) { return b ? "1" : "0"; }
@@ -174,7 +173,7 @@ class LogFilter final : public Filter {
     return print("Ready", {{"thread_model", tri(int(server_model))}});
   }
   Status after_fork() override { return print("Fork", {}); }
-  Status preconnect(bool readonly) override {
+  Status preconnect(const Peer&, bool readonly) override {
     if (!out_.active()) return ok();
     uint64_t id = ++preconnects_;
     out_.write(make_entry("ENTER", "Preconnect", 0, id, {{"readonly", flag(readonly)}}));

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // nozero filter: turns off or changes the plugin's efficient zeroing (zeromode=,
 // fastzeromode=), like upstream's nbdkit-nozero-filter; for testing client fallbacks.
-#include <algorithm>
 #include <array>
 #include <string>
 
@@ -16,41 +15,28 @@ enum class FastZeroMode { Default, None, Slow, Ignore };
 constexpr std::array<std::string_view, 4> kZeroModes = {"none", "emulate", "notrim", "plugin"};
 constexpr std::array<std::string_view, 4> kFastZeroModes = {"default", "none", "slow", "ignore"};
 
-// Writes zeroes through pwrite, 1 MiB at a time; FUA goes with every write.
-Status write_zeroes(Connection& next, uint64_t count, uint64_t offset, uint32_t flags) {
-  static const std::vector<std::byte> zeroes(1 << 20);
-  while (count > 0) {
-    uint64_t n = std::min<uint64_t>(count, zeroes.size());
-    NBD_TRY(next.pwrite(std::span(zeroes).first(n), offset, flags & kFua));
-    count -= n;
-    offset += n;
-  }
-  return ok();
-}
-
+// zeromode=none hides zero; emulate answers ZeroMode::Emulate, so the core's boundary above
+// this filter writes zeroes through pwrite (and fails fast zero at once, as upstream);
+// notrim and plugin pass zero to the plugin, which must zero natively.
 class NozeroConnection final : public FilterConnection {
  public:
   NozeroConnection(std::unique_ptr<Connection> next, ZeroMode zm, FastZeroMode fm)
       : FilterConnection(std::move(next)), zm_(zm), fm_(fm) {}
 
-  Result<bool> can_zero() override {
-    if (zm_ == ZeroMode::None) return false;
-    if (zm_ == ZeroMode::Emulate) return true;
+  Result<nbd::ZeroMode> can_zero() override {
+    if (zm_ == ZeroMode::None) return nbd::ZeroMode::None;
+    if (zm_ == ZeroMode::Emulate) return nbd::ZeroMode::Emulate;
     return next().can_zero();
   }
   Result<bool> can_fast_zero() override {
-    if (zm_ == ZeroMode::None) return false;
-    if (zm_ != ZeroMode::Emulate && fm_ == FastZeroMode::Default) return next().can_fast_zero();
+    if (fm_ == FastZeroMode::Default) return next().can_fast_zero();
     return fm_ != FastZeroMode::None;
   }
   Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
-    bool emulate = zm_ == ZeroMode::None || zm_ == ZeroMode::Emulate;
-    // Emulated zeroes are writes, never fast: upstream refuses them whatever fastzeromode says.
     if (flags & kFastZero) {
-      if (emulate || fm_ == FastZeroMode::Slow) return make_error(ENOTSUP, "nozero: fast zero is not supported");
+      if (fm_ == FastZeroMode::Slow) return make_error(ENOTSUP, "nozero: fast zero is not supported");
       if (fm_ == FastZeroMode::Ignore) flags &= ~kFastZero;
     }
-    if (emulate) return write_zeroes(next(), count, offset, flags);
     if (zm_ == ZeroMode::NoTrim) flags &= ~kMayTrim;
     return next().zero(count, offset, flags);
   }
@@ -85,8 +71,8 @@ class NozeroFilter final : public Filter {
   Result<std::unique_ptr<Connection>> open(const OpenParams& params, const NextOpen& next) override {
     NBD_TRY_ASSIGN(auto below, next(params));
     if (zm_ == ZeroMode::NoTrim || zm_ == ZeroMode::Plugin) {
-      NBD_TRY_ASSIGN(bool z, below->can_zero());
-      if (!z)
+      NBD_TRY_ASSIGN(nbd::ZeroMode z, below->can_zero());
+      if (z != nbd::ZeroMode::Native)
         return make_error(EINVAL, "nozero: zeromode=" + std::string(kZeroModes[size_t(zm_)]) +
                                       " requires the plugin to support zero");
     }

@@ -14,14 +14,26 @@
 
 namespace nbd {
 
-// Opens the layer below (the next filter, or the plugin) with the given parameters.
+// Opens the layer below (the next filter, or the plugin) with the given parameters. What it
+// returns is the core's boundary of that layer: already prepared, its can_* asked once and
+// cached, every request checked against them, and what it lacks emulated. Each call opens a
+// new, independent context.
 using NextOpen = std::function<Result<std::unique_ptr<Connection>>(const OpenParams&)>;
 
 // Base for per-connection filter objects: every method forwards to next().
+// prepare/finalize do not forward: the core calls them on every layer in order.
 class FilterConnection : public Connection {
  public:
   explicit FilterConnection(std::unique_ptr<Connection> next) : next_(std::move(next)) {}
   Connection& next() { return *next_; }
+  // Swaps in a new context for the layer below (retry's reopen) and returns the old one, which
+  // the filter then owns (finalize it before dropping it). Not safe while other threads use
+  // next(): the filter must hold off its own requests while swapping.
+  std::unique_ptr<Connection> replace_next(std::unique_ptr<Connection> n) {
+    std::swap(n, next_);
+    return n;
+  }
+  Connection* lower_layer() override { return next_.get(); }
 
   Result<uint64_t> get_size() override { return next_->get_size(); }
   Result<BlockSize> block_size() override { return next_->block_size(); }
@@ -29,7 +41,7 @@ class FilterConnection : public Connection {
   Result<bool> can_flush() override { return next_->can_flush(); }
   Result<bool> is_rotational() override { return next_->is_rotational(); }
   Result<bool> can_trim() override { return next_->can_trim(); }
-  Result<bool> can_zero() override { return next_->can_zero(); }
+  Result<ZeroMode> can_zero() override { return next_->can_zero(); }
   Result<bool> can_fast_zero() override { return next_->can_fast_zero(); }
   Result<bool> can_extents() override { return next_->can_extents(); }
   Result<FuaMode> can_fua() override { return next_->can_fua(); }
@@ -79,7 +91,8 @@ class Filter {
   // and every filter's), as upstream passes it to a filter's .get_ready.
   virtual Status get_ready(ThreadModel /*server_model*/) { return ok(); }
   virtual Status after_fork() { return ok(); }
-  virtual Status preconnect(bool /*readonly*/) { return ok(); }
+  // Before the handshake, before a byte is read from the client: an error refuses it.
+  virtual Status preconnect(const Peer& /*peer*/, bool /*readonly*/) { return ok(); }
   virtual Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls, const NextExports& next) {
     return next.list_exports(readonly, is_tls);
   }
@@ -93,6 +106,20 @@ class Filter {
   }
   virtual std::vector<std::string> dump_filter() { return {}; }
   virtual void unload() {}
+
+  // Opens a context on the layer below outside of any open(): for background work with no
+  // client (readahead, scan) or a context shared by all clients. Usable from get_ready on,
+  // until unload. The params say what the context is (readonly, export name); connection_id
+  // 0 means no client. The filter owns the result and finalizes it before dropping it.
+  Result<std::unique_ptr<Connection>> open_below(const OpenParams& params) const {
+    if (!below_) return make_error(EINVAL, "open_below: the filter is not part of a running stack yet");
+    return below_(params);
+  }
+  // Set by the core when it builds the stack.
+  void bind_below_for_core(NextOpen below) { below_ = std::move(below); }
+
+ private:
+  NextOpen below_;
 };
 
 struct FilterInfo {
@@ -104,5 +131,8 @@ struct FilterInfo {
 
 }  // namespace nbd
 
-#define NBD_EXPORT_FILTER(info) \
-  extern "C" __attribute__((visibility("default"))) const ::nbd::FilterInfo* nbdkit_cpp_filter_info() { return &(info); }
+#define NBD_EXPORT_FILTER(info)                                                                         \
+  NBD_CPP_ABI_RECORD(::nbd::FilterInfo)                                                                 \
+  extern "C" __attribute__((visibility("default"))) const ::nbd::FilterInfo* nbdkit_cpp_filter_info() { \
+    return &(info);                                                                                     \
+  }

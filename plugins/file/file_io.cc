@@ -67,7 +67,7 @@ class FileConnection final : public Connection {
   Result<bool> can_write() override { return writable_; }
   Result<bool> can_flush() override { return true; }
   Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
+  Result<ZeroMode> can_zero() override { return ZeroMode::Native; }
   Result<bool> can_extents() override { return !is_block_; }
   Result<FuaMode> can_fua() override { return FuaMode::Native; }
   // Every connection opens the same file, and flush is fdatasync on it.

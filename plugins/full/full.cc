@@ -17,7 +17,7 @@ class FullConnection final : public Connection {
   Result<uint64_t> get_size() override { return size_; }
   Result<bool> can_write() override { return true; }
   Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
+  Result<ZeroMode> can_zero() override { return ZeroMode::Native; }
   Result<bool> can_fast_zero() override { return true; }
   Result<bool> can_extents() override { return true; }
   Result<bool> can_multi_conn() override { return true; }

@@ -63,7 +63,7 @@ class RandomConnection final : public Connection {
   Result<uint64_t> get_size() override { return size_; }
   Result<bool> can_write() override { return true; }
   Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
+  Result<ZeroMode> can_zero() override { return ZeroMode::Native; }
   Result<bool> can_multi_conn() override { return true; }
   Result<CacheMode> can_cache() override { return CacheMode::Native; }
 

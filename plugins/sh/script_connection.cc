@@ -36,8 +36,17 @@ class ScriptConnection final : public Connection {
   Result<bool> can_flush() override { return p_.ask("can_flush", {h_}, "flush"); }
   Result<bool> is_rotational() override { return p_.ask("is_rotational", {h_}, ""); }
   Result<bool> can_trim() override { return p_.ask("can_trim", {h_}, "trim"); }
-  Result<bool> can_zero() override { return p_.ask("can_zero", {h_}, "zero"); }
-  Result<bool> can_fast_zero() override { return p_.ask("can_fast_zero", {h_}, ""); }
+  // As a C plugin's bool can_zero: false means the core emulates zero with writes.
+  Result<ZeroMode> can_zero() override {
+    NBD_TRY_ASSIGN(bool native, p_.ask("can_zero", {h_}, "zero"));
+    return native ? ZeroMode::Native : ZeroMode::Emulate;
+  }
+  // Missing: as a C plugin without can_fast_zero, fast exactly when zero is emulated.
+  Result<bool> can_fast_zero() override {
+    NBD_TRY_ASSIGN(auto r, p_.call("can_fast_zero", {h_}));
+    if (r.exit == Exit::Missing) return Connection::can_fast_zero();
+    return r.exit == Exit::Ok;
+  }
   Result<bool> can_extents() override { return p_.ask("can_extents", {h_}, "extents"); }
   Result<bool> can_multi_conn() override { return p_.ask("can_multi_conn", {h_}, ""); }
 

@@ -164,7 +164,7 @@ Status ScriptPlugin::after_fork() {
   return call_optional("after_fork");
 }
 
-Status ScriptPlugin::preconnect(bool readonly) { return call_optional("preconnect", {bool_arg(readonly)}); }
+Status ScriptPlugin::preconnect(const Peer&, bool readonly) { return call_optional("preconnect", {bool_arg(readonly)}); }
 
 Result<std::vector<ExportInfo>> ScriptPlugin::list_exports(bool readonly, bool is_tls) {
   NBD_TRY_ASSIGN(Reply r, call("list_exports", {bool_arg(readonly), bool_arg(is_tls)}));

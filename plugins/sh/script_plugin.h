@@ -28,7 +28,7 @@ class ScriptPlugin : public Plugin {
   ThreadModel thread_model() override;
   Status get_ready() override;
   Status after_fork() override;
-  Status preconnect(bool readonly) override;
+  Status preconnect(const Peer& peer, bool readonly) override;
   Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls) override;
   Result<std::string> default_export(bool readonly, bool is_tls) override;
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override;

@@ -58,7 +58,9 @@ TEST_F(ShPluginTest, ServesAndWritesAFile) {
   ASSERT_TRUE(p->config("file", disk));
   ASSERT_TRUE(p->config_complete());
   EXPECT_EQ(p->thread_model(), ThreadModel::Parallel);
-  auto c = p->open(OpenParams{false, "exp", false, ""});
+  OpenParams op;
+  op.export_name = "exp";
+  auto c = p->open(op);
   ASSERT_TRUE(c) << c.error().message;
   Connection& conn = **c;
   EXPECT_EQ(*conn.get_size(), 8192u);

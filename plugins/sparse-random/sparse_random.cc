@@ -24,7 +24,7 @@ class SparseRandomConnection final : public Connection {
   Result<bool> can_write() override { return true; }
   Result<bool> can_flush() override { return true; }
   Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
+  Result<ZeroMode> can_zero() override { return ZeroMode::Native; }
   Result<bool> can_extents() override { return true; }
   Result<FuaMode> can_fua() override { return FuaMode::Native; }
   Result<bool> can_multi_conn() override { return true; }

@@ -27,7 +27,7 @@ class ImageConnection : public Connection {
   Result<bool> can_write() override { return writable_; }
   Result<bool> can_flush() override { return writable_; }
   Result<bool> can_trim() override { return writable_; }
-  Result<bool> can_zero() override { return writable_; }
+  Result<ZeroMode> can_zero() override { return writable_ ? ZeroMode::Native : ZeroMode::None; }
   Result<bool> can_extents() override { return true; }
   Result<bool> can_multi_conn() override { return multi_conn_; }
   Result<FuaMode> can_fua() override { return writable_ ? FuaMode::Emulate : FuaMode::None; }

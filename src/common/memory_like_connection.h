@@ -17,7 +17,7 @@ class MemoryLikeConnection : public Connection {
   Result<bool> can_write() override { return true; }
   Result<bool> can_flush() override { return true; }
   Result<bool> can_trim() override { return true; }
-  Result<bool> can_zero() override { return true; }
+  Result<ZeroMode> can_zero() override { return ZeroMode::Native; }
   Result<bool> can_fast_zero() override { return true; }
   Result<bool> can_extents() override { return true; }
   Result<FuaMode> can_fua() override { return FuaMode::Native; }

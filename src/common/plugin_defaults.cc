@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Default method bodies of Connection, Plugin and ExtentList (include/nbd/plugin.h).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -11,9 +18,18 @@
 
 namespace nbd {
 namespace {
-std::mutex g_shutdown_mu;
-std::condition_variable g_shutdown_cv;
-bool g_shutting_down = false;
+// Readable once the server begins shutting down (nothing ever reads it), so every nanosleep
+// can poll it beside its client's socket.
+int g_shutdown_pipe[2] = {-1, -1};
+std::once_flag g_shutdown_once;
+int shutdown_fd() {
+  std::call_once(g_shutdown_once, [] {
+    if (pipe2(g_shutdown_pipe, O_CLOEXEC | O_NONBLOCK) < 0) std::abort();
+  });
+  return g_shutdown_pipe[0];
+}
+std::atomic<bool> g_shutting_down{false};
+thread_local int t_client_fd = -1;
 
 // Every DebugFlag alive in the process. Flags are defined at namespace scope, so they register
 // during static initialisation (or dlopen) and leave at exit (or dlclose).
@@ -46,19 +62,40 @@ DebugFlag* find_debug_flag(std::string_view name, std::string_view flag) {
 }
 
 Status nanosleep(uint64_t ns) {
-  std::unique_lock lock(g_shutdown_mu);
-  if (g_shutdown_cv.wait_for(lock, std::chrono::nanoseconds(ns), [] { return g_shutting_down; }))
-    return make_error(ESHUTDOWN, "the server is shutting down");
-  return ok();
+  using clock = std::chrono::steady_clock;
+  const auto end = clock::now() + std::chrono::nanoseconds(ns);
+  pollfd p[2] = {{shutdown_fd(), POLLIN, 0}, {t_client_fd, POLLRDHUP, 0}};
+  for (;;) {
+    if (g_shutting_down) return make_error(ESHUTDOWN, "the server is shutting down");
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(end - clock::now()).count();
+    if (left <= 0) return ok();
+    timespec ts{time_t(left / 1'000'000'000), long(left % 1'000'000'000)};
+    int n = ::ppoll(p, t_client_fd >= 0 ? 2 : 1, &ts, nullptr);
+    if (n < 0 && errno != EINTR) return make_error(errno, "nanosleep: poll failed");
+    if (n > 0 && p[0].revents) return make_error(ESHUTDOWN, "the server is shutting down");
+    if (n > 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+      return make_error(ESHUTDOWN, "the client disconnected");
+  }
 }
 
 void begin_shutdown() {
-  {
-    std::lock_guard lock(g_shutdown_mu);
-    g_shutting_down = true;
-  }
-  g_shutdown_cv.notify_all();
+  int fd = shutdown_fd();
+  (void)fd;
+  if (g_shutting_down.exchange(true)) return;
+  [[maybe_unused]] ssize_t r = ::write(g_shutdown_pipe[1], "q", 1);
 }
+
+void shutdown_server() { ::kill(::getpid(), SIGTERM); }
+
+void disconnect_client(bool force) {
+  if (t_client_fd < 0) return;
+  // Without force, only the reading side closes: the reader sees end of input, requests in
+  // flight finish and their replies still go out, then the connection closes.
+  ::shutdown(t_client_fd, force ? SHUT_RDWR : SHUT_RD);
+}
+
+ClientScope::ClientScope(int fd) : saved_(t_client_fd) { t_client_fd = fd; }
+ClientScope::~ClientScope() { t_client_fd = saved_; }
 
 const char* thread_model_name(ThreadModel m) {
   switch (m) {
@@ -109,6 +146,10 @@ Status Connection::pwrite(std::span<const std::byte>, uint64_t, uint32_t) {
 Status Connection::flush(uint32_t) { return make_error(EINVAL, "this export does not support flush"); }
 Status Connection::trim(uint64_t, uint64_t, uint32_t) {
   return make_error(EINVAL, "this export does not support trim");
+}
+Result<bool> Connection::can_fast_zero() {
+  NBD_TRY_ASSIGN(ZeroMode z, can_zero());
+  return z == ZeroMode::Emulate;
 }
 Status Connection::zero(uint64_t, uint64_t, uint32_t) {
   return make_error(ENOTSUP, "this export does not support zero");

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "server/emulate.h"
 #include "server/guard.h"
 #include "nbd/log.h"
 #include "server/registry.h"
@@ -35,6 +34,16 @@ Backend::Backend(const PluginInfo& info, std::unique_ptr<Plugin> plugin,
                  std::vector<std::pair<const FilterInfo*, std::unique_ptr<Filter>>> filters)
     : info_(&info), plugin_(std::move(plugin)) {
   for (auto& [fi, f] : filters) filters_.push_back({fi, std::move(f)});
+  bind_filters();
+}
+
+// Each filter may open contexts below itself outside of open (background work).
+void Backend::bind_filters() {
+  for (size_t i = 0; i < filters_.size(); ++i)
+    filters_[i].obj->bind_below_for_core([this, i](const OpenParams& p) -> Result<std::unique_ptr<Connection>> {
+      NBD_TRY_ASSIGN(auto l, open_at(i + 1, p));
+      return std::unique_ptr<Connection>(std::move(l));
+    });
 }
 
 Backend::~Backend() { unload(); }
@@ -127,13 +136,13 @@ Status Backend::after_fork() {
   return ok();
 }
 
-Status Backend::preconnect(bool readonly) {
+Status Backend::preconnect(const Peer& peer, bool readonly) {
   for (auto& f : filters_) {
     trace_call(f.info->name, "preconnect");
-    NBD_TRY(guard("preconnect", [&] { return f.obj->preconnect(readonly); }));
+    NBD_TRY(guard("preconnect", [&] { return f.obj->preconnect(peer, readonly); }));
   }
   trace_call(info_->name, "preconnect");
-  return guard("preconnect", [&] { return plugin_->preconnect(readonly); });
+  return guard("preconnect", [&] { return plugin_->preconnect(peer, readonly); });
 }
 
 NextExports Backend::next_exports(size_t i) {
@@ -169,27 +178,29 @@ std::string_view Backend::layer_name(size_t i) const {
   return i == filters_.size() ? info_->name : filters_[i].info->name;
 }
 
-Result<std::unique_ptr<Connection>> Backend::open_at(size_t i, const OpenParams& params) {
+Result<std::unique_ptr<Layer>> Backend::open_at(size_t i, const OpenParams& params) {
   std::string name(layer_name(i));
   trace_call(name, "open readonly=%d exportname=\"%s\" tls=%d", int(params.readonly),
              params.export_name.c_str(), int(params.is_tls));
-  if (i == filters_.size()) {
-    return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
-      NBD_TRY_ASSIGN(auto c, plugin_->open(params));
-      if (!c) return make_error(EIO, name + ": open returned no connection");
-      // Traced below the emulation layer: the lines show what the plugin itself is asked.
-      return make_emulated_connection(traced(name, std::move(c)));
-    });
-  }
-  NextOpen next = [this, i](const OpenParams& p) { return open_at(i + 1, p); };
-  return guard("open", [&]() -> Result<std::unique_ptr<Connection>> {
-    NBD_TRY_ASSIGN(auto c, filters_[i].obj->open(params, next));
-    if (!c) return make_error(EIO, name + ": open returned no connection");
-    return traced(name, std::move(c));
+  return guard("open", [&]() -> Result<std::unique_ptr<Layer>> {
+    Result<std::unique_ptr<Connection>> c = make_error(EIO, "");
+    if (i == filters_.size()) {
+      c = plugin_->open(params);
+    } else {
+      NextOpen next = [this, i](const OpenParams& p) -> Result<std::unique_ptr<Connection>> {
+        NBD_TRY_ASSIGN(auto l, open_at(i + 1, p));
+        return std::unique_ptr<Connection>(std::move(l));
+      };
+      c = filters_[i].obj->open(params, next);
+    }
+    if (!c) return std::move(c).error();
+    if (!*c) return make_error(EIO, name + ": open returned no connection");
+    // Traced inside the boundary: the lines show what the layer itself is asked.
+    return Layer::open(traced(name, std::move(*c)), params.readonly);
   });
 }
 
-Result<std::unique_ptr<Connection>> Backend::open(const OpenParams& params) { return open_at(0, params); }
+Result<std::unique_ptr<Layer>> Backend::open(const OpenParams& params) { return open_at(0, params); }
 
 void Backend::unload() {
   if (unloaded_) return;

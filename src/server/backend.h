@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The process-wide stack: one plugin under zero or more filters. Routes command-line
 // parameters, runs the lifecycle calls in order and opens a per-client connection chain
-// (filters → emulation layer → plugin). Every call into plugin/filter code is guarded.
+// (a Layer boundary above each filter and the plugin). Every call into plugin/filter code is guarded.
 #pragma once
 
 #include <memory>
@@ -10,6 +10,7 @@
 
 #include "nbd/filter.h"
 #include "nbd/plugin.h"
+#include "server/layer.h"
 #include "server/options.h"
 
 namespace nbd::server {
@@ -40,10 +41,13 @@ class Backend {
   ThreadModel thread_model();
   Status get_ready();
   Status after_fork();
-  Status preconnect(bool readonly);
+  Status preconnect(const Peer& peer, bool readonly);
   Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls);
   Result<std::string> default_export(bool readonly, bool is_tls);
-  Result<std::unique_ptr<Connection>> open(const OpenParams& params);
+  // Opens every layer, outermost first (each filter's open calls next to open the one below);
+  // each layer is prepared and asked its can_* as soon as it is open, so prepare runs nearest
+  // the plugin first. Returns the outermost layer's boundary; finalize it before dropping it.
+  Result<std::unique_ptr<Layer>> open(const OpenParams& params);
   void unload();
 
  private:
@@ -54,7 +58,8 @@ class Backend {
   Status config_one(const std::string& key, const std::string& value);
   Result<std::vector<ExportInfo>> list_at(size_t i, bool readonly, bool is_tls);
   Result<std::string> default_at(size_t i, bool readonly, bool is_tls);
-  Result<std::unique_ptr<Connection>> open_at(size_t i, const OpenParams& params);
+  Result<std::unique_ptr<Layer>> open_at(size_t i, const OpenParams& params);
+  void bind_filters();
   NextExports next_exports(size_t i);
   std::string_view layer_name(size_t i) const;  // filter i, or the plugin for i == filter_count()
 

@@ -4,11 +4,6 @@
 // is opened only when a client asks for an export (INFO/GO/EXPORT_NAME), never before.
 #include <algorithm>
 
-#include <arpa/inet.h>
-#include <linux/vm_sockets.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "nbd/log.h"
 #include "server/guard.h"
 #include "server/session.h"
@@ -34,32 +29,6 @@ uint32_t open_error_rep(int errnum) {
   }
 }
 
-// The client's address as plugins see it in OpenParams::client_address.
-std::string peer_address(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
-  char host[INET6_ADDRSTRLEN] = "";
-  switch (ss.ss_family) {
-    case AF_INET: {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-      return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
-    }
-    case AF_INET6: {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-      return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
-    }
-    case AF_UNIX: return "unix";
-    case AF_VSOCK: {
-      auto* a = reinterpret_cast<sockaddr_vm*>(&ss);
-      return "vsock:" + std::to_string(a->svm_cid) + ":" + std::to_string(a->svm_port);
-    }
-    default: return "";
-  }
-}
-
 }  // namespace
 
 Status Session::handshake() {
@@ -75,46 +44,51 @@ Status Session::open_export(const std::string& requested) {
   if (name.empty()) {
     NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, false));
   }
-  OpenParams params{ro, name, false, peer_address(io_.in_fd())};
+  OpenParams params;
+  params.readonly = ro;
+  params.export_name = name;
+  params.client_address = peer_.address;
+  params.peer = peer_;
+  params.connection_id = id_;
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
-  Connection& c = *conn;
-  auto caps = guard("open", [&]() -> Result<ExportCaps> {
-    ExportCaps k;
-    NBD_TRY_ASSIGN(k.size, c.get_size());
-    NBD_TRY_ASSIGN(bool write, c.can_write());
-    k.readonly = ro || !write;
-    NBD_TRY_ASSIGN(k.flush, c.can_flush());
-    NBD_TRY_ASSIGN(bool rot, c.is_rotational());
-    NBD_TRY_ASSIGN(FuaMode fua, c.can_fua());
-    NBD_TRY_ASSIGN(k.trim, c.can_trim());
-    NBD_TRY_ASSIGN(k.zero, c.can_zero());
-    NBD_TRY_ASSIGN(k.fast_zero, c.can_fast_zero());
-    NBD_TRY_ASSIGN(bool multi, c.can_multi_conn());
-    NBD_TRY_ASSIGN(CacheMode cache, c.can_cache());
-    NBD_TRY_ASSIGN(bs_, c.block_size());
-    NBD_TRY_ASSIGN(description_, c.export_description());
-    k.fua = fua != FuaMode::None && !k.readonly;
-    k.trim = k.trim && !k.readonly;
-    k.zero = k.zero && !k.readonly;
-    k.fast_zero = k.fast_zero && k.zero;
-    k.cache = cache != CacheMode::None;
-    eflags_ = kFlagHasFlags | (k.readonly ? kFlagReadOnly : 0) | (k.flush ? kFlagSendFlush : 0) |
-              (k.fua ? kFlagSendFua : 0) | (rot ? kFlagRotational : 0) | (k.trim ? kFlagSendTrim : 0) |
-              (k.zero ? kFlagSendWriteZeroes : 0) | (k.fast_zero ? kFlagSendFastZero : 0) |
-              (multi ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0);
-    return k;
-  });
-  if (!caps) return std::move(caps).error();
-  caps_ = *caps;
-  if (bs_.minimum == 0 && bs_.preferred == 0 && bs_.maximum == 0) bs_ = {1, 4096, kMaxPayloadCap};
-  if (!is_power_of_2(bs_.minimum) || bs_.minimum > 65536 || bs_.preferred < bs_.minimum ||
-      bs_.maximum < bs_.minimum)
+  const LayerCaps& l = conn->caps();
+  BlockSize bs = l.block_size;
+  if (bs.minimum == 0 && bs.preferred == 0 && bs.maximum == 0) bs = {1, 4096, kMaxPayloadCap};
+  if (!is_power_of_2(bs.minimum) || bs.minimum > 65536 || bs.preferred < bs.minimum || bs.maximum < bs.minimum) {
+    (void)conn->finalize();
     return make_error(EINVAL, "plugin returned invalid block size constraints");
-  caps_.min_block = bs_.minimum;
-  caps_.max_block = std::min(bs_.maximum, kMaxPayloadCap);
+  }
+  close_export();  // a client may ask INFO for one export and then GO for another
+  ExportCaps k;
+  k.size = l.size;
+  k.readonly = !l.write;
+  k.flush = l.flush;
+  k.fua = l.fua != FuaMode::None;
+  k.trim = l.trim;
+  k.zero = l.zero != ZeroMode::None;
+  k.fast_zero = l.fast_zero && k.zero;
+  k.cache = l.cache != CacheMode::None;
+  k.min_block = bs.minimum;
+  k.max_block = std::min(bs.maximum, kMaxPayloadCap);
+  caps_ = k;
+  bs_ = bs;
+  description_ = l.description;
   export_name_ = name;
   conn_ = std::move(conn);
   return ok();
+}
+
+void Session::settle_caps() {
+  caps_.structured = structured_;
+  caps_.extended = extended_;
+  caps_.meta_context = meta_base_ && structured_;
+  caps_.df = structured_;
+  const LayerCaps& l = conn_->caps();
+  const ExportCaps& k = caps_;
+  eflags_ = kFlagHasFlags | (k.readonly ? kFlagReadOnly : 0) | (k.flush ? kFlagSendFlush : 0) |
+            (k.fua ? kFlagSendFua : 0) | (l.rotational ? kFlagRotational : 0) | (k.trim ? kFlagSendTrim : 0) |
+            (k.zero ? kFlagSendWriteZeroes : 0) | (k.fast_zero ? kFlagSendFastZero : 0) |
+            (l.multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) | (k.df ? kFlagSendDf : 0);
 }
 
 Status Session::reply(uint32_t opt, uint32_t type, std::span<const std::byte> payload) {
@@ -131,6 +105,7 @@ Status Session::reply_error(uint32_t opt, uint32_t type, const std::string& mess
 
 Status Session::oldstyle() {
   NBD_TRY(open_export(ctx_.opts.exportname));
+  settle_caps();
   auto hs = encode_oldstyle_handshake(caps_.size, eflags_);
   return io_.write_all(hs);
 }
@@ -207,7 +182,8 @@ Result<bool> Session::opt_export_name(std::span<const std::byte> payload) {
     log::error("%s", s.error().message.c_str());
     return make_error(0, "cannot open export for EXPORT_NAME");
   }
-  NBD_TRY(io_.write_all(encode_export_name_reply(caps_.size, eflags_ | (structured_ ? kFlagSendDf : 0), no_zeroes_)));
+  settle_caps();
+  NBD_TRY(io_.write_all(encode_export_name_reply(caps_.size, eflags_, no_zeroes_)));
   return true;
 }
 
@@ -235,8 +211,8 @@ Result<bool> Session::opt_info_go(uint32_t opt, std::span<const std::byte> paylo
     NBD_TRY(reply_error(opt, open_error_rep(s.error().errnum), s.error().message));
     return false;
   }
-  uint16_t flags = eflags_ | (structured_ ? kFlagSendDf : 0);
-  NBD_TRY(reply(opt, kRepInfo, encode_info_export(caps_.size, flags)));
+  settle_caps();
+  NBD_TRY(reply(opt, kRepInfo, encode_info_export(caps_.size, eflags_)));
   auto wants = [&](uint16_t t) {
     return std::find(req->info_requests.begin(), req->info_requests.end(), t) != req->info_requests.end();
   };
@@ -246,11 +222,9 @@ Result<bool> Session::opt_info_go(uint32_t opt, std::span<const std::byte> paylo
   NBD_TRY(reply(opt, kRepInfo, encode_info_block_size(bs_.minimum, bs_.preferred, caps_.max_block)));
   NBD_TRY(reply(opt, kRepAck));
   if (Option(opt) == Option::Info) {
-    conn_.reset();
+    close_export();
     return false;
   }
-  caps_.df = structured_;
-  eflags_ = flags;
   return true;
 }
 

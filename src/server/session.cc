@@ -3,6 +3,7 @@
 #include "server/session.h"
 
 #include "nbd/log.h"
+#include "server/peer.h"
 #include "server/transmission.h"
 
 namespace nbd::server {
@@ -17,24 +18,30 @@ void Session::run() {
   log::set_thread_context(log_context);
   std::unique_lock<std::mutex> serial(ctx_.all_connections, std::defer_lock);
   if (ctx_.model == ThreadModel::SerializeConnections) serial.lock();
-  if (Status s = ctx_.backend.preconnect(ctx_.opts.readonly); !s) {
+  ClientScope client(io_.in_fd());
+  peer_ = peer_of(io_.in_fd());
+  // Before a byte is read from the client: a refused client never sees the greeting.
+  if (Status s = ctx_.backend.preconnect(peer_, ctx_.opts.readonly); !s) {
     log::error("preconnect: %s", s.error().message.c_str());
     return;
   }
   if (Status s = handshake(); !s) {
     if (s.error().errnum) log::debug("handshake: %s", s.error().message.c_str());
-    conn_.reset();
+    close_export();
     return;
   }
   log::debug("handshake complete: export '%s', size %llu, flags 0x%x", export_name_.c_str(),
              static_cast<unsigned long long>(caps_.size), unsigned(eflags_));
-  caps_.structured = structured_;
-  caps_.extended = extended_;
-  caps_.meta_context = meta_base_ && structured_;
   {
     Transmitter t(ctx_, io_, *conn_, caps_, log_context);
     t.run();
   }
+  close_export();
+}
+
+void Session::close_export() {
+  if (!conn_) return;
+  if (Status s = conn_->finalize(); !s) log::error("finalize: %s", s.error().message.c_str());
   conn_.reset();
 }
 

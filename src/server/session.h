@@ -12,6 +12,7 @@
 #include "nbd/plugin.h"
 #include "nbd/protocol.h"
 #include "server/backend.h"
+#include "server/layer.h"
 #include "server/io.h"
 #include "server/options.h"
 #include "server/validate.h"
@@ -62,8 +63,14 @@ class Session {
   Result<bool> opt_info_go(uint32_t opt, std::span<const std::byte> payload);
   Status opt_meta_context(uint32_t opt, std::span<const std::byte> payload);
   Result<bool> opt_export_name(std::span<const std::byte> payload);
-  // Opens the named export ("" = default) and fills conn_, caps_ and eflags_.
+  // Opens the named export ("" = default) and fills conn_, caps_, bs_ and description_.
   Status open_export(const std::string& name);
+  // The one place the negotiated capabilities are assembled: caps_'s protocol fields and the
+  // transmission flags (eflags_) from the open export and what the client negotiated. Called
+  // right before the export's flags go to the client (EXPORT_NAME, INFO/GO, oldstyle).
+  void settle_caps();
+  // Finalizes and closes the open export, if any.
+  void close_export();
 
   ServerContext& ctx_;
   Io io_;
@@ -73,7 +80,8 @@ class Session {
   bool meta_base_ = false;  // base:allocation selected
   std::string export_name_;
   // Open export.
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<Layer> conn_;
+  Peer peer_;
   ExportCaps caps_;
   uint16_t eflags_ = 0;
   BlockSize bs_;

@@ -57,7 +57,7 @@ class TracedConnection final : public FilterConnection {
   Result<bool> can_trim() override {
     return control("can_trim", [&] { return next().can_trim(); });
   }
-  Result<bool> can_zero() override {
+  Result<ZeroMode> can_zero() override {
     return control("can_zero", [&] { return next().can_zero(); });
   }
   Result<bool> can_fast_zero() override {
@@ -115,6 +115,15 @@ class TracedConnection final : public FilterConnection {
     if (data_) log::debug("%s: cache count=%" PRIu64 " offset=%" PRIu64, name_.c_str(), count, offset);
     return next().cache(count, offset, flags);
   }
+  // Transparent to the lifecycle: the wrapped layer is prepared and finalized, and the layer
+  // below it is the wrapped layer's.
+  Status prepare(bool readonly) override {
+    return control("prepare", [&] { return next().prepare(readonly); });
+  }
+  Status finalize() override {
+    return control("finalize", [&] { return next().finalize(); });
+  }
+  Connection* lower_layer() override { return next().lower_layer(); }
 
  private:
   std::string name_;

@@ -132,6 +132,7 @@ void Transmitter::start_threads() {
 
 void Transmitter::worker_loop() {
   log::set_thread_context(log_context_);
+  ClientScope client(io_.in_fd());
   Workspace ws;
   for (;;) {
     Job* job;
