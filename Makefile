@@ -21,7 +21,7 @@ check: deps
 	$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# The server's tests under AddressSanitizer + UBSan (leaks, overflows) in a build of their own.
+# Every unit test and the server's shell tests under AddressSanitizer + UBSan (leaks, overflows), in a build of their own.
 asan: deps
 	@test -f build-asan/build.ninja || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNBD_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)

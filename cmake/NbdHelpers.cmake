@@ -1,6 +1,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Small helpers so each folder's CMakeLists.txt is a few declarative lines.
 
+# nbd_layer_headers(TARGET PUBLIC|PRIVATE LAYER): lets TARGET (and, with PUBLIC, whoever links
+# it) write #include "LAYER/foo.h" for src/LAYER/foo.h, and nothing else of src/. Each layer
+# gets a directory of its own in the build holding one link, src/LAYER.
+function(nbd_layer_headers target scope layer)
+  set(dir ${CMAKE_BINARY_DIR}/layer-headers/${layer})
+  if(NOT EXISTS ${dir}/${layer})
+    file(MAKE_DIRECTORY ${dir})
+    file(CREATE_LINK ${CMAKE_SOURCE_DIR}/src/${layer} ${dir}/${layer} SYMBOLIC)
+  endif()
+  target_include_directories(${target} ${scope} ${dir})
+endfunction()
+
 # nbd_plugin(NAME name SOURCES a.cc ... [LIBS x y])
 # Builds a static library nbdplugin_<name> that defines `nbd::plugins::<id>_plugin_info`
 # (id = name with '-' replaced by '_') and registers it for the built-in plugin table.
@@ -28,7 +40,7 @@ function(nbd_gtest)
   target_include_directories(${P_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${P_NAME} COMMAND ${P_NAME})
-  set_tests_properties(${P_NAME} PROPERTIES LABELS unit TIMEOUT 300)
+  set_tests_properties(${P_NAME} PROPERTIES LABELS "unit;asan" TIMEOUT 300)
 endfunction()
 
 # nbd_shell_test(NAME name SCRIPT path [LABELS ...] [TIMEOUT s]): a bash test script run with

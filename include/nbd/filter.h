@@ -73,6 +73,9 @@ class FilterConnection : public Connection {
   std::unique_ptr<Connection> next_;
 };
 
+// Offers one KEY=VALUE to the layers below (the next filter, or the plugin).
+using NextConfig = std::function<Status(std::string_view key, std::string_view value)>;
+
 // Lets a filter list or name exports by asking the layer below.
 struct NextExports {
   std::function<Result<std::vector<ExportInfo>>(bool readonly, bool is_tls)> list_exports;
@@ -85,6 +88,13 @@ class Filter {
 
   // Returns true if the filter owns the key (consumed), false to pass it on to the plugin.
   virtual Result<bool> config(std::string_view /*key*/, std::string_view /*value*/) { return false; }
+  // The full form, as upstream's .config with next: consume the key (return without calling
+  // next), forward it (next(key, value)), or rewrite it (next(other_key, other_value), even
+  // several times). The default consumes what config(key, value) owns and forwards the rest.
+  virtual Status config(std::string_view key, std::string_view value, const NextConfig& next) {
+    NBD_TRY_ASSIGN(bool owned, config(key, value));
+    return owned ? ok() : next(key, value);
+  }
   virtual Status config_complete() { return ok(); }
   virtual ThreadModel thread_model() { return ThreadModel::Parallel; }
   // server_model: the thread model the whole stack runs under (the strictest of the plugin's

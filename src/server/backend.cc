@@ -65,18 +65,28 @@ void Backend::apply_debug_flags(const std::vector<DebugSetting>& settings) {
   }
 }
 
-Status Backend::config_one(const std::string& key, const std::string& value) {
-  for (auto& f : filters_) {
-    auto r = guard("config", [&] { return f.obj->config(key, value); });
-    if (!r) return named(f.info->name, std::move(r).error());
-    if (*r) {
-      trace_call(f.info->name, "config key=%s, value=%s", key.c_str(), value.c_str());
-      return ok();
-    }
+// Offers KEY=VALUE to filter i, which consumes, forwards or rewrites it; past the last filter,
+// to the plugin. Each error is named once, by the layer that gave it.
+Status Backend::config_at(size_t i, std::string_view key, std::string_view value) {
+  if (i == filters_.size()) {
+    trace_call(info_->name, "config key=%.*s, value=%.*s", int(key.size()), key.data(), int(value.size()),
+               value.data());
+    auto r = guard("config", [&] { return plugin_->config(key, value); });
+    if (!r) return named(info_->name, std::move(r).error());
+    return ok();
   }
-  trace_call(info_->name, "config key=%s, value=%s", key.c_str(), value.c_str());
-  auto r = guard("config", [&] { return plugin_->config(key, value); });
-  if (!r) return named(info_->name, std::move(r).error());
+  bool forwarded = false, below_failed = false;
+  NextConfig next = [&](std::string_view k, std::string_view v) {
+    forwarded = true;
+    Status s = config_at(i + 1, k, v);
+    if (!s) below_failed = true;
+    return s;
+  };
+  auto r = guard("config", [&] { return filters_[i].obj->config(key, value, next); });
+  if (!r) return below_failed ? std::move(r).error() : named(filters_[i].info->name, std::move(r).error());
+  if (!forwarded)
+    trace_call(filters_[i].info->name, "config key=%.*s, value=%.*s", int(key.size()), key.data(),
+               int(value.size()), value.data());
   return ok();
 }
 
@@ -84,10 +94,10 @@ Status Backend::configure(const std::vector<Param>& params) {
   for (size_t i = 0; i < params.size(); ++i) {
     const Param& p = params[i];
     if (!p.key.empty()) {
-      NBD_TRY(config_one(p.key, p.value));
+      NBD_TRY(config_at(0, p.key, p.value));
     } else if (!info_->magic_config_key.empty()) {
       // Like upstream, every bare VALUE (not only the first) is the magic key's.
-      NBD_TRY(config_one(std::string(info_->magic_config_key), p.value));
+      NBD_TRY(config_at(0, info_->magic_config_key, p.value));
     } else {
       return make_error(EINVAL, std::string(info_->name) + ": '" + p.value +
                                     "': parameters must be KEY=VALUE" +

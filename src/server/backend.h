@@ -55,7 +55,7 @@ class Backend {
     const FilterInfo* info;
     std::unique_ptr<Filter> obj;
   };
-  Status config_one(const std::string& key, const std::string& value);
+  Status config_at(size_t i, std::string_view key, std::string_view value);
   Result<std::vector<ExportInfo>> list_at(size_t i, bool readonly, bool is_tls);
   Result<std::string> default_at(size_t i, bool readonly, bool is_tls);
   Result<std::unique_ptr<Layer>> open_at(size_t i, const OpenParams& params);

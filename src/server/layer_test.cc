@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The emulation layer above the plugin (emulate.cc), the exception guard, and the Backend's
+// The Layer boundary over a plugin (layer.cc): emulation and checks, the exception guard, and the Backend's
 // parameter routing, against the in-memory fake disk.
 #include "server/layer.h"
 

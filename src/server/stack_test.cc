@@ -72,6 +72,12 @@ class TestConnection final : public FilterConnection {
 class TestFilter final : public Filter {
  public:
   TestFilter(std::string name, Behaviour& b) : name_(std::move(name)), b_(b) {}
+  // NAME-own=V is consumed; NAME-alias=V is passed on as size=V; the rest is forwarded.
+  Status config(std::string_view key, std::string_view value, const NextConfig& next) override {
+    if (key == name_ + "-own") return ok();
+    if (key == name_ + "-alias") return next("size", value);
+    return next(key, value);
+  }
   Status preconnect(const Peer& peer, bool) override {
     peer_ = peer;
     return b_.refuse_preconnect ? make_error(EPERM, "refused") : ok();
@@ -106,6 +112,12 @@ class RecordedDisk final : public FilterConnection {
 class FakePlugin final : public Plugin {
  public:
   explicit FakePlugin(FakeDisk& d) : d_(d) {}
+  Status config(std::string_view key, std::string_view value) override {
+    if (key != "size") return Plugin::config(key, value);
+    configured_.push_back(std::string(key) + "=" + std::string(value));
+    return ok();
+  }
+  std::vector<std::string> configured_;
   Result<std::unique_ptr<Connection>> open(const OpenParams& p) override {
     g_events.push_back("open plugin");
     last_ = p;
@@ -139,6 +151,17 @@ struct Stack {
   FakePlugin* plugin;
   std::unique_ptr<Backend> backend;
 };
+
+TEST(Stack, FiltersConsumeForwardOrRewriteKeys) {
+  Stack s;
+  ASSERT_TRUE(s.backend->configure({{"outer-own", "1"}, {"inner-alias", "5"}, {"size", "6"}}));
+  EXPECT_EQ(s.plugin->configured_, (std::vector<std::string>{"size=5", "size=6"}));
+  // An unknown key reaches the plugin, whose error is named once, by the plugin.
+  auto r = s.backend->configure({{"bogus", "1"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("fake: ", 0), 0u) << r.error().message;
+  EXPECT_EQ(r.error().message.find("outer"), std::string::npos) << r.error().message;
+}
 
 TEST(Stack, PrepareNearestThePluginFirstAndFinalizeOutermostFirst) {
   Stack s;
