@@ -374,29 +374,39 @@ TEST(Session, AnAcceptedClientGetsTheGreeting) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(g.data()), 8), "NBDMAGIC");
 }
 
+// Newstyle handshake up to NBD_OPT_EXPORT_NAME (with STRUCTURED_REPLY first if asked), then one
+// read of 16 bytes at 0 with the DF flag. Returns the export's transmission flags; the reply
+// header is left for the caller.
+uint16_t export_name_then_df_read(Served& srv, bool structured) {
+  EXPECT_EQ(srv.read(18).size(), 18u);
+  std::vector<std::byte> out(4);
+  put_u32(out.data(), kClientFlagFixedNewstyle | kClientFlagNoZeroes);
+  if (structured) {
+    encode_option_header(out, uint32_t(Option::StructuredReply), 0);
+    srv.write(out);
+    auto rep = decode_option_reply_header(srv.read(20));
+    EXPECT_TRUE(rep && rep->type == kRepAck);
+    out.clear();
+  }
+  encode_option_header(out, uint32_t(Option::ExportName), 0);
+  srv.write(out);
+  auto info = srv.read(10);
+  EXPECT_EQ(info.size(), 10u);
+  if (info.size() != 10) return 0;
+  EXPECT_EQ(get_u64(info.data()), 4096u);
+  std::vector<std::byte> req(kRequestSize);
+  encode_request(req.data(),
+                 Request{.flags = kCmdFlagDf, .type = uint16_t(Command::Read), .cookie = 9, .offset = 0, .length = 16},
+                 false);
+  srv.write(req);
+  return get_u16(info.data() + 8);
+}
+
 // The bug: structured replies then NBD_OPT_EXPORT_NAME advertised DF, and DF reads got EINVAL.
 TEST(Session, StructuredRepliesThenExportNameAcceptDfReads) {
   Stack s(4096, 1);
   Served srv(s);
-  ASSERT_EQ(srv.read(18).size(), 18u);
-  std::vector<std::byte> out(4);
-  put_u32(out.data(), kClientFlagFixedNewstyle | kClientFlagNoZeroes);
-  encode_option_header(out, uint32_t(Option::StructuredReply), 0);
-  srv.write(out);
-  auto rep = decode_option_reply_header(srv.read(20));
-  ASSERT_TRUE(rep);
-  EXPECT_EQ(rep->type, kRepAck);
-  out.clear();
-  encode_option_header(out, uint32_t(Option::ExportName), 0);
-  srv.write(out);
-  auto info = srv.read(10);
-  ASSERT_EQ(info.size(), 10u);
-  EXPECT_EQ(get_u64(info.data()), 4096u);
-  EXPECT_TRUE(get_u16(info.data() + 8) & kFlagSendDf);
-  std::vector<std::byte> req(kRequestSize);
-  encode_request(req.data(), Request{.flags = kCmdFlagDf, .type = uint16_t(Command::Read), .cookie = 9,
-                                     .offset = 0, .length = 16}, false);
-  srv.write(req);
+  EXPECT_TRUE(export_name_then_df_read(srv, true) & kFlagSendDf);
   auto h = decode_reply_header(srv.read(kStructuredReplySize));
   ASSERT_TRUE(h);
   EXPECT_EQ(h->cookie, 9u);
@@ -409,20 +419,10 @@ TEST(Session, StructuredRepliesThenExportNameAcceptDfReads) {
 TEST(Session, WithoutStructuredRepliesDfIsNeitherAdvertisedNorAccepted) {
   Stack s(4096, 1);
   Served srv(s);
-  ASSERT_EQ(srv.read(18).size(), 18u);
-  std::vector<std::byte> out(4);
-  put_u32(out.data(), kClientFlagFixedNewstyle | kClientFlagNoZeroes);
-  encode_option_header(out, uint32_t(Option::ExportName), 0);
-  srv.write(out);
-  auto info = srv.read(10);
-  ASSERT_EQ(info.size(), 10u);
-  EXPECT_FALSE(get_u16(info.data() + 8) & kFlagSendDf);
-  std::vector<std::byte> req(kRequestSize);
-  encode_request(req.data(), Request{.flags = kCmdFlagDf, .type = uint16_t(Command::Read), .cookie = 3,
-                                     .offset = 0, .length = 16}, false);
-  srv.write(req);
+  EXPECT_FALSE(export_name_then_df_read(srv, false) & kFlagSendDf);
   auto h = decode_reply_header(srv.read(kSimpleReplySize));
   ASSERT_TRUE(h);
+  EXPECT_EQ(h->cookie, 9u);
   EXPECT_EQ(h->error, kEINVAL);
 }
 
