@@ -63,6 +63,8 @@ int dump_config() {
   std::string plugins, filters;
   for (const PluginInfo* p : builtin_plugins()) plugins += (plugins.empty() ? "" : " ") + std::string(p->name);
   for (const FilterInfo* f : builtin_filters()) filters += (filters.empty() ? "" : " ") + std::string(f->name);
+  std::printf("plugindir=%s\n", plugin_dir());
+  std::printf("filterdir=%s\n", filter_dir());
   std::printf("plugins=%s\n", plugins.c_str());
   std::printf("filters=%s\n", filters.c_str());
   return 0;

@@ -3,9 +3,12 @@
 #include "server/registry.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <set>
 
+#include "server/cabi/c_filter.h"
+#include "server/cabi/cabi.h"
 #include "server/options.h"
 
 namespace nbd::server {
@@ -20,6 +23,17 @@ Result<const Info*> load_so(const std::string& path, const char* symbol, const c
   }
   using Fn = const Info* (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(h, symbol));
+  if (fn) {
+    // Checked before the record is touched: a .so built against other headers would crash.
+    using AbiFn = void (*)(uint32_t*, uint32_t*);
+    auto abi = reinterpret_cast<AbiFn>(dlsym(h, "nbdkit_cpp_abi"));
+    uint32_t version = 0, size = 0;
+    if (abi) abi(&version, &size);
+    if (Status s = check_cpp_abi(path, kind, abi != nullptr, version, size, sizeof(Info)); !s) {
+      dlclose(h);
+      return std::move(s).error();
+    }
+  }
   if (!fn) {
     dlclose(h);
     return make_error(EINVAL, std::string(kind) + " '" + path + "' does not define " + symbol +
@@ -35,17 +49,45 @@ Result<const Info*> load_so(const std::string& path, const char* symbol, const c
 
 }  // namespace
 
+Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version, uint32_t size,
+                     size_t expected_size) {
+  if (!has_record)
+    return make_error(EINVAL, std::string(kind) + " '" + path +
+                                  "' has no nbdkit++ API version record (rebuild it against these headers)");
+  if (version != kCppAbiVersion || size != expected_size)
+    return make_error(EINVAL, std::string(kind) + " '" + path + "' was built against nbdkit++ C++ API version " +
+                                  std::to_string(version) + " (record size " + std::to_string(size) +
+                                  "), this nbdkit has version " + std::to_string(kCppAbiVersion) + " (record size " +
+                                  std::to_string(expected_size) + "): rebuild it against these headers");
+  return ok();
+}
+
+const char* plugin_dir() { return NBD_PLUGINDIR; }
+const char* filter_dir() { return NBD_FILTERDIR; }
+
 Result<const PluginInfo*> find_plugin(const std::string& name) {
-  if (is_path_like(name)) return load_so<PluginInfo>(name, "nbdkit_cpp_plugin_info", "plugin");
+  if (is_path_like(name)) {
+    // A .so written for upstream's C API (it defines plugin_init) goes to the adapter.
+    if (auto c = cabi::try_load_c_plugin(name)) return std::move(*c);
+    return load_so<PluginInfo>(name, "nbdkit_cpp_plugin_info", "plugin");
+  }
   for (const PluginInfo* p : builtin_plugins())
     if (p->name == name) return p;
+  std::string installed = std::string(plugin_dir()) + "/nbdkit-" + name + "-plugin.so";
+  if (access(installed.c_str(), F_OK) == 0) return find_plugin(installed);
   return make_error(ENOENT, "unknown plugin '" + name + "' (see nbdkit --dump-config for the built-in plugins)");
 }
 
 Result<const FilterInfo*> find_filter(const std::string& name) {
-  if (is_path_like(name)) return load_so<FilterInfo>(name, "nbdkit_cpp_filter_info", "filter");
+  if (is_path_like(name)) {
+    // A .so written for upstream's C filter API (it defines filter_init) goes to the adapter.
+    if (auto c = cabi::try_load_c_filter(name)) return std::move(*c);
+    return load_so<FilterInfo>(name, "nbdkit_cpp_filter_info", "filter");
+  }
   for (const FilterInfo* f : builtin_filters())
     if (f->name == name) return f;
+  std::string installed = std::string(filter_dir()) + "/nbdkit-" + name + "-filter.so";
+  if (access(installed.c_str(), F_OK) == 0) return find_filter(installed);
   return make_error(ENOENT, "unknown filter '" + name + "' (see nbdkit --dump-config for the built-in filters)");
 }
 

@@ -17,9 +17,21 @@ std::span<const PluginInfo* const> builtin_plugins();
 std::span<const FilterInfo* const> builtin_filters();
 
 // A name with '/' or ending in ".so" is dlopen'ed and must export nbdkit_cpp_plugin_info
-// (NBD_EXPORT_PLUGIN); anything else is looked up among the built-ins. Errors name the plugin.
+// (NBD_EXPORT_PLUGIN) or, for a plugin written for upstream's C API, plugin_init
+// (include/nbdkit-plugin.h). Any other name is looked up among the built-ins, then as
+// plugin_dir()/nbdkit-NAME-plugin.so (filters: filter_dir()/nbdkit-NAME-filter.so).
+// Errors name the plugin.
 Result<const PluginInfo*> find_plugin(const std::string& name);
 Result<const FilterInfo*> find_filter(const std::string& name);
+// The directories of installed out-of-tree plugins and filters (NBD_PLUGINDIR / NBD_FILTERDIR
+// at configure time).
+const char* plugin_dir();
+const char* filter_dir();
+
+// A C++ .so records the headers it was built with (NBD_EXPORT_PLUGIN/FILTER): anything but
+// this build's version and record size is refused with one line naming the file.
+Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version, uint32_t size,
+                     size_t expected_size);
 
 // Names that appear more than once in a table (the build refuses them; tests check).
 std::string first_duplicate_name_for_test(std::span<const PluginInfo* const> plugins);

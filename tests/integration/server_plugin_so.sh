@@ -34,6 +34,20 @@ expect_fail_line 1 "no-such.so" "$NBDKIT" -U - "$T/no-such.so" --run true
 echo 'int x;' >"$T/empty.cc" && "$CXX" -shared -fPIC "$T/empty.cc" -o "$T/empty.so"
 expect_fail_line 1 "nbdkit_cpp_plugin_info" "$NBDKIT" -U - "$T/empty.so" --run true
 expect_fail_line 1 "greeting" "$NBDKIT" -U - "$T/hello.so" greeting= --run true
+# A .so built against other headers is refused before its record is touched (the record here
+# is garbage: reading it would crash), and one with no version record too.
+cat >"$T/old.cc" <<'CC'
+#include <cstdint>
+extern "C" void nbdkit_cpp_abi(uint32_t* v, uint32_t* s) { *v = 1; *s = 8; }
+extern "C" const void* nbdkit_cpp_plugin_info() { return reinterpret_cast<const void*>(16); }
+CC
+"$CXX" -shared -fPIC "$T/old.cc" -o "$T/old.so"
+expect_fail_line 1 "old.so' was built against nbdkit++ C++ API version 1" "$NBDKIT" -U - "$T/old.so" --run true
+cat >"$T/norecord.cc" <<'CC'
+extern "C" const void* nbdkit_cpp_plugin_info() { return reinterpret_cast<const void*>(16); }
+CC
+"$CXX" -shared -fPIC "$T/norecord.cc" -o "$T/norecord.so"
+expect_fail_line 1 "no nbdkit++ API version record" "$NBDKIT" -U - "$T/norecord.so" --run true
 
 # The example filter (--filter=./xor.so): its key is routed to it, data is XORed both ways.
 "$CXX" -std=c++20 -Wall -Wextra -Werror -shared -fPIC -I "$NBD_SRC/include" \

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Upstream's C plugin ABI on our server: the per-thread state the exported nbdkit_* functions
+// (exports.cc) read and the adapter (c_plugin.cc) sets around every call into a C plugin.
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "nbd/plugin.h"
+#include "nbd/result.h"
+
+struct nbdkit_plugin;
+
+namespace nbd::server::cabi {
+
+// What nbdkit_export_name, nbdkit_is_tls, nbdkit_peer_* and the *_intern functions see. One per
+// client connection (or per preconnect / list_exports call); owned by the adapter.
+struct ClientContext {
+  std::string export_name;
+  bool has_export_name = false;
+  bool is_tls = false;
+  Peer peer;
+  // Interned strings live as long as the context. Deque elements never move.
+  std::mutex intern_mu;
+  std::deque<std::string> interned;
+};
+
+// Makes ctx the calling thread's current client for its lifetime (null: none).
+class ClientScope {
+ public:
+  explicit ClientScope(ClientContext* ctx);
+  ~ClientScope();
+  ClientScope(const ClientScope&) = delete;
+  ClientScope& operator=(const ClientScope&) = delete;
+
+ private:
+  ClientContext* saved_;
+};
+ClientContext* current_client();
+
+// Collects what one callback reports: the last nbdkit_error message and the nbdkit_set_error
+// errno. Messages of a callback that then succeeds are logged when the scope ends; earlier
+// messages of one that fails are logged as they are replaced. Scopes nest.
+class CallScope {
+ public:
+  CallScope();
+  ~CallScope();
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+  // The Error for a callback that returned failure. saved_errno is errno right after it
+  // returned, used when the plugin declares errno_is_preserved; else EIO, unless
+  // nbdkit_set_error said otherwise. `what` is used when the plugin gave no message.
+  Error failure(const char* what, bool errno_is_preserved, int saved_errno);
+
+ private:
+  friend void record_error(std::string msg);
+  friend void record_errno(int err);
+  CallScope* outer_;
+  std::optional<std::string> message_;
+  int errnum_ = 0;
+};
+
+// Called by nbdkit_error / nbdkit_set_error: into the innermost CallScope, or logged at once.
+void record_error(std::string msg);
+void record_errno(int err);
+
+// A C plugin, given its plugin_init (from dlsym, or a test's own): checks the struct, calls
+// its load callback and returns a record whose factory makes the adapter. At most 8 per
+// process; the record lives as long as the process.
+Result<const PluginInfo*> load_c_plugin(nbdkit_plugin* (*init)(), const std::string& path);
+
+// For find_plugin: the record if path is a C plugin; nullopt if it is not one (not loadable,
+// or a C++ plugin), so the caller's own loader reports on it.
+std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& path);
+
+}  // namespace nbd::server::cabi
+
+// The list behind the opaque struct nbdkit_extents: either the one the core passes to an
+// extents request, or one made by nbdkit_extents_new.
+struct nbdkit_extents {
+  nbd::ExtentList* list;
+  std::optional<nbd::ExtentList> owned;
+};
+
+// The list behind struct nbdkit_exports. A nullopt entry stands for nbdkit_use_default_export:
+// the adapter puts the default export's name there.
+struct nbdkit_exports {
+  std::deque<std::optional<nbd::ExportInfo>> entries;
+};
