@@ -615,19 +615,6 @@ std::unique_ptr<Filter> (*const kFactories[kSlots])() = {make_filter<0>, make_fi
                                                          make_filter<3>, make_filter<4>, make_filter<5>,
                                                          make_filter<6>, make_filter<7>};
 
-std::vector<ParamHelp> split_help(const char* help) {
-  std::vector<ParamHelp> out;
-  if (!help) return out;
-  std::string_view rest(help);
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (line.empty()) continue;
-    out.push_back({line.substr(0, line.find_first_of("= \t")), line});
-  }
-  return out;
-}
 
 // "1.32.5" → "1.32": fields after _version may move between upstream minor releases.
 std::string major_minor(const char* v) {
@@ -662,7 +649,7 @@ Result<const FilterInfo*> load_c_filter(nbdkit_filter* (*init)(), const std::str
   s.path = path;
   const char* d = s.f.longname ? s.f.longname : s.f.description ? s.f.description : s.f.name;
   s.description = std::string(d, strcspn(d, "\n"));
-  s.params = split_help(s.f.config_help);
+  s.params = split_config_help(s.f.config_help);
   s.info = FilterInfo{s.f.name, s.description, s.params, kFactories[g_used]};
   ++g_used;
   return &s.info;

@@ -372,20 +372,6 @@ std::unique_ptr<Plugin> (*const kFactories[kSlots])() = {make_plugin<0>, make_pl
                                                          make_plugin<3>, make_plugin<4>, make_plugin<5>,
                                                          make_plugin<6>, make_plugin<7>};
 
-// config_help is free text, "key=VALUE  what it does" per line: one ParamHelp per line.
-std::vector<ParamHelp> split_help(const char* help) {
-  std::vector<ParamHelp> out;
-  if (!help) return out;
-  std::string_view rest(help);
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (line.empty()) continue;
-    out.push_back({line.substr(0, line.find_first_of("= \t")), line});
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -413,7 +399,7 @@ Result<const PluginInfo*> load_c_plugin(nbdkit_plugin* (*init)(), const std::str
   s.path = path;
   const char* d = s.p.longname ? s.p.longname : s.p.description ? s.p.description : s.p.name;
   s.description = std::string(d, strcspn(d, "\n"));
-  s.params = split_help(s.p.config_help);
+  s.params = split_config_help(s.p.config_help);
   s.info = PluginInfo{s.p.name, s.description, s.p.magic_config_key ? s.p.magic_config_key : "", s.params,
                       kFactories[g_used]};
   ++g_used;

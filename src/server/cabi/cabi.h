@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nbd/plugin.h"
 #include "nbd/result.h"
@@ -65,6 +66,10 @@ class CallScope {
 // Called by nbdkit_error / nbdkit_set_error: into the innermost CallScope, or logged at once.
 void record_error(std::string msg);
 void record_errno(int err);
+
+// config_help is free text, "key=VALUE  what it does" per line: one ParamHelp per line, its
+// key the text before '=' or a blank. The views point into help, which outlives the records.
+std::vector<ParamHelp> split_config_help(const char* help);
 
 // A C plugin, given its plugin_init (from dlsym, or a test's own): checks the struct, calls
 // its load callback and returns a record whose factory makes the adapter. At most 8 per

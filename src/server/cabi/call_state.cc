@@ -44,4 +44,18 @@ void record_errno(int err) {
   if (t_call) t_call->errnum_ = err;
 }
 
+std::vector<ParamHelp> split_config_help(const char* help) {
+  std::vector<ParamHelp> out;
+  if (!help) return out;
+  std::string_view rest(help);
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (line.empty()) continue;
+    out.push_back({line.substr(0, line.find_first_of("= \t")), line});
+  }
+  return out;
+}
+
 }  // namespace nbd::server::cabi
