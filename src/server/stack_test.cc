@@ -3,6 +3,7 @@
 // filter's boundary, checks against each layer's own answers, prepare/finalize order, reopen,
 // contexts with no client, and a Session on a socketpair for preconnect and the negotiated flags.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ struct Behaviour {
   bool fail_prepare = false, fail_finalize = false;
   bool retry_reads = false;       // reopen the layer below once on a failed read
   bool refuse_preconnect = false;
+  int disconnect_on_read = -1;  // 0 or 1: a read calls nbd::disconnect_client(force) first
 };
 
 class TestConnection final : public FilterConnection {
@@ -46,6 +48,7 @@ class TestConnection final : public FilterConnection {
   }
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
     g_events.push_back(name_ + " pread");
+    if (b_.disconnect_on_read >= 0) nbd::disconnect_client(b_.disconnect_on_read == 1);
     Status s = next().pread(buf, offset, flags);
     if (s || !b_.retry_reads) return s;
     NBD_TRY_ASSIGN(auto fresh, f_.open_below(params_));
@@ -324,6 +327,7 @@ TEST(Stack, AFilterOpensAContextWithNoClient) {
 
 struct Served {
   explicit Served(Stack& s, Options o = {}) : opts(std::move(o)), ctx(*s.backend, opts, ThreadModel::Parallel) {
+    signal(SIGPIPE, SIG_IGN);  // as serve() does: a reply to a closed client is an error, not death
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
     server = std::thread([this] {
       Session(ctx, fds[1], fds[1], 7).run();
@@ -424,6 +428,26 @@ TEST(Session, WithoutStructuredRepliesDfIsNeitherAdvertisedNorAccepted) {
   ASSERT_TRUE(h);
   EXPECT_EQ(h->cookie, 9u);
   EXPECT_EQ(h->error, kEINVAL);
+}
+
+TEST(Session, DisconnectClientWithForceSendsNoMoreReplies) {
+  Stack s(4096, 1);
+  s.outer.disconnect_on_read = 1;
+  Served srv(s);
+  export_name_then_df_read(srv, true);
+  EXPECT_TRUE(srv.read(1).empty()) << "a forced disconnect must not send the reply";
+}
+
+TEST(Session, DisconnectClientWithoutForceSendsTheReplyInFlightThenCloses) {
+  Stack s(4096, 1);
+  s.outer.disconnect_on_read = 0;
+  Served srv(s);
+  export_name_then_df_read(srv, true);
+  auto h = decode_reply_header(srv.read(kStructuredReplySize));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->type, kReplyTypeOffsetData);
+  ASSERT_EQ(srv.read(size_t(h->length)).size(), 24u);
+  EXPECT_TRUE(srv.read(1).empty()) << "the connection should close after the reply";
 }
 
 TEST(Nanosleep, WakesWhenTheClientDisconnects) {
