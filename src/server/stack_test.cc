@@ -361,8 +361,10 @@ struct Served {
 TEST(Session, PreconnectRefusesBeforeTheGreetingWithThePeersCredentials) {
   Stack s(4096, 1);
   s.outer.refuse_preconnect = true;
-  Served srv(s);
-  EXPECT_TRUE(srv.read(1).empty()) << "a refused client must not get a single byte";
+  {
+    Served srv(s);
+    EXPECT_TRUE(srv.read(1).empty()) << "a refused client must not get a single byte";
+  }  // joined: what the server thread recorded is safe to read
   EXPECT_EQ(s.filter(0).peer_.address, "unix");
   EXPECT_EQ(s.filter(0).peer_.uid, int64_t(getuid()));
   EXPECT_EQ(s.filter(0).peer_.pid, int64_t(getpid()));
