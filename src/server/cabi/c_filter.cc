@@ -374,7 +374,6 @@ class CFilterConnection : public FilterConnection {
   }
 
  private:
-  static constexpr uint64_t kMaxChunk = uint64_t(1) << 31;
   nbdkit_next* nx() { return reinterpret_cast<nbdkit_next*>(next_.get()); }
   template <class F>
   auto run(const char* what, F&& f) -> Result<decltype(f())> {
@@ -384,15 +383,6 @@ class CFilterConnection : public FilterConnection {
   Status data(const char* what, F&& f) {
     int err = 0;
     return status(call(cctx_.get(), what, [&] { return f(&err); }, &err));
-  }
-  template <class F>
-  Status chunks(uint64_t count, uint64_t offset, F&& one) {
-    for (uint64_t done = 0; done < count;) {
-      uint64_t n = std::min(count - done, kMaxChunk);
-      NBD_TRY(one(done, uint32_t(n), offset + done));
-      done += n;
-    }
-    return ok();
   }
 
   const nbdkit_filter& f_;

@@ -24,7 +24,6 @@ namespace nbd::server::cabi {
 namespace {
 
 // Upstream's callbacks take 32-bit counts; larger requests go in pieces of this size.
-constexpr uint64_t kMaxChunk = uint64_t(1) << 31;
 
 // One loaded C plugin: a copy of its struct (zero beyond the plugin's _struct_size) and the
 // record the server sees.
@@ -202,15 +201,6 @@ class CConnection : public Connection {
     if (!cb) return fallback;
     NBD_TRY_ASSIGN(int r, run(what, [&] { return cb(h_); }));
     return r != 0;
-  }
-  template <class F>
-  Status chunks(uint64_t count, uint64_t offset, F&& one) {
-    for (uint64_t done = 0; done < count;) {
-      uint64_t n = std::min(count - done, kMaxChunk);
-      NBD_TRY(one(done, uint32_t(n), offset + done));
-      done += n;
-    }
-    return ok();
   }
 
   const nbdkit_plugin& p_;

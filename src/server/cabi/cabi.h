@@ -3,6 +3,7 @@
 // (exports.cc) read and the adapter (c_plugin.cc) sets around every call into a C plugin.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,20 @@ class CallScope {
 // Called by nbdkit_error / nbdkit_set_error: into the innermost CallScope, or logged at once.
 void record_error(std::string msg);
 void record_errno(int err);
+
+// The largest count one call into a C callback takes (its counts are 32 bits): larger requests
+// (extended headers) are split into calls of at most this.
+inline constexpr uint64_t kMaxChunk = uint64_t(1) << 31;
+// Runs one(done, n, offset + done) over [offset, offset + count) in pieces of at most kMaxChunk.
+template <class F>
+Status chunks(uint64_t count, uint64_t offset, F&& one) {
+  for (uint64_t done = 0; done < count;) {
+    uint64_t n = std::min(count - done, kMaxChunk);
+    NBD_TRY(one(done, uint32_t(n), offset + done));
+    done += n;
+  }
+  return ok();
+}
 
 // config_help is free text, "key=VALUE  what it does" per line: one ParamHelp per line, its
 // key the text before '=' or a blank. The views point into help, which outlives the records.
