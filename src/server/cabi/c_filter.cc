@@ -64,22 +64,6 @@ struct nbdkit_context {
 namespace nbd::server::cabi {
 namespace {
 
-uint32_t to_c_flags(uint32_t f) {
-  uint32_t r = 0;
-  if (f & kFua) r |= NBDKIT_FLAG_FUA;
-  if (f & kMayTrim) r |= NBDKIT_FLAG_MAY_TRIM;
-  if (f & kReqOne) r |= NBDKIT_FLAG_REQ_ONE;
-  if (f & kFastZero) r |= NBDKIT_FLAG_FAST_ZERO;
-  return r;
-}
-uint32_t from_c_flags(uint32_t f) {
-  uint32_t r = 0;
-  if (f & NBDKIT_FLAG_FUA) r |= kFua;
-  if (f & NBDKIT_FLAG_MAY_TRIM) r |= kMayTrim;
-  if (f & NBDKIT_FLAG_REQ_ONE) r |= kReqOne;
-  if (f & NBDKIT_FLAG_FAST_ZERO) r |= kFastZero;
-  return r;
-}
 
 // A failure of the layer below, as the C filter sees it: the message goes into the calling
 // callback's scope (logged if the filter recovers, its error if it gives up).

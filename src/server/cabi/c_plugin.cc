@@ -38,14 +38,6 @@ constexpr int kSlots = 8;
 Slot g_slots[kSlots];
 int g_used = 0;
 
-uint32_t to_c_flags(uint32_t f) {
-  uint32_t r = 0;
-  if (f & kFua) r |= NBDKIT_FLAG_FUA;
-  if (f & kMayTrim) r |= NBDKIT_FLAG_MAY_TRIM;
-  if (f & kReqOne) r |= NBDKIT_FLAG_REQ_ONE;
-  if (f & kFastZero) r |= NBDKIT_FLAG_FAST_ZERO;
-  return r;
-}
 
 // Runs one callback returning an integer or pointer, with ctx as the current client; a
 // negative (or null) result becomes the Error.

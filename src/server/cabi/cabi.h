@@ -68,6 +68,10 @@ class CallScope {
 void record_error(std::string msg);
 void record_errno(int err);
 
+// Our request flags (include/nbd/plugin.h) and upstream's NBDKIT_FLAG_* differ in value.
+uint32_t to_c_flags(uint32_t ours);
+uint32_t from_c_flags(uint32_t theirs);
+
 // The largest count one call into a C callback takes (its counts are 32 bits): larger requests
 // (extended headers) are split into calls of at most this.
 inline constexpr uint64_t kMaxChunk = uint64_t(1) << 31;

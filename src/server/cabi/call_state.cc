@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The per-thread state behind the C ABI: which client a C plugin's call works for, and what
 // the call reported with nbdkit_error / nbdkit_set_error (include/nbdkit-common.h).
+#include "nbdkit-plugin.h"
 #include "nbd/log.h"
 #include "server/cabi/cabi.h"
 
@@ -56,6 +57,23 @@ std::vector<ParamHelp> split_config_help(const char* help) {
     out.push_back({line.substr(0, line.find_first_of("= \t")), line});
   }
   return out;
+}
+
+uint32_t to_c_flags(uint32_t f) {
+  uint32_t r = 0;
+  if (f & kFua) r |= NBDKIT_FLAG_FUA;
+  if (f & kMayTrim) r |= NBDKIT_FLAG_MAY_TRIM;
+  if (f & kReqOne) r |= NBDKIT_FLAG_REQ_ONE;
+  if (f & kFastZero) r |= NBDKIT_FLAG_FAST_ZERO;
+  return r;
+}
+uint32_t from_c_flags(uint32_t f) {
+  uint32_t r = 0;
+  if (f & NBDKIT_FLAG_FUA) r |= kFua;
+  if (f & NBDKIT_FLAG_MAY_TRIM) r |= kMayTrim;
+  if (f & NBDKIT_FLAG_REQ_ONE) r |= kReqOne;
+  if (f & NBDKIT_FLAG_FAST_ZERO) r |= kFastZero;
+  return r;
 }
 
 }  // namespace nbd::server::cabi
