@@ -2,8 +2,9 @@
 // The log filter's output: timestamped lines in a file, or a shell script per entry.
 #include "log_output.h"
 
+#include "common/subprocess.h"
+
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -70,16 +71,7 @@ void Output::run_script(const Entry& e) {
   // Values are already shell words: numbers, quoted strings, or arrays of them.
   for (const auto& [k, v] : e.vars) cmd += k + "=" + v + "\n";
   cmd += script_;
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/bash", "bash", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  if (pid > 0) {
-    int status;
-    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
-    }
-  }
+  if (auto p = Subprocess::start(Program::shell(std::move(cmd), "/bin/bash"))) (void)p->wait();
 }
 
 }  // namespace nbd::filters::log_filter

@@ -2,9 +2,9 @@
 // Files and shell scripts as byte sources for the data language.
 #include "data_source.h"
 
+#include "common/subprocess.h"
+
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,41 +56,19 @@ Result<Bytes> read_file(const std::string& path, uint64_t limit) {
 
 Result<Bytes> run_script(const std::string& script, uint64_t limit) {
   const std::string name = script_name(script);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) return make_error(errno, name + ": pipe: " + std::strerror(errno));
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return make_error(e, name + ": fork: " + std::strerror(e));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::signal(SIGPIPE, SIG_DFL);  // an endless writer must die when we stop reading
-    int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, 0);
-    ::dup2(fds[1], 1);
-    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(fds[1]);
-  bool eof = false;
-  auto r = read_fd(fds[0], limit, name, eof);
-  ::close(fds[0]);
-  if (!eof) ::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!r) return r;
+  Program c = Program::shell(script);
+  c.in = Redirect::null();
+  c.out = Redirect::pipe();
+  // An endless writer (`<(yes)` under a slice) is stopped with all it started.
+  c.new_process_group = true;
+  auto r = run(c, {.max_output = limit, .stop_at_max_output = true});
+  if (!r) return make_error(r.error().errnum, name + ": " + r.error().message);
   // Under a slice (a limit) the status is ignored, as upstream does: the script may have been
   // cut short, and only its first bytes matter.
-  if (eof && limit == UINT64_MAX && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-    if (WIFEXITED(status)) return make_error(EIO, name + ": script exited with status " + std::to_string(WEXITSTATUS(status)));
-    return make_error(EIO, name + ": script was killed by signal " + std::to_string(WTERMSIG(status)));
-  }
-  return r;
+  if (limit == UINT64_MAX && !exited_ok(r->wait_status))
+    return make_error(EIO, name + ": script " + describe_wait_status(r->wait_status));
+  const auto* p = reinterpret_cast<const std::byte*>(r->out.data());
+  return Bytes(p, p + r->out.size());
 }
 
 }  // namespace nbd::data

@@ -60,11 +60,11 @@ Status IsoPlugin::get_ready() {
   std::string prog = prog_.empty() ? default_prog() : prog_;
   // xorriso speaks the mkisofs command line only when asked to.
   std::string base = prog.substr(prog.find_last_of('/') + 1);
-  std::string cmd = vdisk::shell_quote(prog) + (base == "xorriso" ? " -as mkisofs" : "");
-  // params goes through the shell unquoted, as upstream documents.
-  cmd += " -quiet " + params_ + " -o " + vdisk::shell_quote(path);
-  for (const auto& d : dirs_) cmd += " " + vdisk::shell_quote(d);
-  auto r = vdisk::run_shell(prog, cmd);
+  // params goes through the shell unquoted, as upstream documents; the rest are arguments.
+  std::string cmd = std::string("\"$0\" ") + (base == "xorriso" ? "-as mkisofs " : "") + "-quiet " + params_ + " -o \"$ISO_OUT\" \"$@\"";
+  std::vector<std::string> args = {prog};
+  args.insert(args.end(), dirs_.begin(), dirs_.end());
+  auto r = vdisk::run_shell(prog, cmd, {{"ISO_OUT", path}}, args);
   if (r) {
     auto fd = vdisk::open_file(path, false);
     if (fd) fd_ = *fd;

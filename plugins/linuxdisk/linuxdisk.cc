@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // linuxdisk plugin: an ext2/3/4 filesystem made from a directory by `mke2fs -d` into a
 // temporary file at startup, served read-only inside a GPT disk with one partition.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "common/mbr_gpt_layout.h"
+#include "common/subprocess.h"
 #include "estimate.h"
 #include "image.h"
 #include "mkfs.h"
@@ -95,24 +97,23 @@ Status LinuxdiskPlugin::config(std::string_view key, std::string_view value) {
 Result<uint64_t> LinuxdiskPlugin::make_fs(const std::string& path, uint64_t fs_size, uint64_t inodes) {
   if (::truncate(path.c_str(), static_cast<off_t>(fs_size)) < 0)
     return make_error(errno, path + ": truncate: " + std::strerror(errno));
-  std::string err = path + ".err";
-  std::string cmd = "mke2fs -q -F -t " + type_ + " -b 4096 -m 0 -N " + std::to_string(inodes) +
-                    (label_.empty() ? "" : " -L " + vdisk::shell_quote(label_)) + " -d " + vdisk::shell_quote(dir_) +
-                    " " + vdisk::shell_quote(path) + " 2>" + vdisk::shell_quote(err);
-  auto r = vdisk::run_shell("mke2fs", cmd);
-  if (!r) {
+  Program c;
+  c.argv = {"mke2fs", "-q", "-F", "-t", type_, "-b", "4096", "-m", "0", "-N", std::to_string(inodes)};
+  if (!label_.empty()) c.argv.insert(c.argv.end(), {"-L", label_});
+  c.argv.insert(c.argv.end(), {"-d", dir_, path});
+  c.in = Redirect::null();
+  c.out = Redirect::from_fd(2);
+  c.err = Redirect::pipe();
+  auto r = run(c);
+  if (!r) return make_error(r.error().errnum, "mke2fs: cannot run mke2fs: " + r.error().message);
+  if (!exited_ok(r->wait_status)) {
     // Keep mke2fs's own reason (its last line) in the one-line error.
-    std::string why;
-    if (FILE* f = std::fopen(err.c_str(), "r")) {
-      char line[512];
-      while (std::fgets(line, sizeof line, f)) if (line[0] != '\n') why = line;
-      std::fclose(f);
-    }
-    ::unlink(err.c_str());
+    std::string why = r->err;
     while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
-    return make_error(ENOSPC, r.error().message + (why.empty() ? "" : ": " + why));
+    why = why.substr(why.find_last_of('\n') + 1);
+    return make_error(ENOSPC, "mke2fs: command failed with exit status " + std::to_string(WEXITSTATUS(r->wait_status)) +
+                                  (why.empty() ? "" : ": " + why));
   }
-  ::unlink(err.c_str());
   NBD_TRY_ASSIGN(int fd, vdisk::open_file(path, false));
   std::byte sb[1024];
   auto rr = vdisk::read_fully(fd, sb, 1024);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/temp_dir.h"
 #include "image.h"
 #include "mkfs.h"
 #include "nbd/parse.h"
@@ -83,15 +84,14 @@ Status OndemandPlugin::create_if_missing(const std::string& name) {
   std::lock_guard<std::mutex> g(create_lock_);
   std::string path = dir_ + "/" + name;
   if (::access(path.c_str(), F_OK) == 0) return ok();
-  std::string scratch = dir_ + "/.ondemandXXXXXX";
-  if (!::mkdtemp(scratch.data())) return make_error(errno, "dir=" + dir_ + ": " + std::strerror(errno));
-  std::string disk = scratch + "/" + name;
-  Status r = mkfs_.create(disk);
-  if (r && ::rename(disk.c_str(), path.c_str()) < 0)
-    r = make_error(errno, path + ": rename: " + std::strerror(errno));
-  ::unlink(disk.c_str());
-  ::rmdir(scratch.c_str());
-  return r;
+  // Built in a scratch dir beside the exports and renamed into place, so a client never
+  // sees a half-made filesystem.
+  auto scratch = TempDir::create(".ondemand", dir_);
+  if (!scratch) return make_error(scratch.error().errnum, "dir=" + scratch.error().message);
+  std::string disk = scratch->file(name);
+  NBD_TRY(mkfs_.create(disk));
+  if (::rename(disk.c_str(), path.c_str()) < 0) return make_error(errno, path + ": rename: " + std::strerror(errno));
+  return ok();
 }
 
 Result<std::unique_ptr<Connection>> OndemandPlugin::open(const OpenParams& params) {

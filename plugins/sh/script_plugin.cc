@@ -13,10 +13,12 @@
 #include <filesystem>
 
 #include "nbd/log.h"
-#include "plugins/sh/subprocess.h"
+#include "common/subprocess.h"
 
 namespace nbd::script {
 namespace {
+
+constexpr uint64_t kMaxText = 64 << 20;  // stdout kept as text
 
 std::string bool_arg(bool b) { return b ? "true" : "false"; }
 
@@ -32,33 +34,21 @@ std::string describe_call(const std::vector<std::string>& argv) {
 }  // namespace
 
 ScriptPlugin::ScriptPlugin() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/nbdkitXXXXXX";
-  if (::mkdtemp(tmpl.data())) {
-    tmpdir_ = tmpl;
-    tmpdir_owner_ = ::getpid();
-  } else {
-    tmpdir_error_ = "cannot create the temporary directory " + tmpl + ": " + std::strerror(errno);
-  }
+  auto d = TempDir::create("nbdkit");
+  if (d) tmpdir_ = std::move(*d);
+  else tmpdir_error_ = d.error().message;
 }
 
-ScriptPlugin::~ScriptPlugin() { remove_tmpdir(); }
+ScriptPlugin::~ScriptPlugin() = default;
 
 Status ScriptPlugin::tmpdir_status() const {
   if (tmpdir_.empty()) return make_error(EIO, tmpdir_error_.empty() ? "$tmpdir was removed" : tmpdir_error_);
   return ok();
 }
 
-void ScriptPlugin::remove_tmpdir() {
-  if (tmpdir_.empty() || ::getpid() != tmpdir_owner_) return;
-  std::error_code ec;
-  std::filesystem::remove_all(tmpdir_, ec);
-  tmpdir_.clear();
-}
-
 Result<std::string> ScriptPlugin::write_program(std::string_view name, std::string_view text) const {
   NBD_TRY(tmpdir_status());
-  std::string path = tmpdir_ + "/" + std::string(name);
+  std::string path = tmpdir_.file(name);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
   if (fd < 0) return make_error(errno, path + ": " + std::strerror(errno));
   size_t done = 0;
@@ -81,15 +71,15 @@ Result<ScriptPlugin::Run> ScriptPlugin::run(std::string_view method, std::vector
                                             std::span<std::byte>* out) const {
   Run run{program_for(method), Exit::Missing, {}, 0};
   if (run.program.empty()) return run;
-  ProcessRequest req;
-  req.argv.push_back(run.program);
-  req.argv.emplace_back(method);
-  for (auto& a : args) req.argv.push_back(std::move(a));
-  req.extra_env.push_back("tmpdir=" + tmpdir_);
-  req.input = input;
-  req.fixed_output = out;
-  if (log::verbose()) log::debug("calling: %s", describe_call(req.argv).c_str());
-  NBD_TRY_ASSIGN(ProcessResult r, run_process(req));
+  Program c;
+  c.argv.push_back(run.program);
+  c.argv.emplace_back(method);
+  for (auto& a : args) c.argv.push_back(std::move(a));
+  c.set_env.push_back("tmpdir=" + tmpdir_.path());
+  c.in = c.out = c.err = Redirect::pipe();
+  if (log::verbose()) log::debug("calling: %s", describe_call(c.argv).c_str());
+  // Method output is small text; a runaway script must not fill the server's memory.
+  NBD_TRY_ASSIGN(RunResult r, nbd::run(c, {.input = input, .fixed_output = out, .max_output = kMaxText}));
   NBD_TRY_ASSIGN(run.exit, decode_status(run.program, r.wait_status, r.err));
   run.out = std::move(r.out);
   run.out_bytes = r.out_bytes;
@@ -160,7 +150,7 @@ ThreadModel ScriptPlugin::thread_model() {
 Status ScriptPlugin::get_ready() { return call_optional("get_ready"); }
 
 Status ScriptPlugin::after_fork() {
-  tmpdir_owner_ = ::getpid();
+  tmpdir_.adopt();
   return call_optional("after_fork");
 }
 
@@ -211,7 +201,7 @@ void ScriptPlugin::unload() {
   if (unloaded_) return;
   unloaded_ = true;
   if (auto r = call("unload", {}); !r) log::debug("%s", r.error().message.c_str());
-  remove_tmpdir();
+  tmpdir_.remove();
 }
 
 }  // namespace nbd::script

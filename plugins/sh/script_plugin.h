@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "nbd/plugin.h"
 #include "plugins/sh/script_output.h"
 
@@ -59,7 +60,7 @@ class ScriptPlugin : public Plugin {
   Error unexpected(std::string_view method, Exit exit) const;
 
  protected:
-  const std::string& tmpdir() const { return tmpdir_; }
+  const std::string& tmpdir() const { return tmpdir_.path(); }
   // Error from creating $tmpdir, reported by the first config step rather than lost.
   Status tmpdir_status() const;
   // Writes `text` to $tmpdir/NAME, mode 0700 (the inline sh script, eval's fragments).
@@ -77,11 +78,9 @@ class ScriptPlugin : public Plugin {
   // The one place a method becomes a process: argv, $tmpdir, exit code and stderr error.
   Result<Run> run(std::string_view method, std::vector<std::string>& args, std::span<const std::byte> input,
                   std::span<std::byte>* out) const;
-  void remove_tmpdir();
 
-  std::string tmpdir_;
+  TempDir tmpdir_;  // removed by the process left running after daemonizing
   std::string tmpdir_error_;
-  pid_t tmpdir_owner_ = 0;  // the process that removes it (the one left after daemonizing)
   bool unloaded_ = false;
 };
 

@@ -3,7 +3,6 @@
 #include "mkfs.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,67 +13,34 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/subprocess.h"
+#include "common/temp_dir.h"
 #include "nbd/parse.h"
-
-extern char** environ;
 
 namespace nbd::vdisk {
 
-std::string shell_quote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
-
 Status run_shell(std::string_view what, const std::string& script,
-                 const std::vector<std::pair<std::string, std::string>>& vars) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; e++) env_strings.emplace_back(*e);
-  for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1);
-  std::string sh = "/bin/sh", dash_c = "-c", body = script;
-  char* argv[] = {sh.data(), dash_c.data(), body.data(), nullptr};
-  pid_t pid;
-  int r = posix_spawn(&pid, "/bin/sh", &fa, nullptr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (r != 0) return make_error(r, std::string(what) + ": cannot run /bin/sh: " + std::strerror(r));
-  int status;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return make_error(errno, std::string(what) + ": waitpid: " + std::strerror(errno));
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return ok();
-  if (WIFSIGNALED(status))
-    return make_error(EIO, std::string(what) + ": command was killed by signal " + std::to_string(WTERMSIG(status)));
+                 const std::vector<std::pair<std::string, std::string>>& vars,
+                 const std::vector<std::string>& args) {
+  Program c = Program::shell(script);
+  c.argv.insert(c.argv.end(), args.begin(), args.end());
+  for (const auto& [k, v] : vars) c.set_env.push_back(k + "=" + v);
+  // mkfs chatter goes to our stderr, never onto a --run command's stdout.
+  c.in = Redirect::null();
+  c.out = Redirect::from_fd(2);
+  auto p = Subprocess::start(c);
+  if (!p) return make_error(p.error().errnum, std::string(what) + ": cannot run /bin/sh: " + p.error().message);
+  NBD_TRY_ASSIGN(int status, p->wait());
+  if (exited_ok(status)) return ok();
+  if (WIFSIGNALED(status)) return make_error(EIO, std::string(what) + ": command " + describe_wait_status(status));
   return make_error(EIO, std::string(what) + ": command failed with exit status " + std::to_string(WEXITSTATUS(status)));
 }
 
-std::string temp_dir() {
-  const char* t = std::getenv("TMPDIR");
-  return t && *t ? t : "/var/tmp";
-}
-
 Result<std::string> make_temp_file(std::string_view prefix) {
-  std::string path = temp_dir() + "/" + std::string(prefix) + "XXXXXX";
+  std::string path = temp_base("/var/tmp") + "/" + std::string(prefix) + "XXXXXX";
   int fd = ::mkstemp(path.data());
   if (fd < 0) return make_error(errno, path + ": cannot create temporary file: " + std::strerror(errno));
   ::close(fd);
-  return path;
-}
-
-Result<std::string> make_temp_dir(std::string_view prefix) {
-  std::string path = temp_dir() + "/" + std::string(prefix) + "XXXXXX";
-  if (!::mkdtemp(path.data()))
-    return make_error(errno, path + ": cannot create temporary directory: " + std::strerror(errno));
   return path;
 }
 

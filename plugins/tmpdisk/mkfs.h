@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Helpers for the plugins that build disk images with external programs (iso, linuxdisk,
-// tmpdisk, ondemand): shell quoting, running a shell script, temporary image files.
+// tmpdisk, ondemand): running a shell script, temporary image files.
 #pragma once
 
 #include <string>
@@ -12,20 +12,17 @@
 
 namespace nbd::vdisk {
 
-// 'single-quoted' so the shell reads s literally.
-std::string shell_quote(std::string_view s);
-
-// Runs `/bin/sh -c script` with vars added to its environment, stdin from /dev/null and its
-// stdout sent to our stderr. A non-zero exit is an error naming `what` and the exit status.
+// Runs `/bin/sh -c script args...` ($0 is args[0], "$@" the rest) with vars added to its
+// environment, stdin from /dev/null and its stdout sent to our stderr. A non-zero exit is
+// an error naming `what` and the exit status. Values reach the script as variables or
+// arguments, never quoted into its text.
 Status run_shell(std::string_view what, const std::string& script,
-                 const std::vector<std::pair<std::string, std::string>>& vars = {});
+                 const std::vector<std::pair<std::string, std::string>>& vars = {},
+                 const std::vector<std::string>& args = {});
 
-// $TMPDIR, or /var/tmp like upstream when it is unset.
-std::string temp_dir();
-// Creates a new empty file named PREFIXXXXXXX in temp_dir() and returns its path.
+// Creates a new empty file named PREFIXXXXXXX in $TMPDIR, or /var/tmp like upstream when
+// it is unset, and returns its path.
 Result<std::string> make_temp_file(std::string_view prefix);
-// Creates a new empty directory named PREFIXXXXXXX in temp_dir() and returns its path.
-Result<std::string> make_temp_dir(std::string_view prefix);
 // Opens path (read-only or read-write) and returns the descriptor.
 Result<int> open_file(const std::string& path, bool writable);
 // Size of an open file.

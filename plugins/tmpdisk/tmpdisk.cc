@@ -6,6 +6,7 @@
 #include <string>
 
 #include "image.h"
+#include "common/temp_dir.h"
 #include "mkfs.h"
 #include "nbd/plugin.h"
 
@@ -18,13 +19,11 @@ class TmpdiskPlugin final : public Plugin {
   Status config_complete() override { return mkfs_.check("tmpdisk"); }
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override {
     // $disk must not exist when the command runs, so it goes in a private directory.
-    NBD_TRY_ASSIGN(auto dir, vdisk::make_temp_dir("tmpdisk"));
-    std::string disk = dir + "/disk";
-    auto r = mkfs_.create(disk);
-    Result<int> fd = r ? vdisk::open_file(disk, true) : Result<int>(r.error());
-    // Unlinked at once: the file lives only as long as the client's descriptor.
-    ::unlink(disk.c_str());
-    ::rmdir(dir.c_str());
+    NBD_TRY_ASSIGN(auto dir, TempDir::create("tmpdisk", temp_base("/var/tmp")));
+    std::string disk = dir.file("disk");
+    NBD_TRY(mkfs_.create(disk));
+    // Removed at once with dir: the file lives only as long as the client's descriptor.
+    auto fd = vdisk::open_file(disk, true);
     NBD_TRY(fd);
     auto size = vdisk::file_size(*fd, disk);
     if (!size) {

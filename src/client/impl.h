@@ -12,10 +12,13 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "client/transport.h"
+#include "common/subprocess.h"
+#include "common/temp_dir.h"
 #include "nbd/client.h"
 #include "nbd/protocol.h"
 
@@ -110,9 +113,9 @@ struct Handle::Impl {
   State state = State::Created;
   int fd = -1;
   std::unique_ptr<Transport> transport;
-  pid_t child_pid = -1;       // connect_command / socket activation
+  std::optional<Subprocess> child;  // connect_command / socket activation
   bool child_is_activated = false;
-  std::string activation_dir;  // private temp dir holding the activation socket
+  TempDir activation_dir;  // private temp dir holding the activation socket
   void set_state(State s);
   void close_socket();
   void reap_child();

@@ -130,7 +130,7 @@ void Listeners::close_and_remove() {
   for (int fd : fds) ::close(fd);
   fds.clear();
   if (!unix_path.empty() && !activated) ::unlink(unix_path.c_str());
-  if (!private_dir.empty()) ::rmdir(private_dir.c_str());
+  private_dir.remove();
 }
 
 Result<Listeners> open_listeners(const Options& o) {
@@ -143,16 +143,11 @@ Result<Listeners> open_listeners(const Options& o) {
   if (!o.unix_socket.empty()) {
     std::string path = o.unix_socket;
     if (path == "-") {
-      char tmpl[] = "/tmp/nbdkitXXXXXX";
-      if (!mkdtemp(tmpl)) return sys_error("-U -: mkdtemp");
-      l.private_dir = tmpl;
-      path = l.private_dir + "/socket";
+      NBD_TRY_ASSIGN(l.private_dir, TempDir::create("nbdkit"));
+      path = l.private_dir.file("socket");
     }
     auto fd = listen_unix(path);
-    if (!fd) {
-      if (!l.private_dir.empty()) ::rmdir(l.private_dir.c_str());
-      return std::move(fd).error();
-    }
+    if (!fd) return std::move(fd).error();  // the private dir goes with l
     l.fds.push_back(*fd);
     l.unix_path = path;
     return l;

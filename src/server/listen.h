@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "nbd/result.h"
 #include "server/options.h"
 
@@ -14,7 +15,7 @@ namespace nbd::server {
 struct Listeners {
   std::vector<int> fds;
   std::string unix_path;     // the socket path, if a Unix socket
-  std::string private_dir;   // -U -: the temp dir to remove at exit
+  TempDir private_dir;       // -U -: the temp dir to remove at exit
   std::string port;          // TCP or vsock port, if any
   std::string ipaddr;        // -i, if given (used in the URI instead of localhost)
   bool vsock = false;

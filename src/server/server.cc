@@ -19,8 +19,10 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 
+#include "common/subprocess.h"
 #include "nbd/log.h"
 #include "server/listen.h"
 #include "server/session.h"
@@ -99,20 +101,15 @@ Status change_user(const Options& o) {
   return ok();
 }
 
-pid_t start_run(const Options& o, const Listeners& l) {
+// The --run command: sh -c with $uri and friends set, the TLS secrets of our own
+// environment kept from it.
+Result<Subprocess> start_run(const Options& o, const Listeners& l) {
   std::string uri = l.uri(o.exportname);
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  signal(SIGPIPE, SIG_DFL);
-  for (int s : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) signal(s, SIG_DFL);
-  setenv("uri", uri.c_str(), 1);
-  setenv("nbd", uri.c_str(), 1);
-  setenv("port", l.unix_path.empty() ? l.port.c_str() : "", 1);
-  setenv("unixsocket", l.unix_path.c_str(), 1);
-  setenv("exportname", o.exportname.c_str(), 1);
-  unsetenv("tls");
-  execl("/bin/sh", "sh", "-c", o.run.c_str(), static_cast<char*>(nullptr));
-  _exit(127);
+  Program c = Program::shell(o.run);
+  c.set_env = {"uri=" + uri, "nbd=" + uri, "port=" + (l.unix_path.empty() ? l.port : std::string()),
+               "unixsocket=" + l.unix_path, "exportname=" + o.exportname};
+  c.unset_env = {"tls"};
+  return Subprocess::start(c);
 }
 
 void tune_socket(int fd, const Options& o) {
@@ -122,7 +119,7 @@ void tune_socket(int fd, const Options& o) {
 }
 
 // Returns the exit status: 0 on a signal, the command's status when --run ends.
-int accept_loop(ServerContext& ctx, const Listeners& l, pid_t run_pid, bool& run_done, Clients& clients) {
+int accept_loop(ServerContext& ctx, const Listeners& l, Subprocess* run, Clients& clients) {
   std::vector<pollfd> p;
   p.push_back({g_wake[0], POLLIN, 0});
   for (int fd : l.fds) p.push_back({fd, POLLIN, 0});
@@ -133,9 +130,9 @@ int accept_loop(ServerContext& ctx, const Listeners& l, pid_t run_pid, bool& run
       char c;
       while (::read(g_wake[0], &c, 1) == 1) {
         if (c == 'q') return 0;
-        int st;
-        if (run_pid > 0 && waitpid(run_pid, &st, WNOHANG) == run_pid) {
-          run_done = true;
+        auto done = run ? run->wait_for(0) : Result<std::optional<int>>(std::nullopt);
+        if (done && *done) {
+          int st = **done;
           if (WIFSIGNALED(st)) {
             log::error("external command was killed by signal %d", WTERMSIG(st));
             return 128 + WTERMSIG(st);
@@ -220,14 +217,15 @@ int serve(const Options& o, Backend& backend) {
     std::printf("%s\n", l->uri(o.exportname).c_str());
     std::fflush(stdout);
   }
-  pid_t run_pid = o.run.empty() ? -1 : start_run(o, *l);
-  bool run_done = false;
-  int status = accept_loop(ctx, *l, run_pid, run_done, clients);
-  if (run_pid > 0 && !run_done) {
-    // A signal stopped us while the command still runs: it goes down with us.
-    kill(run_pid, SIGTERM);
-    waitpid(run_pid, nullptr, 0);
+  std::optional<Subprocess> run;
+  if (!o.run.empty()) {
+    auto r = start_run(o, *l);
+    if (!r) return log::error("--run: %s", r.error().message.c_str()), finish(backend, clients, *l, 1);
+    run = std::move(*r);
   }
+  int status = accept_loop(ctx, *l, run ? &*run : nullptr, clients);
+  // A signal stopped us while the command still runs: it goes down with us.
+  if (run && run->running()) run->terminate(-1);
   return finish(backend, clients, *l, status);
 }
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/subprocess.h"
 #include "nbdinfo.h"
 
 namespace nbdinfo {
@@ -40,12 +41,12 @@ std::string probe_content(std::span<const std::byte> data) {
   close(fd);
   std::string out;
   if (ok) {
-    std::string cmd = "file -b '" + path + "' 2>/dev/null";
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      while (fgets(buf, sizeof buf, p)) out += buf;
-      if (pclose(p) != 0) out.clear();
-    }
+    nbd::Program c;
+    c.argv = {"file", "-b", path};
+    c.in = c.err = nbd::Redirect::null();
+    c.out = nbd::Redirect::pipe();
+    auto r = nbd::run(c, {.max_output = 4096});
+    if (r && nbd::exited_ok(r->wait_status)) out = std::move(r->out);
   }
   unlink(path.c_str());
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
