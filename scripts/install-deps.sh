@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev
   libgnutls28-dev liblzma-dev zlib1g-dev
   # peers used by tests and bench/
-  nbdkit libnbd-bin python3-libnbd qemu-utils fio
+  nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language
