@@ -50,7 +50,7 @@ Vars with_result(Vars v, const Error* err) {
   return v;
 }
 
-const char* extent_type(uint32_t t) {
+const char* extent_type(uint64_t t) {
   switch (t & (kExtentHole | kExtentZero)) {
     case 0: return "\"\"";
     case kExtentHole: return "\"hole\"";
@@ -101,7 +101,7 @@ class LogConnection final : public FilterConnection {
       std::string list;
       for (size_t i = before; i < out.extents().size(); ++i) {
         const Extent& e = out.extents()[i];
-        list += (list.empty() ? "" : " ") + hex(e.offset) + " " + hex(e.length) + " " + extent_type(e.type);
+        list += (list.empty() ? "" : " ") + hex(e.offset) + " " + hex(e.length) + " " + extent_type(e.flags);
       }
       extra.emplace_back("extents", "(" + list + ")");
     }

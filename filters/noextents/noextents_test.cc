@@ -24,7 +24,7 @@ TEST(NoextentsFilter, HidesExtentsAndReportsAllData) {
   ASSERT_EQ(e.extents().size(), 1u);
   EXPECT_EQ(e.extents()[0].offset, 100u);
   EXPECT_EQ(e.extents()[0].length, 200u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_TRUE(disk.calls().empty()) << "the plugin's extents must not be asked";
 }
 

@@ -50,7 +50,7 @@ class OffsetConnection final : public FilterConnection {
   Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& out) override {
     ExtentList below(offset + offset_, offset + offset_ + count);
     NBD_TRY(next().extents(count, offset + offset_, flags, below));
-    for (const Extent& e : below.extents()) NBD_TRY(out.add(e.offset - offset_, e.length, e.type));
+    for (const Extent& e : below.extents()) NBD_TRY(out.add(e.offset - offset_, e.length, e.flags));
     return ok();
   }
 

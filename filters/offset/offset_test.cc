@@ -56,10 +56,10 @@ TEST(OffsetFilter, ExtentsAreShiftedIntoTheWindow) {
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].offset, 0u);
   EXPECT_EQ(got[0].length, 50u);
-  EXPECT_EQ(got[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(got[0].flags, kExtentHole | kExtentZero);
   EXPECT_EQ(got[1].offset, 50u);
   EXPECT_EQ(got[1].length, 50u);
-  EXPECT_EQ(got[1].type, 0u);
+  EXPECT_EQ(got[1].flags, 0u);
   EXPECT_EQ(got[2].offset, 100u);
   EXPECT_EQ(got[2].length, 100u);  // clipped at the window's end, not the disk's
   EXPECT_EQ(disk.calls().back(), (FakeCall{"extents", 100, 200, 0}));

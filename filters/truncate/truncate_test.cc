@@ -94,14 +94,14 @@ TEST(TruncateFilter, ExtentsPastTheEndAreHoles) {
   ASSERT_EQ(e.extents().size(), 2u);
   EXPECT_EQ(e.extents()[0].offset, 900u);
   EXPECT_EQ(e.extents()[0].length, 100u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_EQ(e.extents()[1].offset, 1000u);
   EXPECT_EQ(e.extents()[1].length, 200u);
-  EXPECT_EQ(e.extents()[1].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[1].flags, kExtentHole | kExtentZero);
   ExtentList past(1500, 1600);
   ASSERT_TRUE((*c)->extents(100, 1500, 0, past));
   ASSERT_EQ(past.extents().size(), 1u);
-  EXPECT_EQ(past.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(past.extents()[0].flags, kExtentHole | kExtentZero);
 }
 
 TEST(TruncateFilter, RejectsBadParameters) {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nbd/extent.h"
 #include "nbd/protocol.h"
 #include "nbd/result.h"
 
@@ -53,9 +54,7 @@ inline constexpr unsigned kReadError = 3;
 // ---- shutdown flags ----
 inline constexpr uint32_t kShutdownAbandonPending = 0x10000;  // don't wait for queued commands
 
-// ---- base:allocation extent flags ----
-inline constexpr uint64_t kStateHole = protocol::kStateHole;
-inline constexpr uint64_t kStateZero = protocol::kStateZero;
+// ---- base:allocation extent flags: nbd::kExtentHole, nbd::kExtentZero (nbd/extent.h) ----
 
 enum class TlsMode { Disable, Allow, Require };
 enum class BlockSize { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
@@ -74,12 +73,8 @@ using CompletionCallback = std::function<int(int* error)>;
 using ChunkCallback =
     std::function<int(std::span<const std::byte> subbuf, uint64_t offset, unsigned status, int* error)>;
 
-// One extent of a block status reply.
-struct Extent {
-  uint64_t length;
-  uint64_t flags;  // for base:allocation: kStateHole | kStateZero
-};
-// Called once per negotiated meta context per reply chunk. offset is where entries start.
+// Called once per negotiated meta context per reply chunk, with the entries as nbd::Extent
+// (nbd/extent.h): offsets filled in, the first at `offset`, each following the last.
 // Return 0 to go on, -1 to fail the command (with *error).
 using ExtentCallback = std::function<int(std::string_view metacontext, uint64_t offset,
                                          std::span<const Extent> entries, int* error)>;

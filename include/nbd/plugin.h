@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nbd/extent.h"
 #include "nbd/result.h"
 
 namespace nbd {
@@ -48,16 +49,6 @@ inline constexpr uint32_t kMayTrim = 1 << 1;   // zero: may punch a hole (NBD_CM
 inline constexpr uint32_t kReqOne = 1 << 3;    // extents: only the first extent is needed
 inline constexpr uint32_t kFastZero = 1 << 4;  // zero: fail with ENOTSUP rather than be slow
 
-// base:allocation extent types.
-inline constexpr uint32_t kExtentHole = 1 << 0;
-inline constexpr uint32_t kExtentZero = 1 << 1;
-
-struct Extent {
-  uint64_t offset;
-  uint64_t length;
-  uint32_t type;  // kExtentHole | kExtentZero, or 0 for data
-};
-
 // Collects the extents a plugin reports for [start, end). Extents must be added in increasing,
 // contiguous order; parts before start are dropped, adjacent extents of one type are merged,
 // and anything past end is accepted and ignored. add() fails with EINVAL on a gap or overlap.
@@ -65,7 +56,7 @@ class ExtentList {
  public:
   ExtentList(uint64_t start, uint64_t end) { reset(start, end); }
   void reset(uint64_t start, uint64_t end);
-  Status add(uint64_t offset, uint64_t length, uint32_t type);
+  Status add(uint64_t offset, uint64_t length, uint64_t flags);
   uint64_t start() const { return start_; }
   uint64_t end() const { return end_; }
   // Offset up to which extents have been added (start() before the first add).
@@ -76,13 +67,6 @@ class ExtentList {
  private:
   uint64_t start_ = 0, end_ = 0, next_ = 0;
   std::vector<Extent> extents_;
-};
-
-// Block size constraints (NBD_INFO_BLOCK_SIZE). All zero means "no constraint".
-struct BlockSize {
-  uint32_t minimum = 0;
-  uint32_t preferred = 0;
-  uint32_t maximum = 0;
 };
 
 struct ExportInfo {

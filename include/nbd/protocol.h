@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nbd/extent.h"
 #include "nbd/result.h"
 
 namespace nbd::protocol {
@@ -128,8 +129,8 @@ inline constexpr uint32_t kENOTSUP = 95;
 inline constexpr uint32_t kESHUTDOWN = 108;
 
 // ---- base:allocation flags ----
-inline constexpr uint32_t kStateHole = 1 << 0;
-inline constexpr uint32_t kStateZero = 1 << 1;
+inline constexpr uint32_t kStateHole = kExtentHole;  // defined once, in nbd/extent.h
+inline constexpr uint32_t kStateZero = kExtentZero;
 
 inline constexpr std::string_view kContextBaseAllocation = "base:allocation";
 

@@ -60,8 +60,8 @@ TEST(DataPlugin, WritesZeroesAndExtents) {
   ExtentList e(0, (1u << 20) + 1);
   ASSERT_TRUE(conn.extents((1u << 20) + 1, 0, 0, e));
   ASSERT_GE(e.extents().size(), 2u);
-  EXPECT_EQ(e.extents().front().type, kExtentHole | kExtentZero);
-  EXPECT_EQ(e.extents().back().type, 0u);
+  EXPECT_EQ(e.extents().front().flags, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents().back().flags, 0u);
   std::string w = "xyz";
   ASSERT_TRUE(conn.pwrite(std::as_bytes(std::span(w)), 10, 0));
   ASSERT_TRUE(conn.zero(1, 1u << 20, 0));

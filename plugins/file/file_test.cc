@@ -90,10 +90,10 @@ TEST_F(FilePluginTest, ExtentsFollowHolesAndZeroTrimPunch) {
   ExtentList e(0, 4 << 20);
   ASSERT_TRUE(c->extents(4 << 20, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 3u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
   EXPECT_EQ(e.extents()[1].offset, 1u << 20);
   EXPECT_EQ(e.extents()[1].length, 1u << 20);
-  EXPECT_EQ(e.extents()[1].type, 0u);
+  EXPECT_EQ(e.extents()[1].flags, 0u);
   ASSERT_TRUE(c->zero(65536, 1 << 20, 0));           // keeps allocation
   ASSERT_TRUE(c->trim(65536, (1 << 20) + 65536, 0));  // punches
   std::vector<std::byte> r(3 * 65536);

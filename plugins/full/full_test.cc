@@ -28,7 +28,7 @@ TEST(FullPlugin, ReadsZeroesAndReportsAHole) {
   ExtentList e(0, 1 << 20);
   ASSERT_TRUE(c->extents(1 << 20, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
 }
 
 TEST(FullPlugin, EveryWriteFailsWithNoSpace) {

@@ -53,13 +53,13 @@ TEST(MemoryPlugin, SparseExtentsAndTrimFreeHoles) {
   ExtentList e(0, 1 << 30);
   ASSERT_TRUE(c->extents(1 << 30, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 3u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
-  EXPECT_EQ(e.extents()[1].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[1].flags, 0u);
   ASSERT_TRUE(c->trim(1 << 30, 0, 0));
   e.reset(0, 1 << 30);
   ASSERT_TRUE(c->extents(1 << 30, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
 }
 
 TEST(MemoryPlugin, LargestSizeWorks) {

@@ -24,7 +24,7 @@ TEST(NullPlugin, ReadsZeroesAndReportsSize) {
   ExtentList e(0, 4096);
   ASSERT_TRUE((*c)->extents(4096, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
 }
 
 TEST(NullPlugin, RejectsBadSizeAndUnknownKey) {

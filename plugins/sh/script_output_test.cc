@@ -72,9 +72,9 @@ TEST(ScriptOutput, Extents) {
   ExtentList e(0, 10 << 20);
   ASSERT_TRUE(parse_extents("0 1M\n1M 8M hole,zero\n9M 1048576 3\n", e));
   ASSERT_EQ(e.extents().size(), 2u);  // the last two have the same type and merge
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_EQ(e.extents()[0].length, 1u << 20);
-  EXPECT_EQ(e.extents()[1].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[1].flags, kExtentHole | kExtentZero);
   EXPECT_EQ(e.extents()[1].length, 9u << 20);
 
   ExtentList bad(0, 100);

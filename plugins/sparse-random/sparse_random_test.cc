@@ -67,11 +67,11 @@ TEST(SparseRandomLayout, ZeroAndHundredPercent) {
   ExtentList e(0, 100 * kMiB + 5);
   ASSERT_TRUE(none.extents(100 * kMiB + 5, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
   e.reset(0, 100 * kMiB + 5);
   ASSERT_TRUE(all.extents(100 * kMiB + 5, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_EQ(e.extents()[0].length, 100 * kMiB + 5);
   auto tail = read(all, 100 * kMiB, 5);
   EXPECT_NE(tail[4], std::byte{0});
@@ -87,8 +87,8 @@ TEST(SparseRandomLayout, BytesAgreeWithExtents) {
     for (const auto& x : e.extents()) {
       auto b = read(l, x.offset, static_cast<size_t>(std::min<uint64_t>(x.length, 3 * Layout::kBlockSize)));
       bool zero = std::all_of(b.begin(), b.end(), [](std::byte v) { return v == std::byte{0}; });
-      EXPECT_EQ(zero, x.type != 0) << "extent at " << x.offset;
-      if (x.type != 0) continue;
+      EXPECT_EQ(zero, x.flags != 0) << "extent at " << x.offset;
+      if (x.flags != 0) continue;
       if (random_content) {
         EXPECT_NE(b[0], b[1]);
       } else {
@@ -120,7 +120,7 @@ TEST(SparseRandomPlugin, WritesAndZeroesAreChecked) {
   ASSERT_TRUE(conn.extents(64 * kMiB, 0, 0, e));
   uint64_t data_at = UINT64_MAX, hole_at = UINT64_MAX;
   for (const auto& x : e.extents()) {
-    uint64_t& first = x.type == 0 ? data_at : hole_at;
+    uint64_t& first = x.flags == 0 ? data_at : hole_at;
     first = std::min(first, x.offset);
   }
   ASSERT_NE(data_at, UINT64_MAX);

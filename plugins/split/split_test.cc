@@ -80,9 +80,9 @@ TEST_F(SplitTest, ExtentsReportHoles) {
   ExtentList e(0, 4096 + (1 << 20));
   ASSERT_TRUE((*c)->extents(4096 + (1 << 20), 0, 0, e));
   ASSERT_EQ(e.extents().size(), 2u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_EQ(e.extents()[0].length, 4096u);
-  EXPECT_EQ(e.extents()[1].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[1].flags, kExtentHole | kExtentZero);
 }
 
 TEST_F(SplitTest, MissingFileAndNoFilesAreErrors) {

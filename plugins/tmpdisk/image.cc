@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/zero.h"
+
 namespace nbd::vdisk {
 namespace {
 
@@ -83,10 +85,10 @@ Status ImageConnection::zero(uint64_t count, uint64_t offset, uint32_t flags) {
   if (::fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) return ok();
   if (errno != EOPNOTSUPP) return io_error("fallocate");
   if (flags & kFastZero) return make_error(ENOTSUP, "fast zero is not supported here");
-  std::vector<std::byte> zeroes(std::min<uint64_t>(count, 1 << 20));
+  auto zeroes = zero_buffer();
   while (count > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(count, zeroes.size()));
-    NBD_TRY(write_fully(fd_, std::span(zeroes.data(), n), offset));
+    NBD_TRY(write_fully(fd_, zeroes.first(n), offset));
     count -= n;
     offset += n;
   }

@@ -188,7 +188,11 @@ static void on_block_status(Handle::Impl& h, CmdSlot* c, uint16_t type) {
   int err = 0, r = 0;
   if (c->extent) {
     h.extents.clear();
-    for (auto& d : bs->descriptors) h.extents.push_back({d.length, d.flags});
+    uint64_t at = c->offset;
+    for (auto& d : bs->descriptors) {
+      h.extents.push_back({at, d.length, d.flags});
+      at += d.length;
+    }
     r = c->extent(*name, c->offset, h.extents, &err);
   } else if (c->extent32) {
     h.extents32.clear();

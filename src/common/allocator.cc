@@ -10,6 +10,7 @@
 #include "common/allocator.h"
 #include "common/allocator_internal.h"
 #include "common/sparse_array.h"
+#include "common/zero.h"
 #include "nbd/parse.h"
 
 namespace nbd {
@@ -77,7 +78,7 @@ Status copy_chunks(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_
     uint64_t rel = backwards ? count - done - n : done;
     std::span<std::byte> b(buf.data(), static_cast<size_t>(n));
     NBD_TRY(src.read(b, src_offset + rel));
-    if (is_all_zero(b)) {
+    if (is_zero(b)) {
       NBD_TRY(dst.zero(n, offset + rel));
     } else {
       NBD_TRY(dst.write(b, offset + rel));
@@ -103,7 +104,7 @@ Status blit_between(Allocator& src, Allocator& dst, uint64_t count, uint64_t src
     uint64_t covered = done;
     for (const Extent& e : list.extents()) {
       uint64_t rel = e.offset - src_offset;
-      if (e.type & kExtentZero) {
+      if (e.flags & kExtentZero) {
         NBD_TRY(dst.zero(e.length, offset + rel));
       } else {
         NBD_TRY(copy_chunks(src, dst, e.length, e.offset, offset + rel, false));

@@ -133,11 +133,11 @@ TEST(SparseAllocator, ExtentsShowHolesAndZeroFreesMemory) {
   ExtentList e(0, uint64_t{1} << 40);
   ASSERT_TRUE(a->extents(uint64_t{1} << 40, 0, e));
   ASSERT_EQ(e.extents().size(), 3u);
-  EXPECT_EQ(e.extents()[0].type, kExtentHole | kExtentZero);
-  EXPECT_EQ(e.extents()[1].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[1].flags, 0u);
   EXPECT_LE(e.extents()[1].offset, at);
   EXPECT_GE(e.extents()[1].offset + e.extents()[1].length, at + 5);
-  EXPECT_EQ(e.extents()[2].type, kExtentHole | kExtentZero);
+  EXPECT_EQ(e.extents()[2].flags, kExtentHole | kExtentZero);
   EXPECT_EQ(e.extents()[2].offset + e.extents()[2].length, uint64_t{1} << 40);
   ASSERT_TRUE(a->zero(5, at));
   EXPECT_EQ(a->allocated_bytes(), 0u);
@@ -157,7 +157,7 @@ TEST(MallocAllocator, ReadsPastWrittenAreaAsZeroAndGrowsOnWrite) {
   ExtentList e(0, 100);
   ASSERT_TRUE(a->extents(100, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
 }
 
 TEST(MallocAllocator, ImpossibleSizeIsAnError) {

@@ -113,7 +113,7 @@ void ExtentList::reset(uint64_t start, uint64_t end) {
   extents_.clear();
 }
 
-Status ExtentList::add(uint64_t offset, uint64_t length, uint32_t type) {
+Status ExtentList::add(uint64_t offset, uint64_t length, uint64_t flags) {
   if (length == 0) return ok();
   if (offset + length < offset) return make_error(EINVAL, "extent overflows");
   // Extents are reported from the plugin's natural boundaries, so the first one may begin
@@ -131,10 +131,10 @@ Status ExtentList::add(uint64_t offset, uint64_t length, uint32_t type) {
   }
   uint64_t b = std::max(offset, start_);
   uint64_t e = std::min(end, end_);
-  if (!extents_.empty() && extents_.back().type == type && extents_.back().offset + extents_.back().length == b) {
+  if (!extents_.empty() && extents_.back().flags == flags && extents_.back().offset + extents_.back().length == b) {
     extents_.back().length += e - b;
   } else {
-    extents_.push_back({b, e - b, type});
+    extents_.push_back({b, e - b, flags});
   }
   next_ = end;
   return ok();

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <new>
 
+#include "common/zero.h"
+
 namespace nbd {
 namespace {
 // Regions are mapped (address space only) kRegion at a time, the first one small so that a disk
@@ -17,18 +19,6 @@ namespace {
 constexpr size_t kFirstRegion = size_t{2} << 20, kRegion = size_t{64} << 20;
 constexpr size_t kPopulate = size_t{2} << 20;
 }  // namespace
-
-bool is_all_zero(std::span<const std::byte> buf) {
-  // Check a short prefix byte by byte so random data exits at once, then compare the
-  // buffer with itself shifted by 16 bytes: memcmp is vectorised and reads each byte twice.
-  size_t n = buf.size();
-  const std::byte* p = buf.data();
-  size_t head = std::min<size_t>(n, 16);
-  for (size_t i = 0; i < head; ++i) {
-    if (p[i] != std::byte{0}) return false;
-  }
-  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
-}
 
 SparseArray::~SparseArray() {
   for (auto [addr, len] : regions_) ::munmap(addr, len);
@@ -153,7 +143,7 @@ Status SparseArray::write(std::span<const std::byte> buf, uint64_t offset) {
     size_t n = std::min<size_t>(left, kPageSize - in_page);
     uint64_t page_no = offset >> kPageShift;
     std::byte* p = page(page_no);
-    if (p == nullptr && !is_all_zero({src, n})) {
+    if (p == nullptr && !is_zero({src, n})) {
       NBD_TRY_ASSIGN(p, page_for_write(page_no));
     }
     if (p) std::memcpy(p + in_page, src, n);
@@ -207,7 +197,7 @@ void SparseArray::zero_in_page(uint64_t page_no, size_t in_page, size_t n) {
   std::byte* p = dirs_[pos]->pages[slot];
   if (p == nullptr) return;
   std::memset(p + in_page, 0, n);
-  if (is_all_zero({p, kPageSize})) free_page(pos, slot);
+  if (is_zero({p, kPageSize})) free_page(pos, slot);
 }
 
 void SparseArray::free_pages(uint64_t first, uint64_t last) {

@@ -83,9 +83,6 @@ class SparseArray {
   size_t next_left_ = 0;
 };
 
-// True if every byte of buf is zero.
-bool is_all_zero(std::span<const std::byte> buf);
-
 template <class Fn>
 void SparseArray::for_each_run(uint64_t count, uint64_t offset, Fn&& fn) const {
   uint64_t end = offset + count < offset ? UINT64_MAX : offset + count;

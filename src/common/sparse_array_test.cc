@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // SparseArray: contents, page accounting (what is allocated and freed) and run reporting.
 #include "common/sparse_array.h"
+#include "common/zero.h"
 
 #include <gtest/gtest.h>
 
@@ -153,10 +154,10 @@ TEST(SparseArray, FreedPagesComeBackZeroed) {
     a.read(got, (kPages + i) * kPage);
     ASSERT_EQ(got[100], std::byte{0x77});
     got[100] = std::byte{0};
-    ASSERT_TRUE(is_all_zero(got)) << "page " << i;
+    ASSERT_TRUE(is_zero(got)) << "page " << i;
   }
   a.read(got, 5 * kPage);
-  EXPECT_TRUE(is_all_zero(got));
+  EXPECT_TRUE(is_zero(got));
   EXPECT_EQ(a.allocated_pages(), kPages);
 }
 
@@ -181,22 +182,6 @@ TEST(SparseArray, RunsStopWhenAsked) {
   int calls = 0;
   a.for_each_run(10 * kPage, 0, [&](uint64_t, uint64_t, bool) { return ++calls < 1; });
   EXPECT_EQ(calls, 1);
-}
-
-TEST(IsAllZero, DetectsAnyNonZeroByte) {
-  for (size_t n : {0, 1, 15, 16, 17, 4096}) {
-    auto z = bytes(n, 0);
-    EXPECT_TRUE(is_all_zero(z)) << n;
-    for (size_t i = 0; i < n; i += (n / 7) + 1) {
-      z[i] = std::byte{1};
-      EXPECT_FALSE(is_all_zero(z)) << n << " at " << i;
-      z[i] = std::byte{0};
-    }
-    if (n) {
-      z[n - 1] = std::byte{1};
-      EXPECT_FALSE(is_all_zero(z)) << n << " last";
-    }
-  }
 }
 
 }  // namespace

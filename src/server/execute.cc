@@ -178,7 +178,7 @@ Status Transmitter::do_block_status(Workspace& ws, const Request& r) {
   }
   ws.descs.clear();
   for (const Extent& e : ws.extents.extents()) {
-    ws.descs.push_back({e.length, e.type & (kStateHole | kStateZero)});
+    ws.descs.push_back({e.length, e.flags & (kExtentHole | kExtentZero)});
     if ((flags & kReqOne) || ws.descs.size() >= kMaxDescriptors) break;
   }
   ws.scratch.clear();

@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <vector>
 
+#include "common/zero.h"
+
 namespace nbd::server {
 namespace {
 
-constexpr size_t kZeroChunk = 1 << 20;
-const std::byte kZeroes[kZeroChunk] = {};
 
 Result<LayerCaps> query(Connection& c, bool readonly) {
   LayerCaps k;
@@ -108,8 +108,8 @@ Status Layer::trim(uint64_t count, uint64_t offset, uint32_t flags) {
 Status Layer::write_zeroes(uint64_t count, uint64_t offset, uint32_t flags) {
   return with_fua(flags, [&](uint32_t f) -> Status {
     while (count > 0) {
-      size_t n = size_t(std::min<uint64_t>(count, kZeroChunk));
-      NBD_TRY(c_->pwrite(std::span<const std::byte>(kZeroes, n), offset, n == count ? (f & kFua) : 0));
+      size_t n = size_t(std::min<uint64_t>(count, kZeroBufferSize));
+      NBD_TRY(c_->pwrite(zero_buffer().first(n), offset, n == count ? (f & kFua) : 0));
       offset += n;
       count -= n;
     }
@@ -146,7 +146,7 @@ Status Layer::cache(uint64_t count, uint64_t offset, uint32_t flags) {
   if (k_.cache == CacheMode::None) return make_error(EINVAL, "export does not support cache");
   NBD_TRY(check_range("cache", count, offset));
   if (k_.cache == CacheMode::Native) return c_->cache(count, offset, flags);
-  std::vector<std::byte> buf(size_t(std::min<uint64_t>(count, kZeroChunk)));
+  std::vector<std::byte> buf(size_t(std::min<uint64_t>(count, kZeroBufferSize)));
   while (count > 0) {
     size_t n = size_t(std::min<uint64_t>(count, buf.size()));
     NBD_TRY(c_->pread(std::span<std::byte>(buf.data(), n), offset, 0));

@@ -99,7 +99,7 @@ TEST(Emulate, ExtentsAsDataWhenUnsupported) {
   ExtentList e(0, 65536);
   ASSERT_TRUE(c->extents(65536, 0, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);
-  EXPECT_EQ(e.extents()[0].type, 0u);
+  EXPECT_EQ(e.extents()[0].flags, 0u);
   EXPECT_TRUE(d.calls().empty());
 }
 

@@ -84,7 +84,7 @@ TEST_P(ClientInterop, ReadWriteZeroTrimFlushCache) {
   ExtentCallback cb = [&covered](std::string_view ctx, uint64_t, std::span<const Extent> es, int*) {
     EXPECT_EQ(ctx, "base:allocation");
     for (auto& e : es) {
-      EXPECT_EQ(e.flags, kStateHole | kStateZero);
+      EXPECT_EQ(e.flags, nbd::kExtentHole | nbd::kExtentZero);
       covered += e.length;
     }
     return 0;
@@ -226,7 +226,7 @@ TEST_P(ClientInterop, OptModeNegotiatesRepliesOnRequest) {
   ASSERT_TRUE(h.block_status(32769, 0, ecb)) << h.get_error();
   ASSERT_GE(pairs.size(), 4u);
   EXPECT_EQ(pairs[0], 32768u);
-  EXPECT_EQ(pairs[1], kStateHole | kStateZero);
+  EXPECT_EQ(pairs[1], nbd::kExtentHole | nbd::kExtentZero);
   EXPECT_EQ(pairs[3], 0u);  // the byte at 32768 is data
 }
 

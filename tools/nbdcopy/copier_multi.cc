@@ -151,7 +151,7 @@ class Worker {
         return false;
       }
     } else {
-      extents_.push_back({off, len, false});
+      extents_.push_back({off, len, 0});
     }
     for (Extent e : extents_) {
       uint64_t end = std::min(e.offset + e.length, off + len);
@@ -169,7 +169,7 @@ class Worker {
         return;
       }
       const Extent p = pieces_[pos_];
-      if (p.zero) {
+      if (p.reads_as_zero()) {
         if (c_.o.blkhash) c_.o.blkhash->update(nullptr, p.offset, p.length);
         if (c_.dst_zero && !c_.o.allocated) {
           ++pos_;
@@ -216,9 +216,9 @@ class Worker {
   void write_runs(Slot& s) {
     split_runs({s.buf, s.len}, s.off, c_.o.sparse, s.runs);
     for (const Extent& r : s.runs) {
-      if (r.zero && c_.dst_zero && !c_.o.allocated) continue;
+      if (r.reads_as_zero() && c_.dst_zero && !c_.o.allocated) continue;
       ++s.pending;
-      if (r.zero)
+      if (r.reads_as_zero())
         dc_->zero(r.length, r.offset, c_.o.allocated, s);
       else
         dc_->write({s.buf + (r.offset - s.off), r.length}, r.offset, s);

@@ -15,7 +15,7 @@ namespace nbd::copy {
 void split_runs(std::span<const std::byte> buf, uint64_t offset, uint64_t block, std::vector<Extent>& runs) {
   runs.clear();
   if (block == 0) {
-    runs.push_back({offset, buf.size(), false});
+    runs.push_back({offset, buf.size(), 0});
     return;
   }
   size_t pos = 0;
@@ -24,20 +24,20 @@ void split_runs(std::span<const std::byte> buf, uint64_t offset, uint64_t block,
     uint64_t abs = offset + pos;
     size_t n = static_cast<size_t>(std::min<uint64_t>(block - abs % block, buf.size() - pos));
     bool zero = n == block && is_zero(buf.subspan(pos, n));
-    if (!runs.empty() && runs.back().zero == zero)
+    if (!runs.empty() && runs.back().reads_as_zero() == zero)
       runs.back().length += n;
     else
-      runs.push_back({abs, n, zero});
+      runs.push_back({abs, n, zero ? kExtentZero : 0u});
     pos += n;
   }
 }
 
 void split_extent(const Extent& e, uint32_t request_size, uint64_t max_zero, std::vector<Extent>& out) {
-  uint64_t step = e.zero ? max_zero : request_size;
+  uint64_t step = e.reads_as_zero() ? max_zero : request_size;
   for (uint64_t off = e.offset, end = e.offset + e.length; off < end;) {
     // Data pieces end on request_size boundaries so later requests stay aligned.
-    uint64_t n = std::min(end - off, e.zero ? step : step - off % step);
-    out.push_back({off, n, e.zero});
+    uint64_t n = std::min(end - off, e.reads_as_zero() ? step : step - off % step);
+    out.push_back({off, n, e.flags});
     off += n;
   }
 }
@@ -74,7 +74,7 @@ class SyncCopier {
   Status put(std::span<const std::byte> buf, uint64_t offset) {
     split_runs(buf, offset, o_.sparse, runs_);
     for (const Extent& r : runs_) {
-      if (r.zero) {
+      if (r.reads_as_zero()) {
         NBD_TRY(put_zero(r.length, r.offset));
         continue;
       }
@@ -96,7 +96,7 @@ class SyncCopier {
   }
 
   Status copy_piece(const Extent& p) {
-    if (p.zero) {
+    if (p.reads_as_zero()) {
       if (o_.blkhash) o_.blkhash->update(nullptr, p.offset, p.length);
       NBD_TRY(put_zero(p.length, p.offset));
     } else {
@@ -125,7 +125,7 @@ class SyncCopier {
         auto st = sc_.extents(n, off, extents_);
         if (!st) return at(src_, "block status", off, st.error());
       } else {
-        extents_.push_back({off, n, false});
+        extents_.push_back({off, n, 0});
       }
       pieces_.clear();
       for (Extent e : extents_) {

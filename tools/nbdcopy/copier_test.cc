@@ -122,20 +122,20 @@ TEST(SplitRuns, FindsAlignedZeroBlocks) {
   ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[0].offset, 4096u);
   EXPECT_EQ(runs[0].length, 4096u);
-  EXPECT_FALSE(runs[0].zero);
+  EXPECT_FALSE(runs[0].reads_as_zero());
   EXPECT_EQ(runs[1].offset, 8192u);
   EXPECT_EQ(runs[1].length, 8192u);
-  EXPECT_TRUE(runs[1].zero);
-  EXPECT_FALSE(runs[2].zero);
+  EXPECT_TRUE(runs[1].reads_as_zero());
+  EXPECT_FALSE(runs[2].reads_as_zero());
   // A zero piece smaller than a block is data.
   split_runs(std::span(buf).subspan(200, 1000), 200, 4096, runs);
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_FALSE(runs[0].zero);
+  EXPECT_FALSE(runs[0].reads_as_zero());
 }
 
 TEST(SplitExtent, DataPiecesEndOnRequestBoundaries) {
   std::vector<Extent> out;
-  split_extent({1000, 300000, false}, 65536, 1 << 30, out);
+  split_extent({1000, 300000, 0}, 65536, 1 << 30, out);
   ASSERT_EQ(out.size(), 5u);
   EXPECT_EQ(out[0].offset, 1000u);
   EXPECT_EQ(out[0].length, 65536u - 1000u);
@@ -144,7 +144,7 @@ TEST(SplitExtent, DataPiecesEndOnRequestBoundaries) {
   for (auto& e : out) total += e.length;
   EXPECT_EQ(total, 300000u);
   out.clear();
-  split_extent({0, 3ull << 30, true}, 65536, 1 << 30, out);
+  split_extent({0, 3ull << 30, kExtentHole | kExtentZero}, 65536, 1 << 30, out);
   EXPECT_EQ(out.size(), 3u);
 }
 
@@ -159,7 +159,7 @@ class FailingChannel final : public Channel {
   void write(std::span<const std::byte>, uint64_t, Completion& c) override { c.complete(ok()); }
   void zero(uint64_t, uint64_t, bool, Completion& c) override { c.complete(ok()); }
   Status extents(uint64_t count, uint64_t offset, std::vector<Extent>& out) override {
-    out.push_back({offset, count, false});
+    out.push_back({offset, count, 0});
     return ok();
   }
   Status flush() override { return ok(); }

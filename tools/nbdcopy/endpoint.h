@@ -11,16 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "nbd/extent.h"
 #include "nbd/result.h"
 
 namespace nbd::copy {
 
-// A run of the source: `zero` means it reads as zeroes (a hole or a known-zero range).
-struct Extent {
-  uint64_t offset = 0;
-  uint64_t length = 0;
-  bool zero = false;
-};
+// A run of the source is an nbd::Extent (nbd/extent.h): what matters to a copy is whether it
+// reads_as_zero() (a hole or a known-zero range).
+using nbd::Extent;
 
 // Told once when an operation a Channel started has finished. Owned by the caller; it must
 // outlive the operation. complete() may run before the start call returns (synchronous I/O).

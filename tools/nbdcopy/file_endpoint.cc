@@ -43,7 +43,7 @@ class FileChannel final : public Channel {
 
   Status extents(uint64_t count, uint64_t offset, std::vector<Extent>& out) override {
     if (is_block_) {
-      out.push_back({offset, count, false});
+      out.push_back({offset, count, 0});
       return ok();
     }
     return seek_extents(fd_, count, offset, out);

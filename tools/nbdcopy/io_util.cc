@@ -70,7 +70,7 @@ Status write_full(int fd, std::span<const std::byte> buf) {
 }
 
 Status write_zeroes(int fd, uint64_t count, uint64_t offset) {
-  auto zeroes = zero_block();
+  auto zeroes = zero_buffer();
   while (count > 0) {
     auto n = static_cast<size_t>(std::min<uint64_t>(count, zeroes.size()));
     if (offset == kStreamOffset) {
@@ -90,41 +90,25 @@ Status seek_extents(int fd, uint64_t count, uint64_t offset, std::vector<Extent>
     off_t data = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
     if (data == -1) {
       if (errno == ENXIO) {  // only a hole up to end of file
-        out.push_back({offset, end - offset, true});
+        out.push_back({offset, end - offset, kExtentHole | kExtentZero});
         return ok();
       }
-      out.push_back({offset, end - offset, false});  // SEEK_DATA unsupported: all data
+      out.push_back({offset, end - offset, 0});  // SEEK_DATA unsupported: all data
       return ok();
     }
     auto d = static_cast<uint64_t>(data);
     if (d > offset) {
-      out.push_back({offset, std::min(d, end) - offset, true});
+      out.push_back({offset, std::min(d, end) - offset, kExtentHole | kExtentZero});
       offset = std::min(d, end);
       if (offset >= end) break;
     }
     off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
     uint64_t h = hole == -1 ? end : std::min(static_cast<uint64_t>(hole), end);
     if (h <= offset) h = end;
-    out.push_back({offset, h - offset, false});
+    out.push_back({offset, h - offset, 0});
     offset = h;
   }
   return ok();
-}
-
-bool is_zero(std::span<const std::byte> buf) {
-  // Check the first 16 bytes by hand, then compare the buffer with itself shifted by 16:
-  // memcmp runs at memory bandwidth and stops at the first difference.
-  const size_t n = buf.size();
-  const size_t head = std::min<size_t>(n, 16);
-  for (size_t i = 0; i < head; ++i)
-    if (buf[i] != std::byte{0}) return false;
-  if (n <= 16) return true;
-  return std::memcmp(buf.data(), buf.data() + 16, n - 16) == 0;
-}
-
-std::span<const std::byte> zero_block() {
-  static const std::byte* block = new std::byte[1 << 20]();
-  return {block, size_t{1} << 20};
 }
 
 }  // namespace nbd::copy

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "endpoint.h"
+#include "common/zero.h"  // is_zero, zero_buffer
 #include "nbd/result.h"
 
 namespace nbd::copy {
@@ -25,11 +26,5 @@ Status write_zeroes(int fd, uint64_t count, uint64_t offset);
 // Data and hole runs of [offset, offset+count) by lseek SEEK_DATA/SEEK_HOLE (all data where
 // the filesystem cannot tell).
 Status seek_extents(int fd, uint64_t count, uint64_t offset, std::vector<Extent>& out);
-
-// True when every byte of buf is zero. Fast on large, aligned buffers.
-bool is_zero(std::span<const std::byte> buf);
-
-// A 1 MiB block of zero bytes that is never written.
-std::span<const std::byte> zero_block();
 
 }  // namespace nbd::copy

@@ -61,12 +61,12 @@ class NbdChannel final : public Channel {
     const uint64_t end = offset + count;
     while (offset < end) {
       uint64_t pos = offset;
-      auto cb = [&](std::string_view ctx, uint64_t start, std::span<const client::Extent> es, int*) {
+      auto cb = [&](std::string_view ctx, uint64_t start, std::span<const nbd::Extent> es, int*) {
         if (ctx != "base:allocation") return 0;
         pos = start;
         for (const auto& e : es) {
           if (e.length == 0 || pos >= end) break;
-          out.push_back({pos, e.length, (e.flags & client::kStateZero) != 0});
+          out.push_back({pos, e.length, e.flags});
           pos += e.length;
         }
         return 0;
@@ -128,7 +128,7 @@ class NbdChannel final : public Channel {
       unsigned left;
       int err = 0;
     };
-    auto zeroes = zero_block();
+    auto zeroes = zero_buffer();
     auto* g = new Group{&c, 1};
     for (uint64_t off = offset, end = offset + count; off < end;) {
       uint64_t n = std::min<uint64_t>(end - off, zeroes.size());

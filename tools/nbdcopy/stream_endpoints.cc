@@ -29,7 +29,7 @@ class PipeChannel final : public Channel {
     c.complete(write_zeroes(fd_, count, kStreamOffset));
   }
   Status extents(uint64_t count, uint64_t offset, std::vector<Extent>& out) override {
-    out.push_back({offset, count, false});
+    out.push_back({offset, count, 0});
     return ok();
   }
   Status flush() override { return ok(); }

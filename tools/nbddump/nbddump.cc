@@ -101,10 +101,10 @@ nbd::Status dump(nbd::client::Handle& h, const Options& o) {
       // How much of [off, off+n) is a zero extent, or data, starting at off.
       uint64_t len = 0;
       NBD_TRY(h.block_status_64(std::max<uint64_t>(n, std::min<uint64_t>(end - off, 1u << 30)), off,
-                                [&](std::string_view ctx, uint64_t, std::span<const nbd::client::Extent> es, int*) {
+                                [&](std::string_view ctx, uint64_t, std::span<const nbd::Extent> es, int*) {
                                   if (ctx == "base:allocation" && !es.empty() && len == 0) {
                                     len = es[0].length;
-                                    zero = (es[0].flags & nbd::client::kStateZero) != 0;
+                                    zero = (es[0].flags & nbd::kExtentZero) != 0;
                                   }
                                   return 0;
                                 }));

@@ -41,10 +41,6 @@ const char* extent_colour(std::string_view context, uint64_t type) {
 
 namespace {
 
-struct Ext {
-  uint64_t offset, length, type;
-};
-
 // One request covers at most this much (aligned, so strict alignment checks pass).
 uint64_t request_limit(Handle& h) {
   uint64_t align = uint64_t(h.get_block_size(nbd::client::BlockSize::Minimum).value_or(0));
@@ -53,20 +49,20 @@ uint64_t request_limit(Handle& h) {
   return lim;
 }
 
-nbd::Result<std::vector<Ext>> collect(Handle& h, const std::string& ctx, uint64_t size) {
-  std::vector<Ext> out;
+nbd::Result<std::vector<nbd::Extent>> collect(Handle& h, const std::string& ctx, uint64_t size) {
+  std::vector<nbd::Extent> out;
   uint64_t offset = 0, limit = request_limit(h);
   while (offset < size) {
     uint64_t count = std::min(size - offset, limit);
     uint64_t end = offset;
     nbd::client::ExtentCallback cb = [&](std::string_view name, uint64_t off,
-                                         std::span<const nbd::client::Extent> es, int*) {
+                                         std::span<const nbd::Extent> es, int*) {
       if (name != ctx) return 0;
       uint64_t pos = off;
       for (auto& e : es) {
         if (e.length == 0 || pos >= size) break;
         uint64_t len = std::min(e.length, size - pos);
-        if (!out.empty() && out.back().type == e.flags && out.back().offset + out.back().length == pos)
+        if (!out.empty() && out.back().flags == e.flags && out.back().offset + out.back().length == pos)
           out.back().length += len;
         else
           out.push_back({pos, len, e.flags});
@@ -82,21 +78,21 @@ nbd::Result<std::vector<Ext>> collect(Handle& h, const std::string& ctx, uint64_
   return out;
 }
 
-void print_map(const std::vector<Ext>& es, const std::string& ctx, bool json) {
+void print_map(const std::vector<nbd::Extent>& es, const std::string& ctx, bool json) {
   if (json) printf("[\n");
   for (size_t i = 0; i < es.size(); ++i) {
-    const Ext& e = es[i];
-    std::string d = extent_description(ctx, e.type);
+    const nbd::Extent& e = es[i];
+    std::string d = extent_description(ctx, e.flags);
     if (json) {
       printf("{ \"offset\": %llu, \"length\": %llu, \"type\": %llu", (unsigned long long)e.offset,
-             (unsigned long long)e.length, (unsigned long long)e.type);
+             (unsigned long long)e.length, (unsigned long long)e.flags);
       if (!d.empty()) printf(", \"description\": %s", json_string(d).c_str());
       printf("}%s", i + 1 < es.size() ? ",\n" : "");
     } else {
       {
-        ansi::Span colour(extent_colour(ctx, e.type));  // the line, not its newline
+        ansi::Span colour(extent_colour(ctx, e.flags));  // the line, not its newline
         printf("%10llu  %10llu  %3llu", (unsigned long long)e.offset, (unsigned long long)e.length,
-               (unsigned long long)e.type);
+               (unsigned long long)e.flags);
         if (!d.empty()) printf("  %s", d.c_str());
       }
       printf("\n");
@@ -105,9 +101,9 @@ void print_map(const std::vector<Ext>& es, const std::string& ctx, bool json) {
   if (json) printf("\n]\n");
 }
 
-void print_totals(const std::vector<Ext>& es, const std::string& ctx, uint64_t size, bool json) {
+void print_totals(const std::vector<nbd::Extent>& es, const std::string& ctx, uint64_t size, bool json) {
   std::map<uint64_t, uint64_t> totals;
-  for (auto& e : es) totals[e.type] += e.length;
+  for (auto& e : es) totals[e.flags] += e.length;
   if (json && totals.empty()) {
     printf("[]\n");
     return;

@@ -692,11 +692,11 @@ NBDKIT_DLL_PUBLIC int nbdkit_extents_aligned(nbdkit_next* next, uint32_t count, 
     uint64_t e_end = std::min(xs[i].offset + xs[i].length, end);
     uint64_t whole = (e_end - pos) / align * align;
     if (whole) {
-      r = nbdkit_add_extent(out, pos, whole, xs[i].type);
+      r = nbdkit_add_extent(out, pos, whole, uint32_t(xs[i].flags));
       pos += whole;
     } else {
-      uint32_t type = xs[i].type;
-      for (size_t j = i; j < xs.size() && xs[j].offset < pos + align; ++j) type &= xs[j].type;
+      uint32_t type = uint32_t(xs[i].flags);
+      for (size_t j = i; j < xs.size() && xs[j].offset < pos + align; ++j) type &= uint32_t(xs[j].flags);
       r = nbdkit_add_extent(out, pos, align, type);
       pos += align;
     }

@@ -132,7 +132,7 @@ TEST(CPlugin, CallbacksPresentMeanCapabilities) {
   nbd::ExtentList list(0, 8192);
   ASSERT_TRUE(c->extents(8192, 0, 0, list));
   ASSERT_EQ(list.extents().size(), 1u);
-  EXPECT_EQ(list.extents()[0].type, nbd::kExtentHole);
+  EXPECT_EQ(list.extents()[0].flags, nbd::kExtentHole);
 }
 
 TEST(CPlugin, FailureCarriesErrnoAndMessage) {

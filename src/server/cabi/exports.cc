@@ -378,7 +378,7 @@ NBDKIT_DLL_PUBLIC size_t nbdkit_extents_count(const struct nbdkit_extents* e) {
 }
 NBDKIT_DLL_PUBLIC struct nbdkit_extent nbdkit_get_extent(const struct nbdkit_extents* e, size_t i) {
   const nbd::Extent& x = e->list->extents().at(i);
-  return {x.offset, x.length, x.type};
+  return {x.offset, x.length, uint32_t(x.flags)};
 }
 
 NBDKIT_DLL_PUBLIC int nbdkit_add_export(struct nbdkit_exports* x, const char* name, const char* description) {
