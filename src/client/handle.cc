@@ -119,13 +119,11 @@ const std::string& Handle::get_error() const {
 NBD_LOCKED_GETTER(int, get_errno, h.errnum)
 
 // ---- settings ----
-Status before_connect(Handle::Impl& h, const char* api) {
-  h.api = api;
+Status before_connect(Handle::Impl& h) {
   if (h.state != State::Created) return h.fail(EINVAL, "invalid state: %s: the handle must be newly created", state_name(h.state));
   return ok();
 }
-Status before_go(Handle::Impl& h, const char* api) {
-  h.api = api;
+Status before_go(Handle::Impl& h) {
   if (h.state != State::Created && h.state != State::Negotiating)
     return h.fail(EINVAL, "invalid state: %s: the handle must be newly created or negotiating", state_name(h.state));
   return ok();
@@ -137,8 +135,8 @@ NBD_LOCKED_SETTER(set_handle_name, std::string, name)
 NBD_LOCKED_GETTER(std::string, get_handle_name, h.name)
 
 Status Handle::set_export_name(std::string name) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_export_name"));
+  NBD_HANDLE_CALL("nbd_set_export_name");
+  NBD_TRY(before_go(*impl_));
   if (name.size() > protocol::kMaxStringLength) return impl_->fail(ENAMETOOLONG, "export name too long");
   impl_->export_name = std::move(name);
   impl_->meta_done = false;  // contexts are per export
@@ -147,8 +145,8 @@ Status Handle::set_export_name(std::string name) {
 NBD_LOCKED_GETTER(std::string, get_export_name, h.export_name)
 
 Status Handle::set_tls(TlsMode mode) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_set_tls"));
+  NBD_HANDLE_CALL("nbd_set_tls");
+  NBD_TRY(before_connect(*impl_));
   impl_->tls = mode;
   return ok();
 }
@@ -156,8 +154,8 @@ NBD_LOCKED_GETTER(TlsMode, get_tls, h.tls)
 
 #define NBD_SETTER(method, api_name, field, type) \
   Status Handle::method(type v) {                 \
-    NBD_HANDLE_LOCK;                              \
-    NBD_TRY(before_connect(*impl_, api_name));    \
+    NBD_HANDLE_CALL(api_name);                    \
+    NBD_TRY(before_connect(*impl_));              \
     impl_->field = std::move(v);                  \
     return ok();                                  \
   }
@@ -173,20 +171,20 @@ NBD_SETTER(set_opt_mode, "nbd_set_opt_mode", opt_mode, bool)
 #undef NBD_SETTER
 
 Status Handle::set_request_meta_context(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_request_meta_context"));
+  NBD_HANDLE_CALL("nbd_set_request_meta_context");
+  NBD_TRY(before_go(*impl_));
   impl_->request_meta = on;
   return ok();
 }
 Status Handle::set_request_block_size(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_request_block_size"));
+  NBD_HANDLE_CALL("nbd_set_request_block_size");
+  NBD_TRY(before_go(*impl_));
   impl_->request_block_size = on;
   return ok();
 }
 Status Handle::set_full_info(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_full_info"));
+  NBD_HANDLE_CALL("nbd_set_full_info");
+  NBD_TRY(before_go(*impl_));
   impl_->full_info = on;
   return ok();
 }
@@ -201,8 +199,8 @@ NBD_LOCKED_GETTER(bool, get_opt_mode, h.opt_mode)
 NBD_LOCKED_SETTER(set_uri_allow_local_file, bool, uri_allow_local_file)
 
 Status Handle::add_meta_context(std::string name) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_add_meta_context"));
+  NBD_HANDLE_CALL("nbd_add_meta_context");
+  NBD_TRY(before_go(*impl_));
   if (name.empty() || name.size() > protocol::kMaxStringLength)
     return impl_->fail(EINVAL, "meta context name must be 1 to 4096 bytes");
   impl_->meta_requests.push_back(std::move(name));
@@ -211,14 +209,13 @@ Status Handle::add_meta_context(std::string name) {
 }
 NBD_LOCKED_GETTER(size_t, get_nr_meta_contexts, h.meta_requests.size())
 Result<std::string> Handle::get_meta_context(size_t i) const {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_get_meta_context";
+  NBD_HANDLE_CALL("nbd_get_meta_context");
   if (i >= impl_->meta_requests.size()) return impl_->fail(EINVAL, "meta context request out of range");
   return impl_->meta_requests[i];
 }
 Status Handle::clear_meta_contexts() {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_clear_meta_contexts"));
+  NBD_HANDLE_CALL("nbd_clear_meta_contexts");
+  NBD_TRY(before_go(*impl_));
   impl_->meta_requests.clear();
   impl_->meta_done = false;
   return ok();

@@ -75,6 +75,9 @@ struct ExportInfo {
 // from several threads are serialized, a blocking one for as long as it waits. Recursive, so
 // a completion or chunk callback (run inside poll, with the lock held) may call the handle.
 #define NBD_HANDLE_LOCK std::lock_guard<std::recursive_mutex> handle_lock_(impl_->lock)
+// The lock for a call that can fail or trace, naming it once (libnbd's name: "nbd_pread") for
+// its errors and debug lines. See ApiCall.
+#define NBD_HANDLE_CALL(api) ApiCall api_call_(*impl_, api)
 
 struct Handle::Impl {
   Impl();
@@ -233,10 +236,26 @@ struct Handle::Impl {
   void on_ready();
 };
 
+// NBD_HANDLE_CALL: holds the handle's lock and sets h.api for the call's run. The outer name
+// comes back when it returns, so a call made from a callback (or shutdown's own aio_disconnect)
+// leaves the rest of the outer call's errors under the outer call's name.
+class ApiCall {
+ public:
+  ApiCall(Handle::Impl& h, const char* api) : lock_(h.lock), h_(h), outer_(h.api) { h.api = api; }
+  ~ApiCall() { h_.api = outer_; }
+  ApiCall(const ApiCall&) = delete;
+  ApiCall& operator=(const ApiCall&) = delete;
+
+ private:
+  std::lock_guard<std::recursive_mutex> lock_;
+  Handle::Impl& h_;
+  const char* outer_;
+};
+
 // Settings that change the negotiation may only be made before connecting (or, for
-// before_go, also while negotiating in opt mode). Both set h.api for error messages.
-Status before_connect(Handle::Impl& h, const char* api);
-Status before_go(Handle::Impl& h, const char* api);
+// before_go, also while negotiating in opt mode). Call under NBD_HANDLE_CALL.
+Status before_connect(Handle::Impl& h);
+Status before_go(Handle::Impl& h);
 
 // Connecting (connect.cc): start a connection, or run until negotiation has finished.
 Status start_unix(Handle::Impl& h, std::string_view path);

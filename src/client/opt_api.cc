@@ -40,42 +40,36 @@ Status Handle::Impl::start_user_option(uint32_t option) {
 }
 
 Status Handle::opt_go() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_go";
+  NBD_HANDLE_CALL("nbd_opt_go");
   return impl_->start_user_option(uint32_t(Option::Go));
 }
 
 Status Handle::opt_info() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_info";
+  NBD_HANDLE_CALL("nbd_opt_info");
   return impl_->start_user_option(uint32_t(Option::Info));
 }
 
 Status Handle::opt_abort() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_abort";
+  NBD_HANDLE_CALL("nbd_opt_abort");
   return impl_->start_user_option(uint32_t(Option::Abort));
 }
 
 Result<int> Handle::opt_list(const ListCallback& cb) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_list";
+  NBD_HANDLE_CALL("nbd_opt_list");
   impl_->list_cb = &cb;
   NBD_TRY(impl_->start_user_option(uint32_t(Option::List)));
   return impl_->opt_count;
 }
 
 Result<int> Handle::opt_list_meta_context(const ContextCallback& cb) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_list_meta_context";
+  NBD_HANDLE_CALL("nbd_opt_list_meta_context");
   impl_->ctx_cb = &cb;
   NBD_TRY(impl_->start_user_option(uint32_t(Option::ListMetaContext)));
   return impl_->opt_count;
 }
 
 Result<int> Handle::opt_set_meta_context(const ContextCallback& cb) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_set_meta_context";
+  NBD_HANDLE_CALL("nbd_opt_set_meta_context");
   if (!impl_->sr) return impl_->fail(ENOTSUP, "server lacks structured replies, so meta contexts are not possible");
   impl_->ctx_cb = &cb;
   NBD_TRY(impl_->start_user_option(uint32_t(Option::SetMetaContext)));
@@ -83,22 +77,19 @@ Result<int> Handle::opt_set_meta_context(const ContextCallback& cb) {
 }
 
 Result<bool> Handle::opt_structured_reply() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_structured_reply";
+  NBD_HANDLE_CALL("nbd_opt_structured_reply");
   NBD_TRY(impl_->start_user_option(uint32_t(Option::StructuredReply)));
   return impl_->opt_bool;
 }
 
 Result<bool> Handle::opt_extended_headers() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_extended_headers";
+  NBD_HANDLE_CALL("nbd_opt_extended_headers");
   NBD_TRY(impl_->start_user_option(uint32_t(Option::ExtendedHeaders)));
   return impl_->opt_bool;
 }
 
 Result<bool> Handle::opt_starttls() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_opt_starttls";
+  NBD_HANDLE_CALL("nbd_opt_starttls");
   if (impl_->tls_on) return true;
   NBD_TRY(impl_->start_user_option(uint32_t(Option::StartTls)));
   return impl_->opt_bool;
