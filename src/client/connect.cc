@@ -129,19 +129,8 @@ Status start_fd(Handle::Impl& h, int sock) {
   return h.start_connected(sock);
 }
 
-static bool connecting(const Handle::Impl& h) {
-  switch (h.state) {
-    case State::Connecting:
-    case State::Handshake:
-    case State::Option:
-    case State::TlsHandshake:
-    case State::ExportName: return true;
-    default: return false;
-  }
-}
-
 Status wait_connected(Handle::Impl& h) {
-  while (connecting(h)) {
+  while (is_connecting(h.state)) {
     bool did;
     NBD_TRY(h.poll_once(-1, &did));
   }

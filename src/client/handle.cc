@@ -17,21 +17,48 @@ namespace {
 std::atomic<unsigned> handle_counter{0};
 }  // namespace
 
-const char* state_name(State s) {
-  switch (s) {
-    case State::Created: return "CREATED";
-    case State::Connecting: return "CONNECTING";
-    case State::Handshake: return "HANDSHAKE";
-    case State::Option: return "NEGOTIATING.OPTION";
-    case State::TlsHandshake: return "NEGOTIATING.TLS";
-    case State::ExportName: return "NEGOTIATING.EXPORT_NAME";
-    case State::Negotiating: return "NEGOTIATING";
-    case State::Ready: return "READY";
-    case State::Dead: return "DEAD";
-    case State::Closed: return "CLOSED";
-  }
-  return "?";
+namespace {
+using protocol::Option;
+
+// The state table: name, the option the state sends, whether it is part of connecting.
+struct StateRow {
+  State state;
+  const char* name;
+  Option option;
+  bool connecting;
+};
+constexpr Option kNoOption{};
+constexpr StateRow kStates[] = {
+    {State::Created, "CREATED", kNoOption, false},
+    {State::Connecting, "CONNECTING", kNoOption, true},
+    {State::Handshake, "HANDSHAKE", kNoOption, true},
+    {State::OptStartTls, "NEWSTYLE.OPT_STARTTLS", Option::StartTls, true},
+    {State::TlsHandshake, "NEWSTYLE.TLS_HANDSHAKE", kNoOption, true},
+    {State::OptExtendedHeaders, "NEWSTYLE.OPT_EXTENDED_HEADERS", Option::ExtendedHeaders, true},
+    {State::OptStructuredReply, "NEWSTYLE.OPT_STRUCTURED_REPLY", Option::StructuredReply, true},
+    {State::OptSetMetaContext, "NEWSTYLE.OPT_SET_META_CONTEXT", Option::SetMetaContext, true},
+    {State::OptGo, "NEWSTYLE.OPT_GO", Option::Go, true},
+    {State::OptExportName, "NEWSTYLE.OPT_EXPORT_NAME", Option::ExportName, true},
+    {State::OptInfo, "NEWSTYLE.OPT_INFO", Option::Info, true},
+    {State::OptList, "NEWSTYLE.OPT_LIST", Option::List, true},
+    {State::OptListMetaContext, "NEWSTYLE.OPT_LIST_META_CONTEXT", Option::ListMetaContext, true},
+    {State::OptAbort, "NEWSTYLE.OPT_ABORT", Option::Abort, true},
+    {State::Negotiating, "NEGOTIATING", kNoOption, false},
+    {State::Ready, "READY", kNoOption, false},
+    {State::Dead, "DEAD", kNoOption, false},
+    {State::Closed, "CLOSED", kNoOption, false},
+};
+constexpr bool table_in_order() {
+  for (size_t i = 0; i < std::size(kStates); ++i)
+    if (size_t(kStates[i].state) != i) return false;
+  return std::size(kStates) == size_t(State::Closed) + 1;
 }
+static_assert(table_in_order(), "kStates: one row per State, in declaration order");
+}  // namespace
+
+const char* state_name(State s) { return kStates[size_t(s)].name; }
+uint32_t state_option(State s) { return uint32_t(kStates[size_t(s)].option); }
+bool is_connecting(State s) { return kStates[size_t(s)].connecting; }
 
 Handle::Impl::Impl() {
   name = "nbd" + std::to_string(++handle_counter);
@@ -139,7 +166,7 @@ Status Handle::set_export_name(std::string name) {
   NBD_TRY(before_go(*impl_));
   if (name.size() > protocol::kMaxStringLength) return impl_->fail(ENAMETOOLONG, "export name too long");
   impl_->export_name = std::move(name);
-  impl_->meta_done = false;  // contexts are per export
+  impl_->meta_valid = false;  // contexts are per export
   return ok();
 }
 NBD_LOCKED_GETTER(std::string, get_export_name, h.export_name)
@@ -204,7 +231,7 @@ Status Handle::add_meta_context(std::string name) {
   if (name.empty() || name.size() > protocol::kMaxStringLength)
     return impl_->fail(EINVAL, "meta context name must be 1 to 4096 bytes");
   impl_->meta_requests.push_back(std::move(name));
-  impl_->meta_done = false;
+  impl_->meta_valid = false;
   return ok();
 }
 NBD_LOCKED_GETTER(size_t, get_nr_meta_contexts, h.meta_requests.size())
@@ -217,18 +244,13 @@ Status Handle::clear_meta_contexts() {
   NBD_HANDLE_CALL("nbd_clear_meta_contexts");
   NBD_TRY(before_go(*impl_));
   impl_->meta_requests.clear();
-  impl_->meta_done = false;
+  impl_->meta_valid = false;
   return ok();
 }
 
 // ---- state queries ----
 NBD_LOCKED_GETTER(bool, aio_is_created, h.state == State::Created)
-bool Handle::aio_is_connecting() const {
-  NBD_HANDLE_LOCK;
-  State s = impl_->state;
-  return s == State::Connecting || s == State::Handshake || s == State::Option ||
-         s == State::TlsHandshake || s == State::ExportName;
-}
+NBD_LOCKED_GETTER(bool, aio_is_connecting, is_connecting(h.state))
 NBD_LOCKED_GETTER(bool, aio_is_negotiating, h.state == State::Negotiating)
 NBD_LOCKED_GETTER(bool, aio_is_ready, h.state == State::Ready)
 NBD_LOCKED_GETTER(bool, aio_is_processing, h.state == State::Ready && h.in_flight > 0)
