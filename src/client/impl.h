@@ -99,9 +99,12 @@ struct CmdSlot {
   bool got_data = false;  // read: saw a data/hole chunk (or a simple reply)
   bool discard = false;   // read: the data is thrown away (rbuf is null)
   CompletionCallback done;
-  ChunkCallback chunk;
-  ExtentCallback extent;
-  Extent32Callback extent32;
+  // At most one of these, set before the command goes out: a blocking call's own callback
+  // (it outlives the command), or for aio_* the one moved into `owned`. Null: none.
+  const ChunkCallback* chunk = nullptr;
+  const ExtentCallback* extent = nullptr;
+  const Extent32Callback* extent32 = nullptr;
+  std::variant<std::monostate, ChunkCallback, ExtentCallback, Extent32Callback> owned;
   std::byte hdr[protocol::kExtendedRequestSize];
   uint32_t next_free = 0;  // free-list link (index + 1, 0 = end)
 };
