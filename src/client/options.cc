@@ -77,23 +77,21 @@ void Handle::Impl::start_go(State go) {
   start_option(go);
 }
 
-// Enters the option's state and sends the option. Only one option is ever on the wire: the
-// spec says a client MUST NOT send one before the final reply to the previous one.
-void Handle::Impl::start_option(State s, OptionData data) {
+// The bytes of the option that state s sends; fills in the option's starting data unless the
+// caller brought its own (an opt_* call's callback).
+static std::vector<std::byte> option_request(const Handle::Impl& h, State s, OptionData& data) {
   std::vector<std::byte> body;
   switch (s) {
     case State::OptSetMetaContext:
-      meta_contexts.clear();
-      [[fallthrough]];
     case State::OptListMetaContext:
-      body = encode_meta_context_request(MetaContextRequest{export_name, meta_requests});
+      body = encode_meta_context_request(MetaContextRequest{h.export_name, h.meta_requests});
       if (std::holds_alternative<std::monostate>(data)) data = MetaOption{};
       break;
     case State::OptGo:
     case State::OptInfo: {
-      InfoRequest req{export_name, {}};
-      if (full_info) req.info_requests = {kInfoName, kInfoDescription};
-      if (request_block_size) req.info_requests.push_back(kInfoBlockSize);
+      InfoRequest req{h.export_name, {}};
+      if (h.full_info) req.info_requests = {kInfoName, kInfoDescription};
+      if (h.request_block_size) req.info_requests.push_back(kInfoBlockSize);
       body = encode_info_request(req);
       data = ExportOption{};
       break;
@@ -103,15 +101,22 @@ void Handle::Impl::start_option(State s, OptionData data) {
       break;
     default: data = SwitchOption{}; break;
   }
-  opt = std::move(data);
-  uint32_t option = state_option(s);
-  NBD_ASSERT(option != 0);
   std::vector<std::byte> b;
-  encode_option_header(b, option, uint32_t(body.size()));
+  encode_option_header(b, state_option(s), uint32_t(body.size()));
   b.insert(b.end(), body.begin(), body.end());
+  return b;
+}
+
+// Enters the option's state and sends the option. Only one option is ever on the wire: the
+// spec says a client MUST NOT send one before the final reply to the previous one.
+void Handle::Impl::start_option(State s, OptionData data) {
+  NBD_ASSERT(state_option(s) != 0);
+  std::vector<std::byte> b = option_request(*this, s, data);
+  opt = std::move(data);
+  if (s == State::OptSetMetaContext) meta_contexts.clear();
   set_state(s);
   queue_bytes(b);
-  debugf("sending option %s", option_name(option));
+  debugf("sending option %s", option_name(state_option(s)));
   if (s == State::OptAbort) {
     // The server may or may not acknowledge; either way we are done once it is sent.
     expect_eof = true;
