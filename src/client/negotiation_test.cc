@@ -53,37 +53,54 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"normal connect", [](FakeServer& s) { s.newstyle(4096, 0); },
+    {"normal connect",
+     [](FakeServer& s) { s.newstyle(4096, 0); },
      [](Handle& h) { ASSERT_TRUE(h.add_meta_context("base:allocation")); },
      {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY",
       "NEWSTYLE.OPT_SET_META_CONTEXT", "NEWSTYLE.OPT_GO", "READY"},
      nullptr},
-    {"no meta context asked for", [](FakeServer& s) { s.newstyle(4096, 0); }, [](Handle&) {},
-     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO", "READY"},
+    {"no meta context asked for",
+     [](FakeServer& s) { s.newstyle(4096, 0); },
+     [](Handle&) {},
+     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO",
+      "READY"},
      nullptr},
-    {"structured replies refused", [](FakeServer& s) { s.newstyle(4096, 0, false); }, [](Handle&) {},
-     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO", "READY"},
+    {"structured replies refused",
+     [](FakeServer& s) { s.newstyle(4096, 0, false); },
+     [](Handle&) {},
+     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO",
+      "READY"},
      nullptr},
-    {"nothing requested", [](FakeServer& s) { s.newstyle(4096, 0); },
+    {"nothing requested",
+     [](FakeServer& s) { s.newstyle(4096, 0); },
      [](Handle& h) {
        ASSERT_TRUE(h.set_request_extended_headers(false));
        ASSERT_TRUE(h.set_request_structured_replies(false));
      },
-     {"HANDSHAKE", "NEWSTYLE.OPT_GO", "READY"}, nullptr},
-    {"GO refused", refuses_everything, [](Handle&) {},
-     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO", "DEAD"},
+     {"HANDSHAKE", "NEWSTYLE.OPT_GO", "READY"},
+     nullptr},
+    {"GO refused",
+     refuses_everything,
+     [](Handle&) {},
+     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEWSTYLE.OPT_GO",
+      "DEAD"},
      "server has no export named ''"},
-    {"TLS required, STARTTLS refused", refuses_everything,
+    {"TLS required, STARTTLS refused",
+     refuses_everything,
      [](Handle& h) { ASSERT_TRUE(h.set_tls(TlsMode::Require)); },
-     {"HANDSHAKE", "NEWSTYLE.OPT_STARTTLS", "DEAD"}, "server refused TLS"},
-    {"TLS allowed, STARTTLS refused", refuses_everything,
+     {"HANDSHAKE", "NEWSTYLE.OPT_STARTTLS", "DEAD"},
+     "server refused TLS"},
+    {"TLS allowed, STARTTLS refused",
+     refuses_everything,
      [](Handle& h) { ASSERT_TRUE(h.set_tls(TlsMode::Allow)); },
      {"HANDSHAKE", "NEWSTYLE.OPT_STARTTLS", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY",
       "NEWSTYLE.OPT_GO", "DEAD"},
      "server has no export named ''"},
-    {"opt mode stops before GO", [](FakeServer& s) { s.newstyle(4096, 0); },
+    {"opt mode stops before GO",
+     [](FakeServer& s) { s.newstyle(4096, 0); },
      [](Handle& h) { ASSERT_TRUE(h.set_opt_mode(true)); },
-     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEGOTIATING"}, nullptr},
+     {"HANDSHAKE", "NEWSTYLE.OPT_EXTENDED_HEADERS", "NEWSTYLE.OPT_STRUCTURED_REPLY", "NEGOTIATING"},
+     nullptr},
 };
 
 TEST(NegotiationTest, DebugLogNamesEachState) {
@@ -114,7 +131,8 @@ TEST(NegotiationTest, RefusedStructuredRepliesLeaveNoMetaContexts) {
   ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
   EXPECT_FALSE(*h.get_structured_replies_negotiated());
   EXPECT_FALSE(*h.can_meta_context("base:allocation"));
-  EXPECT_FALSE(h.block_status_64(512, 0, [](std::string_view, uint64_t, std::span<const Extent>, int*) { return 0; }));
+  EXPECT_FALSE(
+      h.block_status_64(512, 0, [](std::string_view, uint64_t, std::span<const Extent>, int*) { return 0; }));
   EXPECT_EQ(h.get_errno(), ENOTSUP);
 }
 
