@@ -6,11 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "nbd/extent.h"
@@ -62,10 +65,77 @@ enum class BlockSize { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
 // A command's identity while it is in flight: positive, unique and increasing per handle.
 using Cookie = uint64_t;
 
+// A callable kept inside the command record, never on the heap: a lambda or function object
+// of at most kCapacity bytes (capture references, or a pointer to the caller's state), or a
+// function pointer. Copyable like std::function, whose place it takes; empty by default, and
+// an empty one is never called. A capture that is too large is a compile error.
+template <class Signature>
+class InlineCallback;
+
+template <class R, class... Args>
+class InlineCallback<R(Args...)> {
+ public:
+  static constexpr size_t kCapacity = 4 * sizeof(void*);
+
+  InlineCallback() noexcept = default;
+  InlineCallback(std::nullptr_t) noexcept {}
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, InlineCallback> &&
+             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+  InlineCallback(F&& f) {  // implicit: a lambda converts, as to std::function
+    using D = std::decay_t<F>;
+    static_assert(sizeof(D) <= kCapacity && alignof(D) <= alignof(void*),
+                  "callback too large to keep in the command: capture a pointer to its state");
+    static_assert(std::is_copy_constructible_v<D>, "callbacks are copied, as std::function's are");
+    if constexpr (std::is_pointer_v<D>) {
+      if (!f) return;
+    }
+    ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+    call_ = [](void* p, Args... a) -> R { return (*static_cast<D*>(p))(std::forward<Args>(a)...); };
+    if constexpr (!std::is_trivially_copyable_v<D>) manage_ = &manage<D>;
+  }
+  InlineCallback(const InlineCallback& o) { copy_from(o); }
+  InlineCallback& operator=(const InlineCallback& o) {
+    if (this != &o) {
+      reset();
+      copy_from(o);
+    }
+    return *this;
+  }
+  ~InlineCallback() { reset(); }
+
+  explicit operator bool() const noexcept { return call_ != nullptr; }
+  R operator()(Args... a) const { return call_(buf_, std::forward<Args>(a)...); }  // not empty
+
+ private:
+  template <class D>
+  static void manage(void* dst, const void* src) {  // copies src into dst, or destroys dst
+    if (src) ::new (dst) D(*static_cast<const D*>(src));
+    else static_cast<D*>(dst)->~D();
+  }
+  void copy_from(const InlineCallback& o) {
+    if (!o.call_) return;
+    if (o.manage_) o.manage_(buf_, o.buf_);
+    else std::memcpy(buf_, o.buf_, kCapacity);
+    call_ = o.call_;
+    manage_ = o.manage_;
+  }
+  void reset() {
+    if (manage_) manage_(buf_, nullptr);
+    call_ = nullptr;
+    manage_ = nullptr;
+  }
+
+  alignas(void*) mutable unsigned char buf_[kCapacity];
+  R (*call_)(void*, Args...) = nullptr;
+  void (*manage_)(void* dst, const void* src) = nullptr;
+};
+
 // Called once when a command retires (reply complete, or the handle died). *error is 0 or an
 // errno; the callback may change it. Return 1 to retire the command automatically (then
 // aio_command_completed must not be called for it), 0 to leave it for aio_command_completed.
-using CompletionCallback = std::function<int(int* error)>;
+// Kept in the command itself: submitting a command allocates nothing.
+using CompletionCallback = InlineCallback<int(int* error)>;
 
 // Called for each chunk of a structured read: status is kReadData (subbuf holds the data),
 // kReadHole (subbuf was zeroed) or kReadError (*error holds the server's errno). offset is the

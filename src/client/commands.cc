@@ -84,9 +84,10 @@ Status check_command(Handle::Impl& h, Command t, uint64_t count, uint64_t offset
 
 }  // namespace
 
-// Checks and queues one command; the caller has filled nothing yet.
-static Result<Cookie> issue(Handle::Impl& h, Command t, uint64_t count, uint64_t offset, uint32_t flags,
-                            std::byte* rbuf, const std::byte* wbuf, CompletionCallback&& done) {
+// Checks a command and takes a slot for it; the caller attaches its callbacks and submits,
+// so nothing looks the command up again and no callback is copied to the heap.
+static Result<CmdSlot*> prepare(Handle::Impl& h, Command t, uint64_t count, uint64_t offset, uint32_t flags,
+                                std::byte* rbuf, const std::byte* wbuf) {
   NBD_TRY(check_command(h, t, count, offset, flags));
   NBD_TRY_ASSIGN(CmdSlot * c, h.alloc_command());
   c->type = uint16_t(t);
@@ -95,83 +96,91 @@ static Result<Cookie> issue(Handle::Impl& h, Command t, uint64_t count, uint64_t
   c->count = count;
   c->rbuf = rbuf;
   c->wbuf = wbuf;
-  c->done = std::move(done);
   if (rbuf && h.pread_initialize) memset(rbuf, 0, size_t(count));
+  return c;
+}
+
+// A command whose only callback is its completion.
+static Result<Cookie> issue(Handle::Impl& h, Command t, uint64_t count, uint64_t offset, uint32_t flags,
+                            std::byte* rbuf, const std::byte* wbuf, CompletionCallback&& done) {
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(h, t, count, offset, flags, rbuf, wbuf));
+  c->done = std::move(done);
   return h.submit(c);
+}
+
+// An aio_* call's chunk or extent callback: moved into the command, which owns it from now on.
+template <class Callback>
+static const Callback* own(CmdSlot* c, Callback&& cb) {
+  if (!cb) return nullptr;
+  return &c->owned.emplace<Callback>(std::move(cb));
 }
 
 Result<Cookie> Handle::aio_pread(std::span<std::byte> buf, uint64_t offset, CompletionCallback done,
                                  uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_pread";
+  NBD_HANDLE_CALL("nbd_aio_pread");
   return issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_pread_structured(std::span<std::byte> buf, uint64_t offset, ChunkCallback chunk,
                                             CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_pread_structured";
-  NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, std::move(done)));
-  impl_->find(c)->chunk = std::move(chunk);
-  return c;
+  NBD_HANDLE_CALL("nbd_aio_pread_structured");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr));
+  c->done = std::move(done);
+  c->chunk = own(c, std::move(chunk));
+  return impl_->submit(c);
 }
 
 Result<Cookie> Handle::aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done,
                                          uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_pread_discard";
-  NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::Read, count, offset, flags, nullptr, nullptr, std::move(done)));
-  impl_->find(c)->discard = true;
-  return c;
+  NBD_HANDLE_CALL("nbd_aio_pread_discard");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::Read, count, offset, flags, nullptr, nullptr));
+  c->done = std::move(done);
+  c->discard = true;
+  return impl_->submit(c);
 }
 
 Result<Cookie> Handle::aio_pwrite(std::span<const std::byte> buf, uint64_t offset, CompletionCallback done,
                                   uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_pwrite";
+  NBD_HANDLE_CALL("nbd_aio_pwrite");
   return issue(*impl_, Command::Write, buf.size(), offset, flags, nullptr, buf.data(), std::move(done));
 }
 
 Result<Cookie> Handle::aio_flush(CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_flush";
+  NBD_HANDLE_CALL("nbd_aio_flush");
   return issue(*impl_, Command::Flush, 0, 0, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_trim(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_trim";
+  NBD_HANDLE_CALL("nbd_aio_trim");
   return issue(*impl_, Command::Trim, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_cache(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_cache";
+  NBD_HANDLE_CALL("nbd_aio_cache");
   return issue(*impl_, Command::Cache, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_zero(uint64_t count, uint64_t offset, CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_zero";
+  NBD_HANDLE_CALL("nbd_aio_zero");
   return issue(*impl_, Command::WriteZeroes, count, offset, flags, nullptr, nullptr, std::move(done));
 }
 
 Result<Cookie> Handle::aio_block_status_64(uint64_t count, uint64_t offset, ExtentCallback extent,
                                            CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_block_status_64";
-  NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, std::move(done)));
-  impl_->find(c)->extent = std::move(extent);
-  return c;
+  NBD_HANDLE_CALL("nbd_aio_block_status_64");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr));
+  c->done = std::move(done);
+  c->extent = own(c, std::move(extent));
+  return impl_->submit(c);
 }
 
 Result<Cookie> Handle::aio_block_status(uint64_t count, uint64_t offset, Extent32Callback extent,
                                         CompletionCallback done, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_block_status";
-  NBD_TRY_ASSIGN(Cookie c, issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, std::move(done)));
-  impl_->find(c)->extent32 = std::move(extent);
-  return c;
+  NBD_HANDLE_CALL("nbd_aio_block_status");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr));
+  c->done = std::move(done);
+  c->extent32 = own(c, std::move(extent));
+  return impl_->submit(c);
 }
 
 // kShutdownAbandonPending: commands whose request has not started to go out are dropped
@@ -195,8 +204,7 @@ static void abandon_unsent(Handle::Impl& h) {
 }
 
 Status Handle::aio_disconnect(uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_disconnect";
+  NBD_HANDLE_CALL("nbd_aio_disconnect");
   Impl& h = *impl_;
   if (h.state != State::Ready) return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected", client::state_name(h.state));
   if (flags & ~kShutdownAbandonPending) return h.fail(EINVAL, "invalid shutdown flags 0x%x", flags);
@@ -211,8 +219,7 @@ Status Handle::aio_disconnect(uint32_t flags) {
 }
 
 Result<bool> Handle::aio_command_completed(Cookie cookie) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_command_completed";
+  NBD_HANDLE_CALL("nbd_aio_command_completed");
   CmdSlot* c = impl_->find(cookie);
   if (!c) return impl_->fail(EINVAL, "invalid cookie %llu (unknown or already retired)", (unsigned long long)cookie);
   if (c->phase == CmdPhase::InFlight) return false;
@@ -237,9 +244,8 @@ size_t Handle::aio_in_flight() const {
 }
 
 // ---- blocking forms ----
-static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) {
+static Status wait_for(Handle::Impl& h, Result<Cookie> issued) {
   if (!issued) return std::move(issued).error();
-  h.api = api;
   Cookie c = *issued;
   for (;;) {
     CmdSlot* cmd = h.find(c);
@@ -247,7 +253,13 @@ static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) 
     bool did;
     Status st = h.poll_once(-1, &did);
     // The reply may have arrived together with the end of the connection.
-    if (!st && (cmd = h.find(c)) && cmd->phase == CmdPhase::InFlight) return st;
+    if (!st && (cmd = h.find(c)) && cmd->phase == CmdPhase::InFlight) {
+      // Still in flight, while the caller's callback goes out of scope with this call.
+      cmd->chunk = nullptr;
+      cmd->extent = nullptr;
+      cmd->extent32 = nullptr;
+      return st;
+    }
   }
   CmdSlot* cmd = h.find(c);
   if (!cmd) return h.fail(EINVAL, "command vanished");  // retired by its callback: impossible here
@@ -260,75 +272,64 @@ static Status wait_for(Handle::Impl& h, Result<Cookie> issued, const char* api) 
 }
 
 Status Handle::pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_pread";
-  return wait_for(*impl_, issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, {}), "nbd_pread");
+  NBD_HANDLE_CALL("nbd_pread");
+  return wait_for(*impl_, issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, {}));
 }
 
 Status Handle::pread_structured(std::span<std::byte> buf, uint64_t offset, const ChunkCallback& chunk,
                                 uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_pread_structured";
-  auto c = issue(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr, {});
-  if (c) impl_->find(*c)->chunk = chunk;
-  return wait_for(*impl_, std::move(c), "nbd_pread_structured");
+  NBD_HANDLE_CALL("nbd_pread_structured");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::Read, buf.size(), offset, flags, buf.data(), nullptr));
+  if (chunk) c->chunk = &chunk;
+  return wait_for(*impl_, impl_->submit(c));
 }
 
 Status Handle::pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_pwrite";
-  return wait_for(*impl_, issue(*impl_, Command::Write, buf.size(), offset, flags, nullptr, buf.data(), {}), "nbd_pwrite");
+  NBD_HANDLE_CALL("nbd_pwrite");
+  return wait_for(*impl_, issue(*impl_, Command::Write, buf.size(), offset, flags, nullptr, buf.data(), {}));
 }
 
 Status Handle::flush(uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_flush";
-  return wait_for(*impl_, issue(*impl_, Command::Flush, 0, 0, flags, nullptr, nullptr, {}), "nbd_flush");
+  NBD_HANDLE_CALL("nbd_flush");
+  return wait_for(*impl_, issue(*impl_, Command::Flush, 0, 0, flags, nullptr, nullptr, {}));
 }
 
 Status Handle::trim(uint64_t count, uint64_t offset, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_trim";
-  return wait_for(*impl_, issue(*impl_, Command::Trim, count, offset, flags, nullptr, nullptr, {}), "nbd_trim");
+  NBD_HANDLE_CALL("nbd_trim");
+  return wait_for(*impl_, issue(*impl_, Command::Trim, count, offset, flags, nullptr, nullptr, {}));
 }
 
 Status Handle::cache(uint64_t count, uint64_t offset, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_cache";
-  return wait_for(*impl_, issue(*impl_, Command::Cache, count, offset, flags, nullptr, nullptr, {}), "nbd_cache");
+  NBD_HANDLE_CALL("nbd_cache");
+  return wait_for(*impl_, issue(*impl_, Command::Cache, count, offset, flags, nullptr, nullptr, {}));
 }
 
 Status Handle::zero(uint64_t count, uint64_t offset, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_zero";
-  return wait_for(*impl_, issue(*impl_, Command::WriteZeroes, count, offset, flags, nullptr, nullptr, {}), "nbd_zero");
+  NBD_HANDLE_CALL("nbd_zero");
+  return wait_for(*impl_, issue(*impl_, Command::WriteZeroes, count, offset, flags, nullptr, nullptr, {}));
 }
 
 Status Handle::block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent,
                                uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_block_status_64";
-  auto c = issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, {});
-  if (c) impl_->find(*c)->extent = extent;
-  return wait_for(*impl_, std::move(c), "nbd_block_status_64");
+  NBD_HANDLE_CALL("nbd_block_status_64");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr));
+  if (extent) c->extent = &extent;
+  return wait_for(*impl_, impl_->submit(c));
 }
 
 Status Handle::block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent, uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_block_status";
-  auto c = issue(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr, {});
-  if (c) impl_->find(*c)->extent32 = extent;
-  return wait_for(*impl_, std::move(c), "nbd_block_status");
+  NBD_HANDLE_CALL("nbd_block_status");
+  NBD_TRY_ASSIGN(CmdSlot * c, prepare(*impl_, Command::BlockStatus, count, offset, flags, nullptr, nullptr));
+  if (extent) c->extent32 = &extent;
+  return wait_for(*impl_, impl_->submit(c));
 }
 
 Status Handle::shutdown(uint32_t flags) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_shutdown";
+  NBD_HANDLE_CALL("nbd_shutdown");
   Impl& h = *impl_;
   if (h.state == State::Closed) return ok();
   if (h.state == State::Negotiating) return opt_abort();  // nothing to flush yet
   NBD_TRY(aio_disconnect(flags));
-  h.api = "nbd_shutdown";
   while (h.state == State::Ready) {
     bool did;
     NBD_TRY(h.poll_once(-1, &did));

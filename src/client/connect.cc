@@ -129,19 +129,8 @@ Status start_fd(Handle::Impl& h, int sock) {
   return h.start_connected(sock);
 }
 
-static bool connecting(const Handle::Impl& h) {
-  switch (h.state) {
-    case State::Connecting:
-    case State::Handshake:
-    case State::Option:
-    case State::TlsHandshake:
-    case State::ExportName: return true;
-    default: return false;
-  }
-}
-
 Status wait_connected(Handle::Impl& h) {
-  while (connecting(h)) {
+  while (is_connecting(h.state)) {
     bool did;
     NBD_TRY(h.poll_once(-1, &did));
   }
@@ -151,58 +140,58 @@ Status wait_connected(Handle::Impl& h) {
 }
 
 Status Handle::aio_connect_unix(std::string_view path) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_unix"));
+  NBD_HANDLE_CALL("nbd_aio_connect_unix");
+  NBD_TRY(before_connect(*impl_));
   return start_unix(*impl_, path);
 }
 Status Handle::aio_connect_tcp(std::string_view host, std::string_view port) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_tcp"));
+  NBD_HANDLE_CALL("nbd_aio_connect_tcp");
+  NBD_TRY(before_connect(*impl_));
   return start_tcp(*impl_, host, port);
 }
 Status Handle::aio_connect_vsock(uint32_t cid, uint32_t port) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_vsock"));
+  NBD_HANDLE_CALL("nbd_aio_connect_vsock");
+  NBD_TRY(before_connect(*impl_));
   return start_vsock(*impl_, cid, port);
 }
 Status Handle::aio_connect_socket(int sock) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_socket"));
+  NBD_HANDLE_CALL("nbd_aio_connect_socket");
+  NBD_TRY(before_connect(*impl_));
   return start_fd(*impl_, sock);
 }
 Status Handle::aio_connect_uri(std::string_view uri) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_uri"));
+  NBD_HANDLE_CALL("nbd_aio_connect_uri");
+  NBD_TRY(before_connect(*impl_));
   return start_uri(*impl_, uri);
 }
 
 Status Handle::connect_unix(std::string_view path) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_unix"));
+  NBD_HANDLE_CALL("nbd_connect_unix");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_unix(*impl_, path));
   return wait_connected(*impl_);
 }
 Status Handle::connect_tcp(std::string_view host, std::string_view port) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_tcp"));
+  NBD_HANDLE_CALL("nbd_connect_tcp");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_tcp(*impl_, host, port));
   return wait_connected(*impl_);
 }
 Status Handle::connect_vsock(uint32_t cid, uint32_t port) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_vsock"));
+  NBD_HANDLE_CALL("nbd_connect_vsock");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_vsock(*impl_, cid, port));
   return wait_connected(*impl_);
 }
 Status Handle::connect_socket(int sock) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_socket"));
+  NBD_HANDLE_CALL("nbd_connect_socket");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_fd(*impl_, sock));
   return wait_connected(*impl_);
 }
 Status Handle::connect_uri(std::string_view uri) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_uri"));
+  NBD_HANDLE_CALL("nbd_connect_uri");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_uri(*impl_, uri));
   return wait_connected(*impl_);
 }

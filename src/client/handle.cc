@@ -17,21 +17,48 @@ namespace {
 std::atomic<unsigned> handle_counter{0};
 }  // namespace
 
-const char* state_name(State s) {
-  switch (s) {
-    case State::Created: return "CREATED";
-    case State::Connecting: return "CONNECTING";
-    case State::Handshake: return "HANDSHAKE";
-    case State::Option: return "NEGOTIATING.OPTION";
-    case State::TlsHandshake: return "NEGOTIATING.TLS";
-    case State::ExportName: return "NEGOTIATING.EXPORT_NAME";
-    case State::Negotiating: return "NEGOTIATING";
-    case State::Ready: return "READY";
-    case State::Dead: return "DEAD";
-    case State::Closed: return "CLOSED";
-  }
-  return "?";
+namespace {
+using protocol::Option;
+
+// The state table: name, the option the state sends, whether it is part of connecting.
+struct StateRow {
+  State state;
+  const char* name;
+  Option option;
+  bool connecting;
+};
+constexpr Option kNoOption{};
+constexpr StateRow kStates[] = {
+    {State::Created, "CREATED", kNoOption, false},
+    {State::Connecting, "CONNECTING", kNoOption, true},
+    {State::Handshake, "HANDSHAKE", kNoOption, true},
+    {State::OptStartTls, "NEWSTYLE.OPT_STARTTLS", Option::StartTls, true},
+    {State::TlsHandshake, "NEWSTYLE.TLS_HANDSHAKE", kNoOption, true},
+    {State::OptExtendedHeaders, "NEWSTYLE.OPT_EXTENDED_HEADERS", Option::ExtendedHeaders, true},
+    {State::OptStructuredReply, "NEWSTYLE.OPT_STRUCTURED_REPLY", Option::StructuredReply, true},
+    {State::OptSetMetaContext, "NEWSTYLE.OPT_SET_META_CONTEXT", Option::SetMetaContext, true},
+    {State::OptGo, "NEWSTYLE.OPT_GO", Option::Go, true},
+    {State::OptExportName, "NEWSTYLE.OPT_EXPORT_NAME", Option::ExportName, true},
+    {State::OptInfo, "NEWSTYLE.OPT_INFO", Option::Info, true},
+    {State::OptList, "NEWSTYLE.OPT_LIST", Option::List, true},
+    {State::OptListMetaContext, "NEWSTYLE.OPT_LIST_META_CONTEXT", Option::ListMetaContext, true},
+    {State::OptAbort, "NEWSTYLE.OPT_ABORT", Option::Abort, true},
+    {State::Negotiating, "NEGOTIATING", kNoOption, false},
+    {State::Ready, "READY", kNoOption, false},
+    {State::Dead, "DEAD", kNoOption, false},
+    {State::Closed, "CLOSED", kNoOption, false},
+};
+constexpr bool table_in_order() {
+  for (size_t i = 0; i < std::size(kStates); ++i)
+    if (size_t(kStates[i].state) != i) return false;
+  return std::size(kStates) == size_t(State::Closed) + 1;
 }
+static_assert(table_in_order(), "kStates: one row per State, in declaration order");
+}  // namespace
+
+const char* state_name(State s) { return kStates[size_t(s)].name; }
+uint32_t state_option(State s) { return uint32_t(kStates[size_t(s)].option); }
+bool is_connecting(State s) { return kStates[size_t(s)].connecting; }
 
 Handle::Impl::Impl() {
   name = "nbd" + std::to_string(++handle_counter);
@@ -119,13 +146,11 @@ const std::string& Handle::get_error() const {
 NBD_LOCKED_GETTER(int, get_errno, h.errnum)
 
 // ---- settings ----
-Status before_connect(Handle::Impl& h, const char* api) {
-  h.api = api;
+Status before_connect(Handle::Impl& h) {
   if (h.state != State::Created) return h.fail(EINVAL, "invalid state: %s: the handle must be newly created", state_name(h.state));
   return ok();
 }
-Status before_go(Handle::Impl& h, const char* api) {
-  h.api = api;
+Status before_go(Handle::Impl& h) {
   if (h.state != State::Created && h.state != State::Negotiating)
     return h.fail(EINVAL, "invalid state: %s: the handle must be newly created or negotiating", state_name(h.state));
   return ok();
@@ -137,18 +162,18 @@ NBD_LOCKED_SETTER(set_handle_name, std::string, name)
 NBD_LOCKED_GETTER(std::string, get_handle_name, h.name)
 
 Status Handle::set_export_name(std::string name) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_export_name"));
+  NBD_HANDLE_CALL("nbd_set_export_name");
+  NBD_TRY(before_go(*impl_));
   if (name.size() > protocol::kMaxStringLength) return impl_->fail(ENAMETOOLONG, "export name too long");
   impl_->export_name = std::move(name);
-  impl_->meta_done = false;  // contexts are per export
+  impl_->meta_valid = false;  // contexts are per export
   return ok();
 }
 NBD_LOCKED_GETTER(std::string, get_export_name, h.export_name)
 
 Status Handle::set_tls(TlsMode mode) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_set_tls"));
+  NBD_HANDLE_CALL("nbd_set_tls");
+  NBD_TRY(before_connect(*impl_));
   impl_->tls = mode;
   return ok();
 }
@@ -156,8 +181,8 @@ NBD_LOCKED_GETTER(TlsMode, get_tls, h.tls)
 
 #define NBD_SETTER(method, api_name, field, type) \
   Status Handle::method(type v) {                 \
-    NBD_HANDLE_LOCK;                              \
-    NBD_TRY(before_connect(*impl_, api_name));    \
+    NBD_HANDLE_CALL(api_name);                    \
+    NBD_TRY(before_connect(*impl_));              \
     impl_->field = std::move(v);                  \
     return ok();                                  \
   }
@@ -173,20 +198,20 @@ NBD_SETTER(set_opt_mode, "nbd_set_opt_mode", opt_mode, bool)
 #undef NBD_SETTER
 
 Status Handle::set_request_meta_context(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_request_meta_context"));
+  NBD_HANDLE_CALL("nbd_set_request_meta_context");
+  NBD_TRY(before_go(*impl_));
   impl_->request_meta = on;
   return ok();
 }
 Status Handle::set_request_block_size(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_request_block_size"));
+  NBD_HANDLE_CALL("nbd_set_request_block_size");
+  NBD_TRY(before_go(*impl_));
   impl_->request_block_size = on;
   return ok();
 }
 Status Handle::set_full_info(bool on) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_set_full_info"));
+  NBD_HANDLE_CALL("nbd_set_full_info");
+  NBD_TRY(before_go(*impl_));
   impl_->full_info = on;
   return ok();
 }
@@ -201,37 +226,31 @@ NBD_LOCKED_GETTER(bool, get_opt_mode, h.opt_mode)
 NBD_LOCKED_SETTER(set_uri_allow_local_file, bool, uri_allow_local_file)
 
 Status Handle::add_meta_context(std::string name) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_add_meta_context"));
+  NBD_HANDLE_CALL("nbd_add_meta_context");
+  NBD_TRY(before_go(*impl_));
   if (name.empty() || name.size() > protocol::kMaxStringLength)
     return impl_->fail(EINVAL, "meta context name must be 1 to 4096 bytes");
   impl_->meta_requests.push_back(std::move(name));
-  impl_->meta_done = false;
+  impl_->meta_valid = false;
   return ok();
 }
 NBD_LOCKED_GETTER(size_t, get_nr_meta_contexts, h.meta_requests.size())
 Result<std::string> Handle::get_meta_context(size_t i) const {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_get_meta_context";
+  NBD_HANDLE_CALL("nbd_get_meta_context");
   if (i >= impl_->meta_requests.size()) return impl_->fail(EINVAL, "meta context request out of range");
   return impl_->meta_requests[i];
 }
 Status Handle::clear_meta_contexts() {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_go(*impl_, "nbd_clear_meta_contexts"));
+  NBD_HANDLE_CALL("nbd_clear_meta_contexts");
+  NBD_TRY(before_go(*impl_));
   impl_->meta_requests.clear();
-  impl_->meta_done = false;
+  impl_->meta_valid = false;
   return ok();
 }
 
 // ---- state queries ----
 NBD_LOCKED_GETTER(bool, aio_is_created, h.state == State::Created)
-bool Handle::aio_is_connecting() const {
-  NBD_HANDLE_LOCK;
-  State s = impl_->state;
-  return s == State::Connecting || s == State::Handshake || s == State::Option ||
-         s == State::TlsHandshake || s == State::ExportName;
-}
+NBD_LOCKED_GETTER(bool, aio_is_connecting, is_connecting(h.state))
 NBD_LOCKED_GETTER(bool, aio_is_negotiating, h.state == State::Negotiating)
 NBD_LOCKED_GETTER(bool, aio_is_ready, h.state == State::Ready)
 NBD_LOCKED_GETTER(bool, aio_is_processing, h.state == State::Ready && h.in_flight > 0)

@@ -55,7 +55,7 @@ void Handle::Impl::on_newstyle_flags() {
     return start_export_name();
   }
   goal = Goal::Connect;
-  continue_negotiation();
+  continue_automatic(State::Handshake);
 }
 
 }  // namespace nbd::client

@@ -9,11 +9,11 @@
 
 #include <cstdarg>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "client/transport.h"
@@ -24,22 +24,66 @@
 
 namespace nbd::client {
 
+struct ExportInfo {
+  bool valid = false;
+  uint64_t size = 0;
+  uint16_t flags = 0;
+  uint32_t block_min = 0, block_pref = 0, block_max = 0;
+  std::string canonical_name, description;
+  bool have_name = false, have_description = false;
+};
+
+// One state per protocol phase, and one per option of the newstyle negotiation: each OPT_*
+// state sends its option and reads the replies (options.cc). A new option is a new state here,
+// a row in the state table (handle.cc) and a case where its replies are read.
 enum class State {
   Created,
-  Connecting,       // connect() in progress (connect.cc)
-  Handshake,        // magic and flags (handshake.cc)
-  Option,           // one option request/reply exchange (options.cc)
-  TlsHandshake,     // gnutls handshake after STARTTLS (tls.cc)
-  ExportName,       // NBD_OPT_EXPORT_NAME reply (options.cc)
-  Negotiating,      // opt mode: waiting for the caller's next opt_* call
-  Ready,            // transmission (transmission.cc)
+  Connecting,          // connect() in progress (connect.cc)
+  Handshake,           // magic and flags (handshake.cc)
+  OptStartTls,         // the options, in the order connecting sends them (options.cc)
+  TlsHandshake,        // gnutls handshake after STARTTLS (tls.cc)
+  OptExtendedHeaders,
+  OptStructuredReply,
+  OptSetMetaContext,
+  OptGo,
+  OptExportName,       // servers without GO, or not fixed newstyle
+  OptInfo,             // the options only opt mode's calls send
+  OptList,
+  OptListMetaContext,
+  OptAbort,
+  Negotiating,         // opt mode: waiting for the caller's next opt_* call
+  Ready,               // transmission (transmission.cc)
   Dead,
   Closed,
 };
+// The name in debug lines and errors, libnbd style: "NEWSTYLE.OPT_GO", "READY".
 const char* state_name(State s);
+// The NBD_OPT_* an option state sends; 0 for the other states.
+uint32_t state_option(State s);
+// From connect() until ready, or negotiating in opt mode.
+bool is_connecting(State s);
 
 // What the current negotiation is for: the automatic sequence of connect, or one opt_* call.
 enum class Goal { Connect, UserOpt };
+
+// What an option keeps between its replies, one struct per kind of option. It stays after its
+// state is left, for the opt_* call to read, until the next option starts.
+struct SwitchOption {  // STARTTLS, EXTENDED_HEADERS, STRUCTURED_REPLY, ABORT
+  bool agreed = false;
+};
+struct ListOption {  // LIST; cb only while OPT_LIST runs
+  const ListCallback* cb = nullptr;
+  int count = 0;
+};
+struct MetaOption {  // SET_META_CONTEXT, LIST_META_CONTEXT; cb only while the state runs
+  const ContextCallback* cb = nullptr;
+  int count = 0;
+  State then = State::Negotiating;  // OptGo/OptInfo: sent on their behalf, a refusal is no error
+};
+struct ExportOption {  // GO, INFO: the NBD_REP_INFO replies so far
+  ExportInfo pending;
+};
+using OptionData = std::variant<std::monostate, SwitchOption, ListOption, MetaOption, ExportOption>;
 
 enum class CmdPhase : uint8_t { Free, InFlight, Done };
 
@@ -55,26 +99,23 @@ struct CmdSlot {
   bool got_data = false;  // read: saw a data/hole chunk (or a simple reply)
   bool discard = false;   // read: the data is thrown away (rbuf is null)
   CompletionCallback done;
-  ChunkCallback chunk;
-  ExtentCallback extent;
-  Extent32Callback extent32;
+  // At most one of these, set before the command goes out: a blocking call's own callback
+  // (it outlives the command), or for aio_* the one moved into `owned`. Null: none.
+  const ChunkCallback* chunk = nullptr;
+  const ExtentCallback* extent = nullptr;
+  const Extent32Callback* extent32 = nullptr;
+  std::variant<std::monostate, ChunkCallback, ExtentCallback, Extent32Callback> owned;
   std::byte hdr[protocol::kExtendedRequestSize];
   uint32_t next_free = 0;  // free-list link (index + 1, 0 = end)
-};
-
-struct ExportInfo {
-  bool valid = false;
-  uint64_t size = 0;
-  uint16_t flags = 0;
-  uint32_t block_min = 0, block_pref = 0, block_max = 0;
-  std::string canonical_name, description;
-  bool have_name = false, have_description = false;
 };
 
 // Every public Handle method holds the handle's lock for its whole run, as libnbd does: calls
 // from several threads are serialized, a blocking one for as long as it waits. Recursive, so
 // a completion or chunk callback (run inside poll, with the lock held) may call the handle.
 #define NBD_HANDLE_LOCK std::lock_guard<std::recursive_mutex> handle_lock_(impl_->lock)
+// The lock for a call that can fail or trace, naming it once (libnbd's name: "nbd_pread") for
+// its errors and debug lines. See ApiCall.
+#define NBD_HANDLE_CALL(api) ApiCall api_call_(*impl_, api)
 
 struct Handle::Impl {
   Impl();
@@ -166,36 +207,32 @@ struct Handle::Impl {
 
   // ---- options (options.cc) ----
   Goal goal = Goal::Connect;
-  uint32_t cur_opt = 0;
-  bool tls_tried = false, ext_tried = false, sr_tried = false, meta_done = false;
-  bool tls_on = false, sr = false, ext = false;
-  // Options decided on and not yet fully answered, oldest first. Only the oldest is on the
-  // wire: the spec says a client MUST NOT send an option before the final reply to the
-  // previous one, so the encoded rest wait in opts_unsent (same order, minus the first).
-  std::vector<uint32_t> opts_sent;
-  std::deque<std::vector<std::byte>> opts_unsent;
-  bool go_sent = false, sr_refused = false, meta_auto = false;
+  OptionData opt;  // of the option whose state we are in, or were in last
   uint32_t opt_reply_type = 0;
-  uint32_t user_opt = 0;            // the option the caller asked for
-  Status opt_status;                // result of the last user option
-  int opt_count = 0;
-  bool opt_bool = false;
-  const ListCallback* list_cb = nullptr;
-  const ContextCallback* ctx_cb = nullptr;
-  ExportInfo info, pending_info;
+  Status opt_status;  // result of the last user option
+  bool tls_on = false, sr = false, ext = false;
+  bool meta_valid = false;  // meta_contexts answer the current export and meta_requests
+  ExportInfo info;
   std::vector<std::pair<uint32_t, std::string>> meta_contexts;  // negotiated id -> name
-  void continue_negotiation();
-  void send_option(uint32_t opt, std::span<const std::byte> payload);
-  void send_go_or_info(uint32_t opt);
-  void send_set_meta(uint32_t opt);
+  template <class T>
+  T& opt_data() {
+    T* d = std::get_if<T>(&opt);
+    NBD_ASSERT(d);
+    return *d;
+  }
+  State next_automatic(State after) const;
+  void continue_automatic(State after);
+  bool meta_before_go() const;
+  void start_go(State go);
+  void start_option(State s, OptionData data = {});
+  void await_opt_reply();
   void on_opt_reply_header();
   void on_opt_reply_payload();
   void handle_opt_reply(uint32_t type);
   void option_done(Status st);
-  void next_opt_reply();
   void on_export_name_reply();
   void start_export_name();
-  Status start_user_option(uint32_t opt);
+  Status start_user_option(State s, OptionData data = {});
 
   // ---- TLS (tls.cc) ----
   TlsTransport* tls_session = nullptr;  // owned by transport
@@ -233,10 +270,26 @@ struct Handle::Impl {
   void on_ready();
 };
 
+// NBD_HANDLE_CALL: holds the handle's lock and sets h.api for the call's run. The outer name
+// comes back when it returns, so a call made from a callback (or shutdown's own aio_disconnect)
+// leaves the rest of the outer call's errors under the outer call's name.
+class ApiCall {
+ public:
+  ApiCall(Handle::Impl& h, const char* api) : lock_(h.lock), h_(h), outer_(h.api) { h.api = api; }
+  ~ApiCall() { h_.api = outer_; }
+  ApiCall(const ApiCall&) = delete;
+  ApiCall& operator=(const ApiCall&) = delete;
+
+ private:
+  std::lock_guard<std::recursive_mutex> lock_;
+  Handle::Impl& h_;
+  const char* outer_;
+};
+
 // Settings that change the negotiation may only be made before connecting (or, for
-// before_go, also while negotiating in opt mode). Both set h.api for error messages.
-Status before_connect(Handle::Impl& h, const char* api);
-Status before_go(Handle::Impl& h, const char* api);
+// before_go, also while negotiating in opt mode). Call under NBD_HANDLE_CALL.
+Status before_connect(Handle::Impl& h);
+Status before_go(Handle::Impl& h);
 
 // Connecting (connect.cc): start a connection, or run until negotiation has finished.
 Status start_unix(Handle::Impl& h, std::string_view path);

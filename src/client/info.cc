@@ -7,21 +7,19 @@ namespace nbd::client {
 namespace {
 using namespace nbd::protocol;
 
-Result<const ExportInfo*> need_info(const Handle::Impl& ch, const char* api) {
+Result<const ExportInfo*> need_info(const Handle::Impl& ch) {
   auto& h = const_cast<Handle::Impl&>(ch);
-  h.api = api;
   if (!h.info.valid) return h.fail(EINVAL, "invalid state: %s: the export information is not known yet", client::state_name(h.state));
   return &h.info;
 }
 
-Result<bool> flag(const Handle::Impl& h, const char* api, uint16_t bit) {
-  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(h, api));
+Result<bool> flag(const Handle::Impl& h, uint16_t bit) {
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(h));
   return (i->flags & bit) != 0;
 }
 
-Result<bool> negotiated(const Handle::Impl& ch, const char* api, bool value) {
+Result<bool> negotiated(const Handle::Impl& ch, bool value) {
   auto& h = const_cast<Handle::Impl&>(ch);
-  h.api = api;
   if (h.state == State::Created || h.state == State::Connecting)
     return h.fail(EINVAL, "invalid state: %s: the handle is not connected", client::state_name(h.state));
   return value;
@@ -29,14 +27,14 @@ Result<bool> negotiated(const Handle::Impl& ch, const char* api, bool value) {
 }  // namespace
 
 Result<int64_t> Handle::get_size() const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_size"));
+  NBD_HANDLE_CALL("nbd_get_size");
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   return int64_t(i->size);
 }
 
 Result<int64_t> Handle::get_block_size(BlockSize which) const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_block_size"));
+  NBD_HANDLE_CALL("nbd_get_block_size");
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   switch (which) {
     case BlockSize::Minimum: return int64_t(i->block_min);
     case BlockSize::Preferred: return int64_t(i->block_pref);
@@ -50,11 +48,11 @@ Result<int64_t> Handle::get_block_size(BlockSize which) const {
   return impl_->fail(EINVAL, "unknown block size kind");
 }
 
-// One line per export flag getter: the lock, then the flag.
-#define NBD_FLAG_GETTER(method, bit)          \
-  Result<bool> Handle::method() const {       \
-    NBD_HANDLE_LOCK;                          \
-    return flag(*impl_, "nbd_" #method, bit); \
+// One line per export flag getter: the lock and the call's name, then the flag.
+#define NBD_FLAG_GETTER(method, bit)    \
+  Result<bool> Handle::method() const { \
+    NBD_HANDLE_CALL("nbd_" #method);    \
+    return flag(*impl_, bit);           \
   }
 NBD_FLAG_GETTER(is_read_only, kFlagReadOnly)
 NBD_FLAG_GETTER(is_rotational, kFlagRotational)
@@ -69,50 +67,49 @@ NBD_FLAG_GETTER(can_cache, kFlagSendCache)
 #undef NBD_FLAG_GETTER
 
 Result<bool> Handle::can_meta_context(std::string_view name) const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(need_info(*impl_, "nbd_can_meta_context"));
+  NBD_HANDLE_CALL("nbd_can_meta_context");
+  NBD_TRY(need_info(*impl_));
   for (auto& [id, n] : impl_->meta_contexts)
     if (n == name) return true;
   return false;
 }
 
 Result<std::string> Handle::get_canonical_export_name() const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_canonical_export_name"));
+  NBD_HANDLE_CALL("nbd_get_canonical_export_name");
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   if (!i->have_name) return impl_->export_name;  // servers that don't send NBD_INFO_NAME
   return i->canonical_name;
 }
 
 Result<std::string> Handle::get_export_description() const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_, "nbd_get_export_description"));
+  NBD_HANDLE_CALL("nbd_get_export_description");
+  NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   if (!i->have_description) return impl_->fail(ENOTSUP, "server did not advertise a description");
   return i->description;
 }
 
 Result<std::string> Handle::get_protocol() const {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(negotiated(*impl_, "nbd_get_protocol", true));
+  NBD_HANDLE_CALL("nbd_get_protocol");
+  NBD_TRY(negotiated(*impl_, true));
   if (impl_->oldstyle) return std::string("oldstyle");
   return std::string(impl_->fixed_newstyle ? "newstyle-fixed" : "newstyle");
 }
 
 Result<bool> Handle::get_structured_replies_negotiated() const {
-  NBD_HANDLE_LOCK;
-  return negotiated(*impl_, "nbd_get_structured_replies_negotiated", impl_->sr);
+  NBD_HANDLE_CALL("nbd_get_structured_replies_negotiated");
+  return negotiated(*impl_, impl_->sr);
 }
 Result<bool> Handle::get_extended_headers_negotiated() const {
-  NBD_HANDLE_LOCK;
-  return negotiated(*impl_, "nbd_get_extended_headers_negotiated", impl_->ext);
+  NBD_HANDLE_CALL("nbd_get_extended_headers_negotiated");
+  return negotiated(*impl_, impl_->ext);
 }
 Result<bool> Handle::get_tls_negotiated() const {
-  NBD_HANDLE_LOCK;
-  return negotiated(*impl_, "nbd_get_tls_negotiated", impl_->tls_on);
+  NBD_HANDLE_CALL("nbd_get_tls_negotiated");
+  return negotiated(*impl_, impl_->tls_on);
 }
 
 Result<std::string> Handle::get_uri() const {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_get_uri";
+  NBD_HANDLE_CALL("nbd_get_uri");
   const Impl& h = *impl_;
   bool tls = h.tls_on || h.tls == TlsMode::Require;
   std::string user = h.tls_username.empty() || h.tls == TlsMode::Disable ? "" : h.tls_username + "@";

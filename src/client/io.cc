@@ -203,8 +203,7 @@ Status Handle::Impl::poll_once(int timeout_ms, bool* did_work) {
 
 // ---- public driving API ----
 Result<int> Handle::poll(int timeout_ms) {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_poll";
+  NBD_HANDLE_CALL("nbd_poll");
   bool did = false;
   NBD_TRY(impl_->poll_once(timeout_ms, &did));
   return did ? 1 : 0;
@@ -220,8 +219,7 @@ unsigned Handle::aio_get_direction() const {
 }
 
 Status Handle::aio_notify_read() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_notify_read";
+  NBD_HANDLE_CALL("nbd_aio_notify_read");
   NBD_TRY(impl_->notify_read());
   // TLS may hold decrypted records that the socket will never signal again.
   while (impl_->has_buffered_input()) NBD_TRY(impl_->notify_read());
@@ -229,8 +227,7 @@ Status Handle::aio_notify_read() {
 }
 
 Status Handle::aio_notify_write() {
-  NBD_HANDLE_LOCK;
-  impl_->api = "nbd_aio_notify_write";
+  NBD_HANDLE_CALL("nbd_aio_notify_write");
   return impl_->notify_write();
 }
 

@@ -97,24 +97,24 @@ static Status start_activation(Handle::Impl& h, const std::vector<std::string>& 
 }
 
 Status Handle::aio_connect_command(const std::vector<std::string>& argv) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_command"));
+  NBD_HANDLE_CALL("nbd_aio_connect_command");
+  NBD_TRY(before_connect(*impl_));
   return start_command(*impl_, argv);
 }
 Status Handle::connect_command(const std::vector<std::string>& argv) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_command"));
+  NBD_HANDLE_CALL("nbd_connect_command");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_command(*impl_, argv));
   return wait_connected(*impl_);
 }
 Status Handle::aio_connect_systemd_socket_activation(const std::vector<std::string>& argv) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_aio_connect_systemd_socket_activation"));
+  NBD_HANDLE_CALL("nbd_aio_connect_systemd_socket_activation");
+  NBD_TRY(before_connect(*impl_));
   return start_activation(*impl_, argv);
 }
 Status Handle::connect_systemd_socket_activation(const std::vector<std::string>& argv) {
-  NBD_HANDLE_LOCK;
-  NBD_TRY(before_connect(*impl_, "nbd_connect_systemd_socket_activation"));
+  NBD_HANDLE_CALL("nbd_connect_systemd_socket_activation");
+  NBD_TRY(before_connect(*impl_));
   NBD_TRY(start_activation(*impl_, argv));
   return wait_connected(*impl_);
 }

@@ -235,10 +235,10 @@ void Handle::Impl::tls_step() {
   tls_on = true;
   debugf("TLS handshake complete");
   if (goal == Goal::UserOpt) {
-    opt_bool = true;
+    opt_data<SwitchOption>().agreed = true;
     return option_done(ok());
   }
-  continue_negotiation();
+  continue_automatic(State::TlsHandshake);
 }
 
 }  // namespace nbd::client

@@ -46,6 +46,7 @@ void Handle::Impl::free_command(CmdSlot* c) {
   c->chunk = nullptr;
   c->extent = nullptr;
   c->extent32 = nullptr;
+  c->owned.emplace<std::monostate>();
   c->phase = CmdPhase::Free;
   c->cookie = 0;
   c->next_free = free_head;
@@ -130,7 +131,7 @@ void Handle::Impl::on_reply_header() {
 void Handle::Impl::on_simple_read_data() {
   if (cur->chunk) {
     int err = 0;
-    if (cur->chunk(std::span<const std::byte>(cur->rbuf, size_t(cur->count)), cur->offset, kReadData, &err) < 0 && !cur->error)
+    if ((*cur->chunk)(std::span<const std::byte>(cur->rbuf, size_t(cur->count)), cur->offset, kReadData, &err) < 0 && !cur->error)
       cur->error = err ? err : EPROTO;
   }
   complete(cur);
@@ -154,7 +155,7 @@ void Handle::Impl::on_data_payload() {
   if (cur->chunk) {
     int err = 0;
     std::span<const std::byte> sub(cur->rbuf + (rh.offset - cur->offset), size_t(rh.length - 8));
-    if (cur->chunk(sub, rh.offset, kReadData, &err) < 0 && !cur->error) cur->error = err ? err : EPROTO;
+    if ((*cur->chunk)(sub, rh.offset, kReadData, &err) < 0 && !cur->error) cur->error = err ? err : EPROTO;
   }
   chunk_finished();
 }
@@ -171,7 +172,7 @@ static void on_hole(Handle::Impl& h, CmdSlot* c) {
   memset(p, 0, size_t(len));
   if (c->chunk) {
     int err = 0;
-    if (c->chunk(std::span<const std::byte>(p, size_t(len)), off, kReadHole, &err) < 0 && !c->error)
+    if ((*c->chunk)(std::span<const std::byte>(p, size_t(len)), off, kReadHole, &err) < 0 && !c->error)
       c->error = err ? err : EPROTO;
   }
   h.chunk_finished();
@@ -193,14 +194,14 @@ static void on_block_status(Handle::Impl& h, CmdSlot* c, uint16_t type) {
       h.extents.push_back({at, d.length, d.flags});
       at += d.length;
     }
-    r = c->extent(*name, c->offset, h.extents, &err);
+    r = (*c->extent)(*name, c->offset, h.extents, &err);
   } else if (c->extent32) {
     h.extents32.clear();
     for (auto& d : bs->descriptors) {
       h.extents32.push_back(uint32_t(d.length > UINT32_MAX ? UINT32_MAX & ~511u : d.length));
       h.extents32.push_back(uint32_t(d.flags));
     }
-    r = c->extent32(*name, c->offset, h.extents32, &err);
+    r = (*c->extent32)(*name, c->offset, h.extents32, &err);
   }
   if (r < 0 && !c->error) c->error = err ? err : EPROTO;
   h.chunk_finished();
@@ -218,7 +219,7 @@ void Handle::Impl::on_chunk_payload() {
   if (cur->chunk && e) {
     int cerr = err;
     uint64_t off = e->offset.value_or(cur->offset);
-    cur->chunk(std::span<const std::byte>(), off, kReadError, &cerr);
+    (*cur->chunk)(std::span<const std::byte>(), off, kReadError, &cerr);
   }
   chunk_finished();
 }
