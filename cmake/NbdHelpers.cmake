@@ -31,11 +31,19 @@ function(nbd_filter)
   set_property(GLOBAL APPEND PROPERTY NBD_FILTERS ${P_NAME})
 endfunction()
 
-# nbd_gtest(NAME test_name SOURCES ... [LIBS ...]): a GoogleTest binary registered with ctest.
+# nbd_gtest(NAME test_name SOURCES ... [LIBS ...] [LAYERS server client ...]): a GoogleTest
+# binary registered with ctest; LAYERS are internal layers whose headers it may include
+# (nbd_layer_headers). Nothing when NBD_TESTS is off (see the top CMakeLists.txt).
 function(nbd_gtest)
-  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS;LAYERS" ${ARGN})
+  if(NOT NBD_TESTS)
+    return()
+  endif()
   add_executable(${P_NAME} ${P_SOURCES})
   target_link_libraries(${P_NAME} PRIVATE ${P_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  foreach(layer ${P_LAYERS})
+    nbd_layer_headers(${P_NAME} PRIVATE ${layer})
+  endforeach()
   # Shared test helpers: #include "fixtures/fake_disk.h", "fixtures/scratch.h".
   target_include_directories(${P_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

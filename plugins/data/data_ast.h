@@ -13,7 +13,7 @@
 namespace nbd::data {
 
 enum class NodeKind {
-  Bytes,   // literal bytes: numbers, strings and le/be words, adjacent ones merged (text)
+  Literal, // literal bytes: numbers, strings and le/be words, adjacent ones merged (text)
   Offset,  // @N, @+N, @-N, @^N (offset_mode, n)
   Group,   // ( ... ) or the whole program: a new scope (children)
   File,    // <FILE (text = path)

@@ -93,7 +93,7 @@ class Evaluator {
   // limit: how many leading bytes of the value are needed (files and scripts stop there).
   Result<Image> eval(const Node& n, const Scope& scope, uint64_t limit) {
     switch (n.kind) {
-      case NodeKind::Bytes:
+      case NodeKind::Literal:
         return Image::from_bytes(Bytes(reinterpret_cast<const std::byte*>(n.text.data()),
                                        reinterpret_cast<const std::byte*>(n.text.data()) + n.text.size()));
       case NodeKind::Group:

@@ -30,7 +30,7 @@ ImageExtent zero_extent(uint64_t length) {
 void advance(ImageExtent& e, uint64_t d) {
   e.offset += d;
   e.length -= d;
-  if (e.kind == Kind::Bytes) e.start += d;
+  if (e.kind == Kind::Data) e.start += d;
   if (e.kind == Kind::Tile) e.start = (e.start + d) % e.unit->size();
 }
 
@@ -81,7 +81,7 @@ Image Image::from_bytes(Bytes bytes) {
   if (bytes_zero(bytes.data(), bytes.size())) return zeroes(bytes.size());
   Image img;
   ImageExtent e;
-  e.kind = Kind::Bytes;
+  e.kind = Kind::Data;
   e.length = bytes.size();
   e.bytes = std::make_shared<const Bytes>(std::move(bytes));
   img.push(std::move(e));
@@ -90,7 +90,7 @@ Image Image::from_bytes(Bytes bytes) {
 
 bool Image::all_zero() const {
   for (const auto& e : extents_) {
-    if (e.kind == Kind::Bytes && !bytes_zero(e.bytes->data() + e.start, e.length)) return false;
+    if (e.kind == Kind::Data && !bytes_zero(e.bytes->data() + e.start, e.length)) return false;
     if (e.kind != Kind::Tile) continue;
     const uint64_t unit = e.unit->size();
     if (e.length >= unit) return false;  // a whole unit, and units are never all zero
@@ -103,7 +103,7 @@ bool Image::all_zero() const {
 
 void Image::push(ImageExtent e) {
   if (e.length == 0) return;
-  if (e.kind == Kind::Bytes && bytes_zero(e.bytes->data() + e.start, e.length)) {
+  if (e.kind == Kind::Data && bytes_zero(e.bytes->data() + e.start, e.length)) {
     e = zero_extent(e.length);
   }
   e.offset = size_;
@@ -208,7 +208,7 @@ void Image::read(std::span<std::byte> out, uint64_t offset) const {
     auto part = out.subspan(done, n);
     switch (e.kind) {
       case Kind::Zero: std::memset(part.data(), 0, n); break;
-      case Kind::Bytes: std::memcpy(part.data(), e.bytes->data() + e.start + d, n); break;
+      case Kind::Data: std::memcpy(part.data(), e.bytes->data() + e.start + d, n); break;
       case Kind::Tile: read_tile(e, d, part); break;
     }
     done += n;
@@ -228,7 +228,7 @@ Status Image::render_window(Allocator& dst, uint64_t dst_offset, uint64_t lo, ui
     const ImageExtent& e = *it;
     const uint64_t a = std::max(lo, e.offset), b = std::min(hi, e.offset + e.length);
     const uint64_t at = dst_offset + (a - lo), d = a - e.offset;
-    if (e.kind == Kind::Bytes) {
+    if (e.kind == Kind::Data) {
       NBD_TRY(write_nonzero(dst, std::span<const std::byte>(e.bytes->data() + e.start + d, b - a), at));
     } else if (e.kind == Kind::Tile && e.pattern) {
       std::vector<std::byte> buf(static_cast<size_t>(std::min(b - a, kRenderChunk)));

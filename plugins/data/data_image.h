@@ -20,12 +20,12 @@ class Image;
 using Bytes = std::vector<std::byte>;
 
 struct ImageExtent {
-  enum class Kind { Zero, Bytes, Tile };
+  enum class Kind { Zero, Data, Tile };
   Kind kind = Kind::Zero;
   uint64_t offset = 0;  // in the image
   uint64_t length = 0;
-  std::shared_ptr<const Bytes> bytes;  // Bytes: the buffer; this extent is bytes[start, +length)
-  uint64_t start = 0;                  // Bytes: first byte used; Tile: phase within the unit
+  std::shared_ptr<const Bytes> bytes;  // Data: the buffer; this extent is bytes[start, +length)
+  uint64_t start = 0;                  // Data: first byte used; Tile: phase within the unit
   std::shared_ptr<const Image> unit;   // Tile: the repeated image (size > 0, not all zero)
   std::shared_ptr<const Bytes> pattern;  // Tile with a small unit: the unit repeated to >= 4 KiB
 };

@@ -80,7 +80,7 @@ class Parser {
       }
       NBD_TRY_ASSIGN(NodePtr item, expression(depth));
       auto& kids = g->children;
-      if (item->kind == NodeKind::Bytes && !kids.empty() && kids.back()->kind == NodeKind::Bytes) {
+      if (item->kind == NodeKind::Literal && !kids.empty() && kids.back()->kind == NodeKind::Literal) {
         kids.back()->text += item->text;
       } else {
         kids.push_back(std::move(item));
@@ -161,7 +161,7 @@ class Parser {
     if (std::isdigit(static_cast<unsigned char>(c))) {
       NBD_TRY_ASSIGN(uint64_t v, number("a byte", false));
       if (v > 255) return error_at(n->pos, "byte " + std::to_string(v) + " is out of range 0..255");
-      n->kind = NodeKind::Bytes;
+      n->kind = NodeKind::Literal;
       n->text.push_back(static_cast<char>(v));
       return n;
     }
@@ -173,7 +173,7 @@ class Parser {
         NBD_TRY(offset(*n));
         return n;
       case '"': {
-        n->kind = NodeKind::Bytes;
+        n->kind = NodeKind::Literal;
         NBD_TRY_ASSIGN(n->text, string_literal(n->pos));
         return n;
       }
@@ -258,7 +258,7 @@ class Parser {
     NBD_TRY_ASSIGN(uint64_t v, number("a number after the ':'", false));
     if (bits < 64 && (v >> bits) != 0)
       return error_at(start, std::string(w) + ":" + std::to_string(v) + " does not fit in " + std::to_string(bits) + " bits");
-    n->kind = NodeKind::Bytes;
+    n->kind = NodeKind::Literal;
     for (int i = 0; i < bits / 8; ++i) {
       int shift = le ? 8 * i : bits - 8 * (i + 1);
       n->text.push_back(static_cast<char>((v >> shift) & 0xff));

@@ -174,11 +174,11 @@ TEST(DataLanguage, AdjacentLiteralsAreMergedIntoOneNode) {
   ASSERT_TRUE(tree);
   const auto& kids = (*tree)->children;
   ASSERT_EQ(kids.size(), 4u);  // "1 2 ab le16:3", (4), 5*2, 6
-  EXPECT_EQ(kids[0]->kind, NodeKind::Bytes);
+  EXPECT_EQ(kids[0]->kind, NodeKind::Literal);
   EXPECT_EQ(kids[0]->text, std::string("\x01\x02" "ab\x03\x00", 6));
   EXPECT_EQ(kids[1]->kind, NodeKind::Group);
   EXPECT_EQ(kids[2]->kind, NodeKind::Repeat);
-  EXPECT_EQ(kids[3]->kind, NodeKind::Bytes);
+  EXPECT_EQ(kids[3]->kind, NodeKind::Literal);
 }
 
 TEST(DataLanguage, ReadsFilesWithSlicesAndRepeats) {

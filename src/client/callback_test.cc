@@ -39,7 +39,7 @@ TEST(CallbackTest, InlineCallbackCopiesAndDestroysItsCapture) {
 }
 
 TEST(CallbackTest, RetiredCommandReleasesItsCallbacks) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(1 << 20, kFlagSendFlush);
     Request r = s.request();
     s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(r.offset, bytes("abcd")));
@@ -47,7 +47,7 @@ TEST(CallbackTest, RetiredCommandReleasesItsCallbacks) {
     s.simple_reply(r.cookie, 0);
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   auto state = std::make_shared<int>(0);
   char buf[4];
   ChunkCallback chunk = [state](std::span<const std::byte> sub, uint64_t, unsigned status, int*) {

@@ -106,12 +106,12 @@ const Case kCases[] = {
 TEST(NegotiationTest, DebugLogNamesEachState) {
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.name);
-    FakeServer s(c.server);
+    FakeServer server(c.server);
     Handle h;
     h.set_debug(true);
     c.setup(h);
     ::testing::internal::CaptureStderr();
-    Status st = h.connect_socket(s.client_fd);
+    Status st = h.connect_socket(server.client_fd);
     std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(states_entered(log), c.states) << log;
     if (c.error_part) {
@@ -125,10 +125,10 @@ TEST(NegotiationTest, DebugLogNamesEachState) {
 
 // The outcome behind the state path: refused structured replies leave none, and no contexts.
 TEST(NegotiationTest, RefusedStructuredRepliesLeaveNoMetaContexts) {
-  FakeServer s([](FakeServer& s) { s.newstyle(4096, 0, false); });
+  FakeServer server([](FakeServer& s) { s.newstyle(4096, 0, false); });
   Handle h;
   ASSERT_TRUE(h.add_meta_context("base:allocation"));
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   EXPECT_FALSE(*h.get_structured_replies_negotiated());
   EXPECT_FALSE(*h.can_meta_context("base:allocation"));
   EXPECT_FALSE(
@@ -138,12 +138,12 @@ TEST(NegotiationTest, RefusedStructuredRepliesLeaveNoMetaContexts) {
 
 // Each opt_* call is its option's state, entered from NEGOTIATING and back (or on to READY).
 TEST(NegotiationTest, OptCallsEnterTheirOptionStates) {
-  FakeServer s([](FakeServer& s) { s.newstyle(4096, 0); });
+  FakeServer server([](FakeServer& s) { s.newstyle(4096, 0); });
   Handle h;
   h.set_debug(true);
   ASSERT_TRUE(h.set_opt_mode(true));
   ASSERT_TRUE(h.add_meta_context("base:allocation"));
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   ::testing::internal::CaptureStderr();
   auto agreed = h.opt_structured_reply();
   Status go = h.opt_go();

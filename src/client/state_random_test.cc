@@ -21,7 +21,7 @@ TEST(StateTest, RandomRepliesNeverCrashOrHang) {
   for (int iter = 0; iter < 200; ++iter) {
     SCOPED_TRACE(iter);
     uint32_t seed = rng();
-    FakeServer s([seed](FakeServer& s) {
+    FakeServer server([seed](FakeServer& s) {
       std::mt19937 r(seed);
       s.newstyle(1 << 20, kFlagSendFlush);
       Request a = s.request();
@@ -40,7 +40,7 @@ TEST(StateTest, RandomRepliesNeverCrashOrHang) {
     });
     Handle h;
     ASSERT_TRUE(h.add_meta_context("base:allocation"));
-    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
     char buf[32];
     Status st = h.pread(std::as_writable_bytes(std::span(buf)), 0);
     if (!st) {
@@ -57,7 +57,7 @@ TEST(StateTest, RandomOptionRepliesNeverCrashOrHang) {
   for (int iter = 0; iter < 200; ++iter) {
     SCOPED_TRACE(iter);
     uint32_t seed = rng();
-    FakeServer s([seed](FakeServer& s) {
+    FakeServer server([seed](FakeServer& s) {
       std::mt19937 r(seed);
       s.send(encode_newstyle_handshake(kFlagFixedNewstyle | kFlagNoZeroes));
       s.recv(4);
@@ -76,7 +76,7 @@ TEST(StateTest, RandomOptionRepliesNeverCrashOrHang) {
     Handle h;
     ASSERT_TRUE(h.add_meta_context("base:allocation"));
     ASSERT_TRUE(h.set_full_info(true));
-    Status st = h.connect_socket(s.client_fd);
+    Status st = h.connect_socket(server.client_fd);
     if (!st) {
       EXPECT_FALSE(h.get_error().empty());
       EXPECT_TRUE(h.aio_is_dead());

@@ -24,7 +24,7 @@ using namespace nbd::protocol;
 using namespace nbd::client::testing;
 
 TEST(StateTest, OldstyleHandshakeAndSimpleRead) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.send(encode_oldstyle_handshake(4096, kFlagHasFlags | kFlagReadOnly));
     Request r = s.request();
     EXPECT_EQ(r.type, uint16_t(Command::Read));
@@ -33,7 +33,7 @@ TEST(StateTest, OldstyleHandshakeAndSimpleRead) {
     s.simple_reply(r.cookie, 0, bytes("hello"));
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   EXPECT_EQ(*h.get_protocol(), "oldstyle");
   EXPECT_EQ(*h.get_size(), 4096);
   EXPECT_TRUE(*h.is_read_only());
@@ -54,21 +54,21 @@ TEST(StateTest, OldstyleHandshakeAndSimpleRead) {
 // the previous one.
 TEST(StateTest, OptionsGoOutOneAtATime) {
   std::atomic<bool> ready{false};
-  FakeServer s([&](FakeServer& s) {
+  FakeServer server([&](FakeServer& s) {
     while (!ready) std::this_thread::yield();
     s.newstyle(4096, 0);
   });
-  s.check_one_option_at_a_time = true;
+  server.check_one_option_at_a_time = true;
   ready = true;
   Handle h;
   ASSERT_TRUE(h.add_meta_context("base:allocation"));
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   EXPECT_TRUE(*h.can_meta_context("base:allocation"));
-  EXPECT_EQ(s.options_sent_too_early.load(), 0);
+  EXPECT_EQ(server.options_sent_too_early.load(), 0);
 }
 
 TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(1 << 20, kFlagSendFlush);
     Request a = s.request(), b = s.request();
     // Answer b first, a in two chunks with a hole.
@@ -80,7 +80,7 @@ TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
     s.chunk(a.cookie, kReplyFlagDone, kReplyTypeOffsetHole, hole);
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   EXPECT_TRUE(*h.get_structured_replies_negotiated());
   EXPECT_FALSE(*h.get_extended_headers_negotiated());
   char a[4] = {'x', 'x', 'x', 'x'}, b[4];
@@ -99,7 +99,7 @@ TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
 }
 
 TEST(StateTest, ErrorChunkFailsOnlyThatCommand) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(1 << 20, kFlagSendFlush);
     Request r = s.request();
     s.recv(r.length);  // the write payload
@@ -110,7 +110,7 @@ TEST(StateTest, ErrorChunkFailsOnlyThatCommand) {
     s.simple_reply(r.cookie, 0);
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   char buf[8] = {};
   EXPECT_FALSE(h.pwrite(std::as_bytes(std::span(buf)), 0));
   EXPECT_EQ(h.get_errno(), ENOSPC);
@@ -119,13 +119,13 @@ TEST(StateTest, ErrorChunkFailsOnlyThatCommand) {
 }
 
 TEST(StateTest, CompletionCallbackRetiresCommand) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(1 << 20, kFlagSendFlush);
     Request r = s.request();
     s.simple_reply(r.cookie, kEIO);
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   int seen = -1;
   auto c = h.aio_flush([&seen](int* err) {
     seen = *err;
@@ -182,13 +182,13 @@ const Misbehaviour kMisbehaviours[] = {
 TEST(StateTest, MisbehavingServerKillsTheHandleWithAnError) {
   for (const auto& m : kMisbehaviours) {
     SCOPED_TRACE(m.name);
-    FakeServer s([&m](FakeServer& s) {
+    FakeServer server([&m](FakeServer& s) {
       s.newstyle(1 << 20, 0);
       Request r = s.request();
       m.reply(s, r);
     });
     Handle h;
-    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
     char buf[8];
     ASSERT_FALSE(h.pread(std::as_writable_bytes(std::span(buf)), 0));
     EXPECT_NE(h.get_error().find(m.error_part), std::string::npos) << h.get_error();
@@ -208,7 +208,7 @@ TEST(StateTest, LargeWritePayloadsArriveIntact) {
     return b;
   };
   std::atomic<int> good{0};
-  FakeServer s([&](FakeServer& s) {
+  FakeServer server([&](FakeServer& s) {
     s.newstyle(64 << 20, 0);
     for (int i = 0; i < 3; ++i) {
       Request r = s.request();
@@ -218,7 +218,7 @@ TEST(StateTest, LargeWritePayloadsArriveIntact) {
     }
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   Bytes a = pattern(0), b = pattern(8);
   ASSERT_TRUE(h.aio_pwrite(a, 0));
   ASSERT_TRUE(h.aio_pwrite(b, 8 << 20));
@@ -231,13 +231,13 @@ TEST(StateTest, LargeWritePayloadsArriveIntact) {
 // A server that goes away while a large payload is being spliced to it: an error on the
 // handle, never SIGPIPE (splice does not take MSG_NOSIGNAL).
 TEST(StateTest, ServerGoneDuringLargeWriteIsAnError) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(64 << 20, 0);
     (void)s.request();
     s.hangup();
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   Bytes big(32 << 20, std::byte{1});
   EXPECT_FALSE(h.pwrite(big, 0));
   EXPECT_TRUE(h.aio_is_dead());
@@ -248,7 +248,7 @@ TEST(StateTest, ServerGoneDuringLargeWriteIsAnError) {
 // next reply is read intact.
 TEST(StateTest, DiscardedReadKeepsTheStreamInStep) {
   constexpr size_t kData = 300000;
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(64 << 20, 0);
     Request r = s.request();  // the discarded read: data, then a hole, in two chunks
     Bytes data(kData, std::byte{0x5a});
@@ -265,7 +265,7 @@ TEST(StateTest, DiscardedReadKeepsTheStreamInStep) {
     s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(r.offset, bytes("ABCDEFGH")));
   });
   Handle h;
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   int e1 = -1, e2 = -1;
   ASSERT_TRUE(h.aio_pread_discard(1 << 20, 0, [&](int* e) { e1 = *e; return 1; }));
   ASSERT_TRUE(h.aio_pread_discard(4096, 0, [&](int* e) { e2 = *e; return 1; }));
@@ -310,16 +310,16 @@ TEST(StateTest, BadHandshakesFail) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    FakeServer s(c.script);
+    FakeServer server(c.script);
     Handle h;
-    ASSERT_FALSE(h.connect_socket(s.client_fd));
+    ASSERT_FALSE(h.connect_socket(server.client_fd));
     EXPECT_NE(h.get_error().find(c.error_part), std::string::npos) << h.get_error();
     EXPECT_TRUE(h.aio_is_dead());
   }
 }
 
 TEST(StateTest, BlockStatusCallsBackPerContext) {
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.newstyle(1 << 20, 0);
     Request r = s.request();
     EXPECT_EQ(r.type, uint16_t(Command::BlockStatus));
@@ -330,7 +330,7 @@ TEST(StateTest, BlockStatusCallsBackPerContext) {
   });
   Handle h;
   ASSERT_TRUE(h.add_meta_context("base:allocation"));
-  ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+  ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   ASSERT_TRUE(*h.can_meta_context("base:allocation"));
   std::vector<Extent> got;
   ExtentCallback cb = [&got](std::string_view ctx, uint64_t off, std::span<const Extent> es, int*) {
@@ -349,7 +349,7 @@ TEST(StateTest, BlockStatusCallsBackPerContext) {
 TEST(StateTest, ExportNameFallbacks) {
   for (bool fixed : {true, false}) {
     SCOPED_TRACE(fixed ? "fixed newstyle without GO" : "plain newstyle");
-    FakeServer s([fixed](FakeServer& s) {
+    FakeServer server([fixed](FakeServer& s) {
       s.send(encode_newstyle_handshake(fixed ? kFlagFixedNewstyle : 0));
       EXPECT_EQ(get_u32(s.recv(4).data()), fixed ? kClientFlagFixedNewstyle : 0u);
       for (;;) {
@@ -372,27 +372,27 @@ TEST(StateTest, ExportNameFallbacks) {
     });
     Handle h;
     ASSERT_TRUE(h.set_export_name("disk1"));
-    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
     EXPECT_EQ(*h.get_size(), 12345);
     EXPECT_TRUE(*h.is_read_only());
     EXPECT_EQ(*h.get_protocol(), fixed ? "newstyle-fixed" : "newstyle");
     EXPECT_FALSE(*h.get_structured_replies_negotiated());
   }
   // TLS required but the server can't: refused before any option.
-  FakeServer s([](FakeServer& s) {
+  FakeServer server([](FakeServer& s) {
     s.send(encode_newstyle_handshake(0));
     s.recv(4);
   });
   Handle h;
   ASSERT_TRUE(h.set_tls(TlsMode::Require));
-  EXPECT_FALSE(h.connect_socket(s.client_fd));
+  EXPECT_FALSE(h.connect_socket(server.client_fd));
   EXPECT_NE(h.get_error().find("TLS"), std::string::npos) << h.get_error();
 }
 
 TEST(StateTest, ShutdownSendsQueuedCommandsUnlessAbandoned) {
   for (bool abandon : {false, true}) {
     SCOPED_TRACE(abandon ? "abandon" : "keep");
-    FakeServer s([abandon](FakeServer& s) {
+    FakeServer server([abandon](FakeServer& s) {
       s.newstyle(1 << 20, kFlagSendFlush);
       Request r = s.request();
       if (!abandon) {
@@ -404,7 +404,7 @@ TEST(StateTest, ShutdownSendsQueuedCommandsUnlessAbandoned) {
       s.hangup();
     });
     Handle h;
-    ASSERT_TRUE(h.connect_socket(s.client_fd)) << h.get_error();
+    ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
     int seen = -1;
     ASSERT_TRUE(h.aio_flush([&seen](int* e) {
       seen = *e;
