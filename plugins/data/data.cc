@@ -5,7 +5,7 @@
 #include <map>
 #include <optional>
 
-#include "common/allocator.h"
+#include "runtime/allocator.h"
 #include "common/encoding.h"
 #include "data_eval.h"
 #include "nbd/parse.h"

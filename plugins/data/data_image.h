@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-#include "common/allocator.h"
+#include "runtime/allocator.h"
 #include "nbd/result.h"
 
 namespace nbd::data {

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "fat_image.h"
+#include "disk/fat_image.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "fat_names.h"
+#include "disk/fat_names.h"
 #include "fixtures/scratch.h"
 #include "nbd/plugin.h"
 

@@ -3,7 +3,7 @@
 // trims fail with ENOSPC. Like upstream's nbdkit-full-plugin.
 #include <cstring>
 
-#include "common/sized_plugin.h"
+#include "runtime/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

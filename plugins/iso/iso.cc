@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
-#include "mkfs.h"
+#include "disk/image.h"
+#include "disk/mkfs.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

@@ -9,11 +9,11 @@
 #include <optional>
 #include <string>
 
-#include "common/mbr_gpt_layout.h"
+#include "disk/mbr_gpt_layout.h"
 #include "common/subprocess.h"
 #include "estimate.h"
-#include "image.h"
-#include "mkfs.h"
+#include "disk/image.h"
+#include "disk/mkfs.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

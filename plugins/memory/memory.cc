@@ -3,7 +3,7 @@
 // every client and discarded when the server exits. Like upstream's nbdkit-memory-plugin.
 #include <string>
 
-#include "common/allocator.h"
+#include "runtime/allocator.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

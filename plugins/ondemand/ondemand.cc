@@ -14,8 +14,8 @@
 #include <string>
 
 #include "common/temp_dir.h"
-#include "image.h"
-#include "mkfs.h"
+#include "disk/image.h"
+#include "disk/mkfs.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

@@ -3,7 +3,7 @@
 // Like upstream's nbdkit-ones-plugin (nbdkit >= 1.36).
 #include <string>
 
-#include "common/memory_like_connection.h"
+#include "runtime/memory_like_connection.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

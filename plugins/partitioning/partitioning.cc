@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "common/mbr_gpt_layout.h"
-#include "image.h"
+#include "disk/mbr_gpt_layout.h"
+#include "disk/image.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/gpt.h"
+#include "disk/gpt.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

@@ -8,7 +8,7 @@
 #include <bit>
 #include <cstring>
 
-#include "common/sized_plugin.h"
+#include "runtime/sized_plugin.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
+#include "disk/image.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

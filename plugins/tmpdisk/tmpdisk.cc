@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "image.h"
+#include "disk/image.h"
 #include "common/temp_dir.h"
-#include "mkfs.h"
+#include "disk/mkfs.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

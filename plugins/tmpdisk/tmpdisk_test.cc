@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "mkfs.h"
+#include "disk/mkfs.h"
 #include "nbd/plugin.h"
 
 namespace nbd::plugins {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // GPT encoding (see gpt.h). Layout per the UEFI specification, chapter 5.
-#include "common/gpt.h"
+#include "disk/gpt.h"
 
 #include <cstdio>
 #include <cstring>
 
-#include "common/mbr.h"
+#include "disk/mbr.h"
 
 namespace nbd::gpt {
 namespace {

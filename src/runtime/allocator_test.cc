@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Allocators: create_allocator's syntax, contents against a plain byte-vector model for every
 // operation (including overlapping blits), extents, memory release and parallel use.
-#include "common/allocator.h"
+#include "runtime/allocator.h"
 
 #include <gtest/gtest.h>
 

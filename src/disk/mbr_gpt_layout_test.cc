@@ -2,8 +2,8 @@
 // GPT helpers: CRC-32 check value, GUID text round trip and deterministic GUIDs.
 #include <gtest/gtest.h>
 
-#include "common/gpt.h"
-#include "common/mbr_gpt_layout.h"
+#include "disk/gpt.h"
+#include "disk/mbr_gpt_layout.h"
 
 namespace nbd {
 namespace {

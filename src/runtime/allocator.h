@@ -10,7 +10,7 @@
 #include <span>
 #include <string_view>
 
-#include "common/memory_like_connection.h"
+#include "runtime/memory_like_connection.h"
 #include "nbd/plugin.h"
 #include "nbd/result.h"
 

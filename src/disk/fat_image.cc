@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The virtual FAT32 disk (see fat_image.h). Layout of the partition: 32 reserved sectors
 // (boot sector 0, FSInfo 1, backups 6 and 7), FAT 1, FAT 2, then clusters 2, 3, ...
-#include "fat_image.h"
+#include "disk/fat_image.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,10 +12,10 @@
 #include <cstring>
 #include <set>
 
-#include "common/mbr.h"
-#include "fat_names.h"
+#include "disk/mbr.h"
+#include "disk/fat_names.h"
 
-namespace nbd::plugins::fat {
+namespace nbd::fat {
 namespace {
 
 constexpr uint64_t kSector = 512;
@@ -227,4 +227,4 @@ Result<Image> Image::create(const std::string& dir, const std::string& label, ui
   return img;
 }
 
-}  // namespace nbd::plugins::fat
+}  // namespace nbd::fat

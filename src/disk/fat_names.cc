@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Short names, long file name entries and timestamps of FAT directories (see fat_names.h),
 // following Microsoft's FAT32 File System Specification (1.03), sections 6 and 7.
-#include "fat_names.h"
+#include "disk/fat_names.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace nbd::plugins::fat {
+namespace nbd::fat {
 namespace {
 
 bool valid_short_char(char c) {
@@ -131,4 +131,4 @@ std::array<std::byte, 32> encode_entry(const DirEntry& d) {
   return e;
 }
 
-}  // namespace nbd::plugins::fat
+}  // namespace nbd::fat

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Layout of a virtual partitioned disk (see mbr_gpt_layout.h). MBR disks with more than four
 // partitions get three primaries, an extended partition and one EBR before each logical one.
-#include "common/mbr_gpt_layout.h"
+#include "disk/mbr_gpt_layout.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "common/mbr.h"
+#include "disk/mbr.h"
 
 namespace nbd::mbr_gpt {
 namespace {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Serving an open image file (see image.h).
-#include "image.h"
+#include "disk/image.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Running image-building programs and managing temporary images (see mkfs.h).
-#include "mkfs.h"
+#include "disk/mkfs.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -10,7 +10,7 @@
 #include <shared_mutex>
 #include <string>
 
-#include "common/allocator_internal.h"
+#include "runtime/allocator_internal.h"
 
 namespace nbd {
 namespace {

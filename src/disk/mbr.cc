@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // MBR partition table encoding (see mbr.h).
-#include "common/mbr.h"
+#include "disk/mbr.h"
 
 #include <cstring>
 

@@ -16,7 +16,7 @@
 #include "nbd/plugin.h"
 #include "nbd/result.h"
 
-namespace nbd::plugins::fat {
+namespace nbd::fat {
 
 inline constexpr uint32_t kMinClusters = 65525;  // fewer clusters make a FAT16, not a FAT32
 inline constexpr uint32_t kMaxClusters = 0x0ffffff4;
@@ -67,4 +67,4 @@ class Image {
   std::string label_;
 };
 
-}  // namespace nbd::plugins::fat
+}  // namespace nbd::fat

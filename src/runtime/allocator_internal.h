@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "common/allocator.h"
+#include "runtime/allocator.h"
 
 namespace nbd {
 

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "fat_image.h"
+#include "disk/fat_image.h"
 
-namespace nbd::plugins::fat {
+namespace nbd::fat {
 namespace {
 
 constexpr uint64_t kSector = 512;
@@ -140,4 +140,4 @@ Status Image::extents(uint64_t count, uint64_t offset, ExtentList& e) const {
   return ok();
 }
 
-}  // namespace nbd::plugins::fat
+}  // namespace nbd::fat

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/allocator.h"
-#include "common/allocator_internal.h"
+#include "runtime/allocator.h"
+#include "runtime/allocator_internal.h"
 #include "common/sparse_array.h"
 #include "common/zero.h"
 #include "nbd/parse.h"

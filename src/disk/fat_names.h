@@ -14,7 +14,7 @@
 
 #include "nbd/result.h"
 
-namespace nbd::plugins::fat {
+namespace nbd::fat {
 
 using ShortName = std::array<char, 11>;  // "NAME    EXT", space padded, no dot
 
@@ -47,4 +47,4 @@ inline constexpr uint8_t kAttrArchive = 0x20;
 // The 32-byte short directory entry.
 std::array<std::byte, 32> encode_entry(const DirEntry& e);
 
-}  // namespace nbd::plugins::fat
+}  // namespace nbd::fat

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/gpt.h"
+#include "disk/gpt.h"
 #include "nbd/result.h"
 
 namespace nbd::mbr_gpt {
