@@ -11,11 +11,7 @@ namespace nbd::filters {
 extern const FilterInfo delay_filter_info;
 namespace {
 
-using nbd::testing::bytes_of;
-using nbd::testing::configure;
-using nbd::testing::FakeCall;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 TEST(DelayFilter, DataPassesThroughUnchanged) {
   FakeDisk disk(100);

@@ -10,9 +10,7 @@ namespace nbd::filters {
 extern const FilterInfo error_filter_info;
 namespace {
 
-using nbd::testing::configure;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 TEST(ErrorFilter, FullRateFailsEveryOperationWithEIO) {
   FakeDisk disk(100);

@@ -13,9 +13,7 @@ namespace nbd::filters {
 extern const FilterInfo log_filter_info;
 namespace {
 
-using nbd::testing::configure;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 std::string temp_path(const char* name) { return ::testing::TempDir() + name; }
 

@@ -8,9 +8,7 @@ namespace nbd::filters {
 extern const FilterInfo noextents_filter_info;
 namespace {
 
-using nbd::testing::configure;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 TEST(NoextentsFilter, HidesExtentsAndReportsAllData) {
   FakeDisk disk(1000);  // all holes below

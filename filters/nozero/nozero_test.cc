@@ -8,10 +8,7 @@ namespace nbd::filters {
 extern const FilterInfo nozero_filter_info;
 namespace {
 
-using nbd::testing::configure;
-using nbd::testing::FakeCall;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 struct Caps {
   std::string zm, fm;

@@ -8,11 +8,7 @@ namespace nbd::filters {
 extern const FilterInfo offset_filter_info;
 namespace {
 
-using nbd::testing::bytes_of;
-using nbd::testing::configure;
-using nbd::testing::FakeCall;
-using nbd::testing::FakeDisk;
-using nbd::testing::open_over;
+using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
 TEST(OffsetFilter, ShiftsReadsWritesAndSize) {
   FakeDisk disk(1000);
