@@ -274,8 +274,7 @@ TEST(Stack, AFilterLearnsThatThePluginCannotZero) {
 
 TEST(Stack, ReadOnlyContextsAndOutOfRangeRequestsStopAtTheBoundary) {
   Stack s(4096);
-  OpenParams p;
-  p.readonly = true;
+  OpenParams p{.readonly = true};
   auto top = s.backend->open(p);
   ASSERT_TRUE(top);
   EXPECT_FALSE(*(*top)->can_write());
