@@ -45,8 +45,7 @@ TEST(LogFilter, LogsConnectRequestsAndDisconnectLikeUpstream) {
   disk.caps().block_size = {1, 512, 0xffffffff};
   auto f = log_filter_info.factory();
   ASSERT_TRUE(configure(*f, {{"logfile", path}}));
-  OpenParams p;
-  p.export_name = "";
+  OpenParams p{.export_name = ""};
   auto c = open_over(*f, disk, p);
   ASSERT_TRUE(c);
   std::vector<std::byte> buf(512);
@@ -105,9 +104,7 @@ TEST(LogFilter, ServerEventsAndAppend) {
   caps.write = caps.flush = caps.trim = caps.zero = caps.fast_zero = caps.extents = false;
   caps.fua = FuaMode::None;
   caps.cache = CacheMode::None;
-  OpenParams p;
-  p.export_name = "t w$o\"";
-  p.is_tls = true;
+  OpenParams p{.export_name = "t w$o\"", .is_tls = true};
   ASSERT_TRUE(open_over(*f, disk, p));
   std::vector<std::string> want = {
       "old line",
@@ -146,8 +143,7 @@ TEST(LogFilter, LogscriptGetsFieldsAsShellVariables) {
   ASSERT_TRUE(configure(*f, {{"logscript", "echo \"$type $act ${connection:-} ${id:-} ${offset:-} ${return:-} "
                                            "${error:-} ${export:-} ${extents[@]:-}\" >> " + out}}));
   FakeDisk disk(100);
-  OpenParams p;
-  p.export_name = "a b";
+  OpenParams p{.export_name = "a b"};
   auto c = open_over(*f, disk, p);
   disk.fail_next("trim", ENOSPC);
   EXPECT_FALSE((*c)->trim(10, 16, 0));

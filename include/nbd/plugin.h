@@ -89,17 +89,21 @@ struct Peer {
 
 // What the core knows about a client when it opens an export: the per-connection context
 // every layer can read. A context opened by a filter with no client (background work) has
-// connection_id 0 and an empty peer.
+// connection_id 0 and an empty peer. Build it with designated initializers
+// (OpenParams{.readonly = true, .export_name = "x"}) or by setting members by name, never
+// positionally: members may be added anywhere, and a positional list would shift silently.
+// Every member has a default initializer, so a designated initializer may leave any out
+// (and -Wmissing-field-initializers stays quiet).
 struct OpenParams {
   bool readonly = false;     // -r, or a filter asked for read-only
-  std::string export_name;   // as the client asked (the default export's name resolved)
+  std::string export_name{};  // as the client asked (the default export's name resolved)
   bool is_tls = false;
   // Same as peer.address (kept for plugins written before Peer).
-  std::string client_address;
-  Peer peer;
+  std::string client_address{};
+  Peer peer{};
   uint64_t connection_id = 0;  // 1, 2, ... in accept order; 0 for a context with no client
   // With TLS: the client certificate's distinguished name, or the PSK username; else empty.
-  std::string tls_identity;
+  std::string tls_identity{};
 };
 
 // Per-client object: one per NBD connection, created by Plugin::open after NBD_OPT_GO.

@@ -48,9 +48,7 @@ class FilePluginTest : public ::testing::Test {
   }
 
   static std::unique_ptr<Connection> open(Plugin& p, std::string name = "", bool ro = false) {
-    OpenParams op;
-    op.export_name = std::move(name);
-    op.readonly = ro;
+    OpenParams op{.readonly = ro, .export_name = std::move(name)};
     auto c = p.open(op);
     EXPECT_TRUE(c) << (c ? "" : c.error().message);
     return c ? std::move(*c) : nullptr;
@@ -128,8 +126,7 @@ TEST_F(FilePluginTest, DirModeServesEachFileByName) {
   ASSERT_TRUE(c);
   EXPECT_EQ(*c->get_size(), 1024u);
   for (const char* bad : {"", "../etc/passwd", "subdir", "missing.img"}) {
-    OpenParams op;
-    op.export_name = bad;
+    OpenParams op{.export_name = bad};
     EXPECT_FALSE(p->open(op)) << bad;
   }
 }

@@ -32,8 +32,7 @@ class OndemandTest : public ::testing::Test {
   }
   void TearDown() override { (void)!std::system(("rm -rf " + dir_).c_str()); }
   Result<std::unique_ptr<Connection>> open(const std::string& name) {
-    OpenParams op;
-    op.export_name = name;
+    OpenParams op{.export_name = name};
     return p_->open(op);
   }
   std::unique_ptr<Plugin> p_;

@@ -58,8 +58,7 @@ TEST_F(ShPluginTest, ServesAndWritesAFile) {
   ASSERT_TRUE(p->config("file", disk));
   ASSERT_TRUE(p->config_complete());
   EXPECT_EQ(p->thread_model(), ThreadModel::Parallel);
-  OpenParams op;
-  op.export_name = "exp";
+  OpenParams op{.export_name = "exp"};
   auto c = p->open(op);
   ASSERT_TRUE(c) << c.error().message;
   Connection& conn = **c;

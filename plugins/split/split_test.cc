@@ -61,8 +61,7 @@ TEST_F(SplitTest, ReadOnlyOpenRefusesWrites) {
   auto p = split_plugin_info.factory();
   ASSERT_TRUE(p->config("file", make_file("a", 512, 0)));
   ASSERT_TRUE(p->config_complete());
-  OpenParams ro;
-  ro.readonly = true;
+  OpenParams ro{.readonly = true};
   auto c = p->open(ro);
   ASSERT_TRUE(c);
   EXPECT_FALSE(*(*c)->can_write());

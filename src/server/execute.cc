@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// Running one validated request through the stack and encoding its reply (simple, structured
-// or extended) into the calling thread's Workspace. Reads land directly in the reply buffer;
-// large reads go out as one writev of header + data.
+// Running one validated request through the stack; its reply is encoded by the ReplyWriter
+// into the calling thread's Workspace. Reads land directly in the reply buffer; large reads
+// go out as one writev of header + data.
 #include <algorithm>
 #include <chrono>
 
@@ -27,19 +27,6 @@ uint32_t plugin_flags(const Request& r) {
 }
 
 }  // namespace
-
-std::byte* OutBuf::append(size_t n) {
-  if (size_ + n > cap_) {
-    size_t cap = std::max({cap_ * 2, size_ + n, size_t(64 * 1024)});
-    std::unique_ptr<std::byte[]> b(new std::byte[cap]);
-    if (size_) std::copy(buf_.get(), buf_.get() + size_, b.get());
-    buf_ = std::move(b);
-    cap_ = cap;
-  }
-  std::byte* p = buf_.get() + size_;
-  size_ += n;
-  return p;
-}
 
 std::span<std::byte> Workspace::data_buffer(size_t n) {
   if (data_cap < n) {
@@ -75,43 +62,9 @@ Status Transmitter::call(Workspace& ws, const Request& r, F&& op) {
   return s;
 }
 
-void Transmitter::reply_ok(Workspace& ws, const Request& r) {
-  if (caps_.extended)
-    encode_chunk_header(ws.out.append(kExtendedReplySize), true, kReplyFlagDone, kReplyTypeNone, r.cookie, r.offset, 0);
-  else
-    encode_simple_reply(ws.out.append(kSimpleReplySize), r.cookie, 0);
-}
-
-void Transmitter::reply_err(Workspace& ws, const Request& r, const Error& e) {
-  reply_err(ws, r, errno_to_nbd(e.errnum), e.message);
-}
-
-void Transmitter::reply_err(Workspace& ws, const Request& r, uint32_t err, std::string_view msg) {
-  bool chunk = caps_.extended || (caps_.structured && (r.type == uint16_t(Command::Read) ||
-                                                       r.type == uint16_t(Command::BlockStatus)));
-  if (!chunk) {
-    encode_simple_reply(ws.out.append(kSimpleReplySize), r.cookie, err);
-    return;
-  }
-  ws.scratch.clear();
-  encode_error_payload(ws.scratch, err, msg.substr(0, 1024), std::nullopt);
-  size_t hs = caps_.extended ? kExtendedReplySize : kStructuredReplySize;
-  encode_chunk_header(ws.out.append(hs), caps_.extended, kReplyFlagDone, kReplyTypeError, r.cookie, r.offset,
-                      ws.scratch.size());
-  std::copy(ws.scratch.begin(), ws.scratch.end(), ws.out.append(ws.scratch.size()));
-}
-
-Status Transmitter::flush(Workspace& ws, std::span<const std::byte> extra) {
-  if (ws.out.size() == 0 && extra.empty()) return ok();
-  struct iovec iov[2] = {{ws.out.data(), ws.out.size()}, {const_cast<std::byte*>(extra.data()), extra.size()}};
-  Status s;
-  {
-    std::lock_guard lock(write_mu_);
-    s = io_.write_all(iov, extra.empty() ? 1 : 2);
-  }
-  ws.out.clear();
+Status Transmitter::flush(Workspace& ws, std::span<const std::byte> data) {
+  Status s = writer_.flush(ws.replies, data);
   if (&ws == &ws_) mark_stale_ = true;  // the reader may have blocked in write
-  if (!s) failed_ = true;
   return s;
 }
 
@@ -129,40 +82,35 @@ Status Transmitter::execute(Workspace& ws, const Request& r, std::span<const std
     case Command::Cache: s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); }); break;
     default: s = make_error(EINVAL, "unexpected command"); break;
   }
-  if (s) reply_ok(ws, r);
-  else reply_err(ws, r, s.error());
+  if (s) writer_.success(ws.replies, r);
+  else writer_.error(ws.replies, r, s.error());
   return ok();
 }
 
 Status Transmitter::do_read(Workspace& ws, const Request& r) {
   size_t n = size_t(r.length);
-  bool structured = caps_.structured;
-  size_t hs = structured ? (caps_.extended ? kExtendedReplySize : kStructuredReplySize) + 8 : kSimpleReplySize;
-  auto header = [&](std::byte* p) {
-    if (!structured) return encode_simple_reply(p, r.cookie, 0);
-    size_t k = encode_chunk_header(p, caps_.extended, kReplyFlagDone, kReplyTypeOffsetData, r.cookie, r.offset, 8 + n);
-    put_u64(p + k, r.offset);
-  };
+  size_t hs = writer_.data_header_size();
   Connection& c = conn_;
   if (n > kLargeRead) {
     std::span<std::byte> buf = ws.data_buffer(n);
     Status s = call(ws, r, [&] { return c.pread(buf, r.offset, 0); });
     if (!s) {
-      reply_err(ws, r, s.error());
+      writer_.error(ws.replies, r, s.error());
       return ok();
     }
-    header(ws.out.append(hs));
+    writer_.encode_data_header(ws.replies.out.append(hs), r);
     return flush(ws, buf);
   }
-  size_t start = ws.out.size();
-  std::byte* p = ws.out.append(hs + n);
+  OutBuf& out = ws.replies.out;
+  size_t start = out.size();
+  std::byte* p = out.append(hs + n);
   Status s = call(ws, r, [&] { return c.pread(std::span<std::byte>(p + hs, n), r.offset, 0); });
   if (!s) {
-    ws.out.truncate(start);
-    reply_err(ws, r, s.error());
+    out.truncate(start);
+    writer_.error(ws.replies, r, s.error());
     return ok();
   }
-  header(p);
+  writer_.encode_data_header(p, r);
   return ok();
 }
 
@@ -173,7 +121,7 @@ Status Transmitter::do_block_status(Workspace& ws, const Request& r) {
   Status s = call(ws, r, [&] { return c.extents(r.length, r.offset, flags, ws.extents); });
   if (s && ws.extents.empty()) s = make_error(EIO, "no extents were reported");
   if (!s) {
-    reply_err(ws, r, s.error());
+    writer_.error(ws.replies, r, s.error());
     return ok();
   }
   ws.descs.clear();
@@ -181,12 +129,7 @@ Status Transmitter::do_block_status(Workspace& ws, const Request& r) {
     ws.descs.push_back({e.length, e.flags & (kExtentHole | kExtentZero)});
     if ((flags & kReqOne) || ws.descs.size() >= kMaxDescriptors) break;
   }
-  ws.scratch.clear();
-  encode_block_status(ws.scratch, caps_.extended, 1, ws.descs);
-  size_t hs = caps_.extended ? kExtendedReplySize : kStructuredReplySize;
-  uint16_t type = caps_.extended ? kReplyTypeBlockStatusExt : kReplyTypeBlockStatus;
-  encode_chunk_header(ws.out.append(hs), caps_.extended, kReplyFlagDone, type, r.cookie, r.offset, ws.scratch.size());
-  std::copy(ws.scratch.begin(), ws.scratch.end(), ws.out.append(ws.scratch.size()));
+  writer_.block_status(ws.replies, r, ws.descs);
   return ok();
 }
 

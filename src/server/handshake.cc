@@ -44,12 +44,8 @@ Status Session::open_export(const std::string& requested) {
   if (name.empty()) {
     NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, false));
   }
-  OpenParams params;
-  params.readonly = ro;
-  params.export_name = name;
-  params.client_address = peer_.address;
-  params.peer = peer_;
-  params.connection_id = id_;
+  OpenParams params{
+      .readonly = ro, .export_name = name, .client_address = peer_.address, .peer = peer_, .connection_id = id_};
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
   const LayerCaps& l = conn->caps();
   BlockSize bs = l.block_size;

@@ -60,47 +60,62 @@ struct Flags {
   bool help = false, dump_plugin = false, version = false, dump_config = false;
 };
 
-Status apply(Options& o, Flags& f, const OptSpec& spec, const std::string& v) {
-  std::string_view n = spec.long_name;
-  std::string shown = "--" + std::string(n) + (spec.arg == Arg::Required ? "=" + v : "");
+// The options without a value: each sets one switch.
+void set_switch(Options& o, Flags& f, std::string_view n) {
   if (n == "ipv4-only") o.ipv4_only = true;
   else if (n == "ipv6-only") o.ipv6_only = true;
-  else if (n == "debug") {
-    // NAME.FLAG=N, split at the first '.' and the first '=' as upstream does.
-    size_t dot = v.find('.'), eq = v.find('=');
-    const auto bad = make_error(EINVAL, "-D " + v + ": a debug flag must have the format NAME.FLAG=N");
-    if (dot == 0 || dot == std::string::npos || eq == std::string::npos || eq < dot + 2) return bad;
-    auto n64 = parse_int64("-D", v.substr(eq + 1));
-    if (!n64 || *n64 < INT32_MIN || *n64 > INT32_MAX) return bad;
-    o.debug.push_back({v.substr(0, dot), v.substr(dot + 1, eq - dot - 1), int(*n64)});
-  } else if (n == "selinux-label" || n == "swap" || n == "tls-certificates" ||
-           n == "tls-psk" || n == "tls-verify-peer") {}  // accepted, no effect here
-  else if (n == "exportname") o.exportname = v;
   else if (n == "foreground" || n == "no-fork") o.foreground = true;
-  else if (n == "group") o.group = v;
-  else if (n == "ipaddr") o.ipaddr = v;
   else if (n == "newstyle") o.oldstyle = false;
   else if (n == "oldstyle") o.oldstyle = true;
-  else if (n == "pidfile") o.pidfile = v;
-  else if (n == "port") {
-    NBD_TRY_ASSIGN(uint32_t p, parse_uint32("port", v));
-    if (p == 0 || p > 65535) return make_error(EINVAL, shown + ": port must be 1..65535");
-    o.port = std::to_string(p);
-  } else if (n == "readonly" || n == "read-only") o.readonly = true;
+  else if (n == "readonly" || n == "read-only") o.readonly = true;
   else if (n == "single" || n == "stdin") o.single = true;
-  else if (n == "threads") {
-    NBD_TRY_ASSIGN(uint32_t t, parse_uint32("threads", v));
-    if (t == 0 || t > 1024) return make_error(EINVAL, shown + ": threads must be 1..1024");
-    o.threads = t;
-  } else if (n == "unix") o.unix_socket = v;
-  else if (n == "user") o.user = v;
   else if (n == "verbose") o.verbose = true;
   else if (n == "version") f.version = true;
   else if (n == "help") f.help = true;
   else if (n == "dump-config") f.dump_config = true;
   else if (n == "dump-plugin") f.dump_plugin = true;
   else if (n == "exit-with-parent") o.exit_with_parent = true;
-  else if (n == "filter") {
+  else if (n == "no-sr" || n == "no-structured-replies") o.no_sr = true;
+  else if (n == "no-mc" || n == "no-meta-contexts") o.no_mc = true;
+  else if (n == "print-uri") o.print_uri = true;
+  else if (n == "keepalive") o.keepalive = true;
+  else if (n == "vsock") o.vsock = true;
+  // --swap and --tls-verify-peer are accepted and have no effect here.
+}
+
+// -D NAME.FLAG=N, split at the first '.' and the first '=' as upstream does.
+Status parse_debug(Options& o, const std::string& v) {
+  size_t dot = v.find('.'), eq = v.find('=');
+  const auto bad = make_error(EINVAL, "-D " + v + ": a debug flag must have the format NAME.FLAG=N");
+  if (dot == 0 || dot == std::string::npos || eq == std::string::npos || eq < dot + 2) return bad;
+  auto n64 = parse_int64("-D", v.substr(eq + 1));
+  if (!n64 || *n64 < INT32_MIN || *n64 > INT32_MAX) return bad;
+  o.debug.push_back({v.substr(0, dot), v.substr(dot + 1, eq - dot - 1), int(*n64)});
+  return ok();
+}
+
+// --tls: only "off" is implemented; asking for TLS is ENOTSUP rather than a silent plain server.
+Status parse_tls(Options& o, const std::string& v, const std::string& shown) {
+  if (v == "off" || v == "no" || v == "false" || v == "0") o.tls = "off";
+  else if (v == "on" || v == "require" || v == "yes" || v == "true" || v == "1")
+    return make_error(ENOTSUP, shown + ": TLS is not supported by this nbdkit yet");
+  else return make_error(EINVAL, shown + ": use --tls=off, --tls=on or --tls=require");
+  return ok();
+}
+
+// The options that take a value, checked where the value has rules. `shown` is "--NAME=VALUE".
+Status set_value(Options& o, std::string_view n, const std::string& v, const std::string& shown) {
+  if (n == "debug") return parse_debug(o, v);
+  if (n == "tls") return parse_tls(o, v, shown);
+  if (n == "port") {
+    NBD_TRY_ASSIGN(uint32_t p, parse_uint32("port", v));
+    if (p == 0 || p > 65535) return make_error(EINVAL, shown + ": port must be 1..65535");
+    o.port = std::to_string(p);
+  } else if (n == "threads") {
+    NBD_TRY_ASSIGN(uint32_t t, parse_uint32("threads", v));
+    if (t == 0 || t > 1024) return make_error(EINVAL, shown + ": threads must be 1..1024");
+    o.threads = t;
+  } else if (n == "filter") {
     if (v.empty()) return make_error(EINVAL, "--filter: missing filter name");
     o.filters.push_back(v);
   } else if (n == "log") {
@@ -110,21 +125,26 @@ Status apply(Options& o, Flags& f, const OptSpec& spec, const std::string& v) {
   } else if (n == "mask-handshake") {
     NBD_TRY_ASSIGN(uint32_t m, parse_uint32("mask-handshake", v));
     o.mask_handshake = m;
-  } else if (n == "no-sr" || n == "no-structured-replies") o.no_sr = true;
-  else if (n == "no-mc" || n == "no-meta-contexts") o.no_mc = true;
-  else if (n == "print-uri") o.print_uri = true;
-  else if (n == "keepalive") o.keepalive = true;
-  else if (n == "timeout") {
+  } else if (n == "timeout") {
     NBD_TRY_ASSIGN(o.timeout_ns, parse_delay_ns("timeout", v));
-  } else if (n == "run") o.run = v;
-  else if (n == "vsock") o.vsock = true;
-  else if (n == "tls") {
-    if (v == "off" || v == "no" || v == "false" || v == "0") o.tls = "off";
-    else if (v == "on" || v == "require" || v == "yes" || v == "true" || v == "1")
-      return make_error(ENOTSUP, shown + ": TLS is not supported by this nbdkit yet");
-    else return make_error(EINVAL, shown + ": use --tls=off, --tls=on or --tls=require");
-  }
+  } else if (n == "exportname") o.exportname = v;
+  else if (n == "group") o.group = v;
+  else if (n == "ipaddr") o.ipaddr = v;
+  else if (n == "pidfile") o.pidfile = v;
+  else if (n == "unix") o.unix_socket = v;
+  else if (n == "user") o.user = v;
+  else if (n == "run") o.run = v;
+  // --selinux-label, --tls-certificates and --tls-psk are accepted and have no effect here.
   return ok();
+}
+
+Status apply(Options& o, Flags& f, const OptSpec& spec, const std::string& v) {
+  std::string_view n = spec.long_name;
+  if (spec.arg == Arg::None) {
+    set_switch(o, f, n);
+    return ok();
+  }
+  return set_value(o, n, v, "--" + std::string(n) + "=" + v);
 }
 
 Status check_combinations(const Options& o) {

@@ -172,6 +172,50 @@ int finish(Backend& backend, Clients& clients, Listeners& l, int status) {
   return status;
 }
 
+// -s: one session on stdin/stdout, no accept loop; SIGINT/SIGTERM keep their default action (exit).
+int serve_single(ServerContext& ctx) {
+  if (Status s = ctx.backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), 1;
+  { Session(ctx, 0, 1, 1).run(); }
+  ctx.backend.unload();
+  return 0;
+}
+
+void log_listeners(const Listeners& l) {
+  if (l.activated) log::debug("using socket activation: %zu socket(s)", l.fds.size());
+  else if (!l.unix_path.empty()) log::debug("bound to unix socket %s", l.unix_path.c_str());
+  else log::debug("bound to port %s: %zu socket(s)", l.port.c_str(), l.fds.size());
+}
+
+// Without -f, and unless something waits on us in the foreground (--run, -U -,
+// --exit-with-parent, socket activation), the parent exits and the child serves.
+// Returns false if fork failed.
+bool go_to_background(const Options& o, const Listeners& l) {
+  if (o.foreground || !o.run.empty() || o.unix_socket == "-" || o.exit_with_parent || l.activated) return true;
+  pid_t pid = fork();
+  if (pid < 0) return log::error("fork: %s", std::strerror(errno)), false;
+  if (pid > 0) _exit(0);
+  setsid();
+  log::debug("forked into background (new pid = %d)", int(getpid()));
+  int null = ::open("/dev/null", O_RDWR);
+  if (null >= 0) dup2(null, 0), dup2(null, 1), ::close(null);
+  return true;
+}
+
+// What runs once we are the serving process, before the first accept: after_fork, the
+// pidfile, --print-uri and the --run command (returned, if there is one).
+Result<std::optional<Subprocess>> start_serving(const Options& o, Backend& backend, const Listeners& l) {
+  NBD_TRY(backend.after_fork());
+  if (!o.pidfile.empty()) NBD_TRY(write_pidfile(o.pidfile));
+  if (o.print_uri) {
+    std::printf("%s\n", l.uri(o.exportname).c_str());
+    std::fflush(stdout);
+  }
+  if (o.run.empty()) return std::optional<Subprocess>();
+  auto r = start_run(o, l);
+  if (!r) return make_error(r.error().errnum, "--run: " + r.error().message);
+  return std::optional<Subprocess>(std::move(*r));
+}
+
 }  // namespace
 
 int serve(const Options& o, Backend& backend) {
@@ -179,18 +223,11 @@ int serve(const Options& o, Backend& backend) {
   if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
   ServerContext ctx{backend, o, backend.thread_model()};
   log::debug("using thread model: %s", thread_model_name(ctx.model));
-  if (o.single) {  // no accept loop: SIGINT/SIGTERM keep their default action (exit)
-    if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), 1;
-    { Session(ctx, 0, 1, 1).run(); }
-    backend.unload();
-    return 0;
-  }
+  if (o.single) return serve_single(ctx);
   install_signals();
   auto l = open_listeners(o);
   if (!l) return log::error("%s", l.error().message.c_str()), 1;
-  if (l->activated) log::debug("using socket activation: %zu socket(s)", l->fds.size());
-  else if (!l->unix_path.empty()) log::debug("bound to unix socket %s", l->unix_path.c_str());
-  else log::debug("bound to port %s: %zu socket(s)", l->port.c_str(), l->fds.size());
+  log_listeners(*l);
   // Before going into the background, as upstream, so a bad -u/-g fails the command itself.
   if (Status s = change_user(o); !s) {
     log::error("%s", s.error().message.c_str());
@@ -198,34 +235,14 @@ int serve(const Options& o, Backend& backend) {
     backend.unload();
     return 1;
   }
-  bool background = !o.foreground && o.run.empty() && o.unix_socket != "-" && !o.exit_with_parent && !l->activated;
-  if (background) {
-    pid_t pid = fork();
-    if (pid < 0) return log::error("fork: %s", std::strerror(errno)), 1;
-    if (pid > 0) _exit(0);
-    setsid();
-    log::debug("forked into background (new pid = %d)", int(getpid()));
-    int null = ::open("/dev/null", O_RDWR);
-    if (null >= 0) dup2(null, 0), dup2(null, 1), ::close(null);
-  }
+  if (!go_to_background(o, *l)) return 1;
   Clients clients;
-  if (Status s = backend.after_fork(); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
-  if (!o.pidfile.empty()) {
-    if (Status s = write_pidfile(o.pidfile); !s) return log::error("%s", s.error().message.c_str()), finish(backend, clients, *l, 1);
-  }
-  if (o.print_uri) {
-    std::printf("%s\n", l->uri(o.exportname).c_str());
-    std::fflush(stdout);
-  }
-  std::optional<Subprocess> run;
-  if (!o.run.empty()) {
-    auto r = start_run(o, *l);
-    if (!r) return log::error("--run: %s", r.error().message.c_str()), finish(backend, clients, *l, 1);
-    run = std::move(*r);
-  }
-  int status = accept_loop(ctx, *l, run ? &*run : nullptr, clients);
+  auto run = start_serving(o, backend, *l);
+  if (!run) return log::error("%s", run.error().message.c_str()), finish(backend, clients, *l, 1);
+  Subprocess* command = *run ? &**run : nullptr;
+  int status = accept_loop(ctx, *l, command, clients);
   // A signal stopped us while the command still runs: it goes down with us.
-  if (run && run->running()) run->terminate(-1);
+  if (command && command->running()) command->terminate(-1);
   return finish(backend, clients, *l, status);
 }
 

@@ -29,20 +29,6 @@ struct ServerContext {
   std::mutex all_connections;  // held for a whole session under serialize_connections
 };
 
-// A reply buffer that grows without zero-filling, so plugins read straight into it.
-class OutBuf {
- public:
-  std::byte* append(size_t n);
-  void truncate(size_t n) { size_ = n; }
-  size_t size() const { return size_; }
-  std::byte* data() { return buf_.get(); }
-  void clear() { size_ = 0; }
-
- private:
-  std::unique_ptr<std::byte[]> buf_;
-  size_t size_ = 0, cap_ = 0;
-};
-
 class Session {
  public:
   Session(ServerContext& ctx, int in_fd, int out_fd, uint64_t id);

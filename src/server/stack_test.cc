@@ -12,6 +12,7 @@
 
 #include "fixtures/fake_disk.h"
 #include "server/backend.h"
+#include "server/fake_client_for_test.h"
 #include "server/session.h"
 
 namespace nbd::server {
@@ -273,8 +274,7 @@ TEST(Stack, AFilterLearnsThatThePluginCannotZero) {
 
 TEST(Stack, ReadOnlyContextsAndOutOfRangeRequestsStopAtTheBoundary) {
   Stack s(4096);
-  OpenParams p;
-  p.readonly = true;
+  OpenParams p{.readonly = true};
   auto top = s.backend->open(p);
   ASSERT_TRUE(top);
   EXPECT_FALSE(*(*top)->can_write());
@@ -325,37 +325,11 @@ TEST(Stack, AFilterOpensAContextWithNoClient) {
 
 // ---- a Session on a socketpair ----
 
-struct Served {
-  explicit Served(Stack& s, Options o = {}) : opts(std::move(o)), ctx(*s.backend, opts, ThreadModel::Parallel) {
-    signal(SIGPIPE, SIG_IGN);  // as serve() does: a reply to a closed client is an error, not death
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    server = std::thread([this] {
-      Session(ctx, fds[1], fds[1], 7).run();
-      ::shutdown(fds[1], SHUT_RDWR);
-    });
-  }
-  ~Served() {
-    ::shutdown(fds[0], SHUT_RDWR);
-    server.join();
-    ::close(fds[0]);
-    ::close(fds[1]);
-  }
-  void write(const std::vector<std::byte>& b) { ASSERT_EQ(::write(fds[0], b.data(), b.size()), ssize_t(b.size())); }
-  std::vector<std::byte> read(size_t n) {
-    std::vector<std::byte> b(n);
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::read(fds[0], b.data() + got, n - got);
-      if (r <= 0) break;
-      got += size_t(r);
-    }
-    b.resize(got);
-    return b;
-  }
-  Options opts;
-  ServerContext ctx;
-  int fds[2] = {-1, -1};
-  std::thread server;
+// The test is the client; FakeClient runs the Session (SIGPIPE ignored, as serve() does).
+struct Served : testing::FakeClient {
+  explicit Served(Stack& s, Options o = {}) : FakeClient(*s.backend, std::move(o)) {}
+  void write(const std::vector<std::byte>& b) { ASSERT_TRUE(send(b)); }
+  std::vector<std::byte> read(size_t n) { return recv(n); }
 };
 
 TEST(Session, PreconnectRefusesBeforeTheGreetingWithThePeersCredentials) {

@@ -27,7 +27,7 @@ long voluntary_switches() {
 }
 
 Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps, std::string log_context)
-    : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)),
+    : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)), writer_(io, caps_),
       may_offload_(ctx.model == ThreadModel::Parallel && ctx.opts.threads > 1) {
   ws_.watch = may_offload_;  // only the reader times its plugin calls
 }
@@ -44,7 +44,7 @@ Status Transmitter::dispatch(const Request& r) {
       return make_error(EINVAL, "request payload is too large; closing the connection");
     if (payload) NBD_TRY(io_.discard(r.length));
     log::error("invalid request: %s", v.message.c_str());
-    reply_err(ws_, r, v.error, v.message);
+    writer_.error(ws_.replies, r, v.error, v.message);
     return ok();
   }
   if (offload_) return hand_off(r);
@@ -171,8 +171,8 @@ void Transmitter::run() {
   size_t hs = caps_.extended ? kExtendedRequestSize : kRequestSize;
   io_.enable_spinning();
   for (;;) {
-    if (failed_) break;
-    if (io_.buffered() < hs && ws_.out.size() && !flush(ws_)) break;
+    if (writer_.failed()) break;
+    if (io_.buffered() < hs && ws_.replies.out.size() && !flush(ws_)) break;
     Status s = io_.fill(hs);
     if (!s) {
       if (s.error().errnum) log::debug("%s", s.error().message.c_str());
@@ -193,10 +193,10 @@ void Transmitter::run() {
       log::debug("closing the connection: %s", st.error().message.c_str());
       break;
     }
-    if (ws_.out.size() >= kFlushThreshold && !flush(ws_)) break;
+    if (ws_.replies.out.size() >= kFlushThreshold && !flush(ws_)) break;
   }
   drain_and_stop();
-  if (!failed_) (void)flush(ws_);
+  if (!writer_.failed()) (void)flush(ws_);
 }
 
 }  // namespace nbd::server

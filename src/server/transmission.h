@@ -16,17 +16,17 @@
 #include "nbd/plugin.h"
 #include "nbd/protocol.h"
 #include "server/io.h"
+#include "server/reply_writer.h"
 #include "server/session.h"
 #include "server/validate.h"
 
 namespace nbd::server {
 
-// Per-thread reusable buffers: replies, read data, error/extent payloads.
+// Per-thread reusable buffers: queued replies, read data, extents.
 struct Workspace {
-  OutBuf out;
+  ReplyBatch replies;
   std::unique_ptr<std::byte[]> data;
   size_t data_cap = 0;
-  std::vector<std::byte> scratch;
   std::vector<protocol::BlockDescriptor> descs;
   ExtentList extents{0, 0};
   std::span<std::byte> data_buffer(size_t n);
@@ -62,16 +62,14 @@ class Transmitter {
   Status run_inline(const protocol::Request& r);
   Status hand_off(const protocol::Request& r);
 
-  // ---- execution and replies (any thread; each with its own Workspace) ----
+  // ---- execution (any thread; each with its own Workspace); replies go through writer_ ----
   Status execute(Workspace& ws, const protocol::Request& r, std::span<const std::byte> payload);
   Status do_read(Workspace& ws, const protocol::Request& r);
   Status do_block_status(Workspace& ws, const protocol::Request& r);
   template <class F>
   Status call(Workspace& ws, const protocol::Request& r, F&& op);
-  void reply_ok(Workspace& ws, const protocol::Request& r);
-  void reply_err(Workspace& ws, const protocol::Request& r, const Error& e);
-  void reply_err(Workspace& ws, const protocol::Request& r, uint32_t nbd_error, std::string_view msg);
-  Status flush(Workspace& ws, std::span<const std::byte> extra = {});
+  // Sends what ws has queued (then `data`); see ReplyWriter::flush.
+  Status flush(Workspace& ws, std::span<const std::byte> data = {});
 
   // ---- workers ----
   void start_threads();
@@ -83,9 +81,8 @@ class Transmitter {
   Connection& conn_;
   ExportCaps caps_;
   std::string log_context_;
+  ReplyWriter writer_;
   Workspace ws_;  // the reader's
-  std::mutex write_mu_;
-  std::atomic<bool> failed_{false};
   // Requests may go to worker threads: the parallel model with -t above 1.
   const bool may_offload_;
   bool offload_ = false;  // every request goes to the workers (the plugin was seen to block)

@@ -47,70 +47,82 @@ Result<unsigned> parse_count(const char* what, const char* value) {
   return static_cast<unsigned>(v);
 }
 
-Status parse_one(int c, const char* arg, Options& o) {
+// The options without a value, each setting one switch; false when c is not one of them.
+bool set_switch(int c, Options& o) {
   switch (c) {
-    case kHelp: o.help = true; break;
-    case kAllocated: o.copy.allocated = true; break;
+    case kHelp: o.help = true; return true;
+    case kAllocated: o.copy.allocated = true; return true;
+    case kDestIsZero: o.copy.destination_is_zero = true; return true;
+    case kFlush: o.copy.flush = true; return true;
+    case kNoExtents: o.copy.no_extents = true; return true;
+    case kSynchronous: o.copy.synchronous = true; return true;
+    case 'v': o.copy.verbose = true; return true;
+    case 'V': o.version = true; return true;
+    default: return false;
+  }
+}
+
+// -p alone draws a bar; -p=FD writes "N/100" lines to FD instead.
+Status parse_progress(const char* arg, Options& o) {
+  if (!arg) {
+    o.progress_bar = true;
+    return ok();
+  }
+  NBD_TRY_ASSIGN(uint32_t fd, parse_uint32("--progress", arg));
+  if (fd > 1 << 20) return make_error(EINVAL, std::string("--progress=") + arg + ": not a file descriptor");
+  o.progress_fd = static_cast<int>(fd);
+  return ok();
+}
+
+Status parse_request_size(const char* arg, Options& o) {
+  NBD_TRY_ASSIGN(uint64_t v, parse_size("--request-size", arg));
+  if (v < 4096 || v > (32u << 20) || (v & (v - 1)) != 0)
+    return make_error(EINVAL,
+                      std::string("--request-size=") + arg + ": must be a power of 2 between 4096 and 33554432");
+  o.copy.request_size = static_cast<uint32_t>(v);
+  return ok();
+}
+
+Status parse_sparse(const char* arg, Options& o) {
+  NBD_TRY_ASSIGN(o.copy.sparse, parse_size("--sparse", arg));
+  if (o.copy.sparse % 512 != 0)
+    return make_error(EINVAL, std::string("--sparse=") + arg + ": must be 0 or a multiple of 512");
+  o.sparse_set = true;
+  return ok();
+}
+
+// A count that must be at least 1 (-C, -R); `set` records that the user chose it.
+Status parse_positive(const char* what, const char* arg, unsigned& out, bool& set) {
+  NBD_TRY_ASSIGN(out, parse_count(what, arg));
+  if (out == 0) return make_error(EINVAL, std::string(what) + ": must be at least 1");
+  set = true;
+  return ok();
+}
+
+Status parse_one(int c, const char* arg, Options& o) {
+  if (set_switch(c, o)) return ok();
+  switch (c) {
     case kBlkhash: {
       NBD_TRY_ASSIGN(o.blkhash, parse_blkhash(arg ? arg : ""));
-      break;
+      return ok();
     }
-    case kBlkhashFile: o.blkhash_file = arg; break;
-    case kDestIsZero: o.copy.destination_is_zero = true; break;
-    case kFlush: o.copy.flush = true; break;
-    case kNoExtents: o.copy.no_extents = true; break;
-    case kSynchronous: o.copy.synchronous = true; break;
-    case 'v': o.copy.verbose = true; break;
-    case 'V': o.version = true; break;
-    case 'C': {
-      NBD_TRY_ASSIGN(o.connections, parse_count("--connections", arg));
-      if (o.connections == 0) return make_error(EINVAL, "--connections: must be at least 1");
-      o.connections_set = true;
-      break;
-    }
-    case 'R': {
-      NBD_TRY_ASSIGN(o.copy.requests, parse_count("--requests", arg));
-      if (o.copy.requests == 0) return make_error(EINVAL, "--requests: must be at least 1");
-      o.requests_set = true;
-      break;
-    }
+    case kBlkhashFile: o.blkhash_file = arg; return ok();
+    case 'C': return parse_positive("--connections", arg, o.connections, o.connections_set);
+    case 'R': return parse_positive("--requests", arg, o.copy.requests, o.requests_set);
     case 'T': {
       NBD_TRY_ASSIGN(o.copy.threads, parse_count("--threads", arg));
-      break;
+      return ok();
     }
-    case 'p': {
-      if (!arg) {
-        o.progress_bar = true;
-        break;
-      }
-      NBD_TRY_ASSIGN(uint32_t fd, parse_uint32("--progress", arg));
-      if (fd > 1 << 20) return make_error(EINVAL, std::string("--progress=") + arg + ": not a file descriptor");
-      o.progress_fd = static_cast<int>(fd);
-      break;
-    }
+    case 'p': return parse_progress(arg, o);
     case kQueueSize: {
       NBD_TRY_ASSIGN(o.copy.queue_size, parse_size("--queue-size", arg));
       o.queue_size_set = true;
-      break;
+      return ok();
     }
-    case kRequestSize: {
-      NBD_TRY_ASSIGN(uint64_t v, parse_size("--request-size", arg));
-      if (v < 4096 || v > (32u << 20) || (v & (v - 1)) != 0)
-        return make_error(EINVAL, std::string("--request-size=") + arg +
-                                      ": must be a power of 2 between 4096 and 33554432");
-      o.copy.request_size = static_cast<uint32_t>(v);
-      break;
-    }
-    case 'S': {
-      NBD_TRY_ASSIGN(o.copy.sparse, parse_size("--sparse", arg));
-      if (o.copy.sparse % 512 != 0)
-        return make_error(EINVAL, std::string("--sparse=") + arg + ": must be 0 or a multiple of 512");
-      o.sparse_set = true;
-      break;
-    }
+    case kRequestSize: return parse_request_size(arg, o);
+    case 'S': return parse_sparse(arg, o);
     default: return make_error(EINVAL, "unknown option (try --help)");
   }
-  return ok();
 }
 
 // NBD URI schemes (nbd, nbds, nbd+unix, nbds+unix, nbd+vsock, nbds+vsock).

@@ -718,14 +718,12 @@ NBDKIT_DLL_PUBLIC nbdkit_next* nbdkit_next_context_open(nbdkit_backend* backend,
     nbdkit_error("nbdkit_next_context_open: no backend");
     return nullptr;
   }
-  nbd::OpenParams p;
+  nbd::OpenParams p{.readonly = readonly != 0, .export_name = exportname ? exportname : ""};
   if (c::ClientContext* cc = c::current_client()) {
     p.is_tls = cc->is_tls;
     p.peer = cc->peer;
     p.client_address = cc->peer.address;
   }
-  p.readonly = readonly != 0;
-  p.export_name = exportname ? exportname : "";
   auto r = c::guarded([&] { return backend->filter->open_below(p); });
   if (!r) {
     c::report(r.error(), nullptr);

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// ReplyWriter and OutBuf: see reply_writer.h.
+#include "server/reply_writer.h"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+
+namespace nbd::server {
+
+using namespace nbd::protocol;
+
+std::byte* OutBuf::append(size_t n) {
+  if (size_ + n > cap_) {
+    size_t cap = std::max({cap_ * 2, size_ + n, size_t(64 * 1024)});
+    std::unique_ptr<std::byte[]> b(new std::byte[cap]);
+    if (size_) std::copy(buf_.get(), buf_.get() + size_, b.get());
+    buf_ = std::move(b);
+    cap_ = cap;
+  }
+  std::byte* p = buf_.get() + size_;
+  size_ += n;
+  return p;
+}
+
+size_t ReplyWriter::chunk_header_size() const {
+  return extended_ ? kExtendedReplySize : kStructuredReplySize;
+}
+
+void ReplyWriter::success(ReplyBatch& b, const Request& r) const {
+  if (extended_)
+    encode_chunk_header(b.out.append(kExtendedReplySize), true, kReplyFlagDone, kReplyTypeNone, r.cookie,
+                        r.offset, 0);
+  else
+    encode_simple_reply(b.out.append(kSimpleReplySize), r.cookie, 0);
+}
+
+void ReplyWriter::error(ReplyBatch& b, const Request& r, const Error& e) const {
+  error(b, r, errno_to_nbd(e.errnum), e.message);
+}
+
+void ReplyWriter::error(ReplyBatch& b, const Request& r, uint32_t err, std::string_view msg) const {
+  // Simple replies stay simple for commands without data: a structured-reply client only
+  // expects chunks on READ and BLOCK_STATUS, an extended-header client on everything.
+  bool chunk = extended_ || (structured_ &&
+                             (r.type == uint16_t(Command::Read) || r.type == uint16_t(Command::BlockStatus)));
+  if (!chunk) {
+    encode_simple_reply(b.out.append(kSimpleReplySize), r.cookie, err);
+    return;
+  }
+  b.scratch.clear();
+  encode_error_payload(b.scratch, err, msg.substr(0, 1024), std::nullopt);
+  encode_chunk_header(b.out.append(chunk_header_size()), extended_, kReplyFlagDone, kReplyTypeError, r.cookie,
+                      r.offset, b.scratch.size());
+  std::copy(b.scratch.begin(), b.scratch.end(), b.out.append(b.scratch.size()));
+}
+
+size_t ReplyWriter::data_header_size() const {
+  return structured_ ? chunk_header_size() + 8 : kSimpleReplySize;
+}
+
+void ReplyWriter::encode_data_header(std::byte* p, const Request& r) const {
+  if (!structured_) return encode_simple_reply(p, r.cookie, 0);
+  size_t k = encode_chunk_header(p, extended_, kReplyFlagDone, kReplyTypeOffsetData, r.cookie, r.offset,
+                                 8 + r.length);
+  put_u64(p + k, r.offset);
+}
+
+void ReplyWriter::block_status(ReplyBatch& b, const Request& r,
+                               std::span<const BlockDescriptor> descriptors) const {
+  b.scratch.clear();
+  encode_block_status(b.scratch, extended_, 1, descriptors);
+  uint16_t type = extended_ ? kReplyTypeBlockStatusExt : kReplyTypeBlockStatus;
+  encode_chunk_header(b.out.append(chunk_header_size()), extended_, kReplyFlagDone, type, r.cookie, r.offset,
+                      b.scratch.size());
+  std::copy(b.scratch.begin(), b.scratch.end(), b.out.append(b.scratch.size()));
+}
+
+Status ReplyWriter::flush(ReplyBatch& b, std::span<const std::byte> data) {
+  if (b.out.size() == 0 && data.empty()) return ok();
+  struct iovec iov[2] = {{b.out.data(), b.out.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+  Status s;
+  {
+    std::lock_guard lock(write_mu_);
+    s = io_.write_all(iov, data.empty() ? 1 : 2);
+  }
+  b.out.clear();
+  if (!s) failed_ = true;
+  return s;
+}
+
+}  // namespace nbd::server
