@@ -103,7 +103,7 @@ TEST_P(SessionOption, GetsTheRepliesTheSpecAsksFor) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SessionOption, ::testing::ValuesIn(kOptionCases),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& tc) { return std::string(tc.param.name); });
 
 TEST(Session, GoReportsTheExportSizeAndFlags) {
   Served s;
@@ -225,7 +225,7 @@ TEST_P(SessionTransmission, RepliesWithTheRightBytesAndErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SessionTransmission, ::testing::ValuesIn(kTransmissionCases),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& tc) { return std::string(tc.param.name); });
 
 TEST(Session, AWriteReachesTheDisk) {
   Served s;
@@ -296,7 +296,7 @@ TEST_P(SessionCloses, WithoutAReply) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SessionCloses, ::testing::ValuesIn(kClosingCases),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& tc) { return std::string(tc.param.name); });
 
 // Negative for the table above: a good request after GO is answered, not closed.
 TEST(Session, AGoodRequestIsAnsweredNotClosed) {
