@@ -194,7 +194,8 @@ unsigned number(const char* text, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3 || argc > 6) fail("usage: splice_copy SOURCE.sock DESTINATION.sock [CONNECTIONS [REQUESTS [KIB]]]");
+  if (argc < 3 || argc > 6)
+    fail("usage: splice_copy SOURCE.sock DESTINATION.sock [CONNECTIONS [REQUESTS [KIB]]]");
   const unsigned connections = argc > 3 ? number(argv[3], "connections") : 2;
   const unsigned requests = argc > 4 ? number(argv[4], "requests") : 4;
   const uint32_t request_size = (argc > 5 ? number(argv[5], "request size") : 1024) * 1024;

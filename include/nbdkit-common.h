@@ -35,16 +35,16 @@ extern "C" {
 #define NBDKIT_EXTERN_DECL(ret, fn, args) extern ret fn args
 
 /* How many calls the server lets into the plugin at once, strictest first. */
-#define NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS 0 /* one client at a time */
+#define NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS 0  /* one client at a time */
 #define NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS 1 /* one request at a time, all clients */
-#define NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS 2 /* one request at a time per client */
-#define NBDKIT_THREAD_MODEL_PARALLEL 3 /* anything goes */
+#define NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS 2     /* one request at a time per client */
+#define NBDKIT_THREAD_MODEL_PARALLEL 3               /* anything goes */
 
 /* Bits of the flags argument of the data callbacks (API version 2). They are not the NBD wire
  * bits: the server translates. */
-#define NBDKIT_FLAG_MAY_TRIM (1 << 0) /* zero: punching a hole is allowed */
-#define NBDKIT_FLAG_FUA (1 << 1) /* write, trim, zero: on stable storage before returning */
-#define NBDKIT_FLAG_REQ_ONE (1 << 2) /* extents: the first extent is enough */
+#define NBDKIT_FLAG_MAY_TRIM (1 << 0)  /* zero: punching a hole is allowed */
+#define NBDKIT_FLAG_FUA (1 << 1)       /* write, trim, zero: on stable storage before returning */
+#define NBDKIT_FLAG_REQ_ONE (1 << 2)   /* extents: the first extent is enough */
 #define NBDKIT_FLAG_FAST_ZERO (1 << 3) /* zero: fail with ENOTSUP rather than be slow */
 
 /* Answers of can_fua and can_cache. */
@@ -62,10 +62,10 @@ extern "C" {
 /* Messages. nbdkit_error records the reason the current callback is about to fail (the server
  * logs it and, for a failing request, sends the client an error); nbdkit_debug prints only
  * with -v. Both take printf formats, %m included. */
-NBDKIT_EXTERN_DECL(void, nbdkit_error, (const char *fs, ...) NBDKIT_PRINTF_LIKE(1, 2));
-NBDKIT_EXTERN_DECL(void, nbdkit_verror, (const char *fs, va_list args) NBDKIT_PRINTF_LIKE(1, 0));
-NBDKIT_EXTERN_DECL(void, nbdkit_debug, (const char *fs, ...) NBDKIT_PRINTF_LIKE(1, 2));
-NBDKIT_EXTERN_DECL(void, nbdkit_vdebug, (const char *fs, va_list args) NBDKIT_PRINTF_LIKE(1, 0));
+NBDKIT_EXTERN_DECL(void, nbdkit_error, (const char *fs, ...)NBDKIT_PRINTF_LIKE(1, 2));
+NBDKIT_EXTERN_DECL(void, nbdkit_verror, (const char *fs, va_list args)NBDKIT_PRINTF_LIKE(1, 0));
+NBDKIT_EXTERN_DECL(void, nbdkit_debug, (const char *fs, ...)NBDKIT_PRINTF_LIKE(1, 2));
+NBDKIT_EXTERN_DECL(void, nbdkit_vdebug, (const char *fs, va_list args)NBDKIT_PRINTF_LIKE(1, 0));
 
 /* Paths. Both return a malloc'd string the caller frees, or NULL after nbdkit_error.
  * nbdkit_realpath also requires the path to exist. */
@@ -101,7 +101,7 @@ NBDKIT_EXTERN_DECL(int, nbdkit_read_password, (const char *value, char **passwor
 NBDKIT_EXTERN_DECL(int, nbdkit_nanosleep, (unsigned sec, unsigned nsec));
 
 /* The client of the calling connection. -1 after nbdkit_error where it is not known. */
-NBDKIT_EXTERN_DECL(int, nbdkit_peer_name, (struct sockaddr *addr, socklen_t *addrlen));
+NBDKIT_EXTERN_DECL(int, nbdkit_peer_name, (struct sockaddr * addr, socklen_t *addrlen));
 NBDKIT_EXTERN_DECL(int64_t, nbdkit_peer_pid, (void));
 NBDKIT_EXTERN_DECL(int64_t, nbdkit_peer_uid, (void));
 NBDKIT_EXTERN_DECL(int64_t, nbdkit_peer_gid, (void));
@@ -115,13 +115,14 @@ NBDKIT_EXTERN_DECL(void, nbdkit_disconnect, (int force));
  * caller never frees them. NULL after nbdkit_error if out of memory. */
 NBDKIT_EXTERN_DECL(const char *, nbdkit_strdup_intern, (const char *str));
 NBDKIT_EXTERN_DECL(const char *, nbdkit_strndup_intern, (const char *str, size_t n));
-NBDKIT_EXTERN_DECL(const char *, nbdkit_printf_intern, (const char *fs, ...) NBDKIT_PRINTF_LIKE(1, 2));
-NBDKIT_EXTERN_DECL(const char *, nbdkit_vprintf_intern, (const char *fs, va_list args) NBDKIT_PRINTF_LIKE(1, 0));
+NBDKIT_EXTERN_DECL(const char *, nbdkit_printf_intern, (const char *fs, ...)NBDKIT_PRINTF_LIKE(1, 2));
+NBDKIT_EXTERN_DECL(const char *, nbdkit_vprintf_intern,
+                   (const char *fs, va_list args)NBDKIT_PRINTF_LIKE(1, 0));
 
 /* The list an extents callback fills, in ascending order without gaps: 0 or -1. */
 struct nbdkit_extents;
 NBDKIT_EXTERN_DECL(int, nbdkit_add_extent,
-                   (struct nbdkit_extents *extents, uint64_t offset, uint64_t length, uint32_t type));
+                   (struct nbdkit_extents * extents, uint64_t offset, uint64_t length, uint32_t type));
 /* A list made and read by the caller itself (upstream offers these to filters). */
 struct nbdkit_extent {
   uint64_t offset;
@@ -129,7 +130,7 @@ struct nbdkit_extent {
   uint32_t type;
 };
 NBDKIT_EXTERN_DECL(struct nbdkit_extents *, nbdkit_extents_new, (uint64_t start, uint64_t end));
-NBDKIT_EXTERN_DECL(void, nbdkit_extents_free, (struct nbdkit_extents *extents));
+NBDKIT_EXTERN_DECL(void, nbdkit_extents_free, (struct nbdkit_extents * extents));
 NBDKIT_EXTERN_DECL(size_t, nbdkit_extents_count, (const struct nbdkit_extents *extents));
 NBDKIT_EXTERN_DECL(struct nbdkit_extent, nbdkit_get_extent, (const struct nbdkit_extents *extents, size_t i));
 
@@ -137,20 +138,20 @@ NBDKIT_EXTERN_DECL(struct nbdkit_extent, nbdkit_get_extent, (const struct nbdkit
  * export the default_export callback names. */
 struct nbdkit_exports;
 NBDKIT_EXTERN_DECL(int, nbdkit_add_export,
-                   (struct nbdkit_exports *exports, const char *name, const char *description));
-NBDKIT_EXTERN_DECL(int, nbdkit_use_default_export, (struct nbdkit_exports *exports));
+                   (struct nbdkit_exports * exports, const char *name, const char *description));
+NBDKIT_EXTERN_DECL(int, nbdkit_use_default_export, (struct nbdkit_exports * exports));
 struct nbdkit_export {
   char *name;
   char *description;
 };
 NBDKIT_EXTERN_DECL(struct nbdkit_exports *, nbdkit_exports_new, (void));
-NBDKIT_EXTERN_DECL(void, nbdkit_exports_free, (struct nbdkit_exports *exports));
+NBDKIT_EXTERN_DECL(void, nbdkit_exports_free, (struct nbdkit_exports * exports));
 NBDKIT_EXTERN_DECL(size_t, nbdkit_exports_count, (const struct nbdkit_exports *exports));
 NBDKIT_EXTERN_DECL(struct nbdkit_export, nbdkit_get_export, (const struct nbdkit_exports *exports, size_t i));
 
 /* Return this from open when the plugin keeps no per-connection state: any non-NULL pointer
  * will do, NULL meaning failure. */
-#define NBDKIT_HANDLE_NOT_NEEDED ((void *) &errno)
+#define NBDKIT_HANDLE_NOT_NEEDED ((void *)&errno)
 
 #ifdef __cplusplus
 }

@@ -11,9 +11,8 @@
 #ifndef NBDKIT_FILTER_H
 #define NBDKIT_FILTER_H
 
-#include <stdlib.h>
-
 #include <nbdkit-common.h>
+#include <stdlib.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,12 +60,12 @@ struct nbdkit_next_ops {
   int (*can_flush)(nbdkit_next *next);
   int (*is_rotational)(nbdkit_next *next);
   int (*can_trim)(nbdkit_next *next);
-  int (*can_zero)(nbdkit_next *next);      /* NBDKIT_ZERO_* */
+  int (*can_zero)(nbdkit_next *next); /* NBDKIT_ZERO_* */
   int (*can_fast_zero)(nbdkit_next *next);
   int (*can_extents)(nbdkit_next *next);
-  int (*can_fua)(nbdkit_next *next);       /* NBDKIT_FUA_* */
+  int (*can_fua)(nbdkit_next *next); /* NBDKIT_FUA_* */
   int (*can_multi_conn)(nbdkit_next *next);
-  int (*can_cache)(nbdkit_next *next);     /* NBDKIT_CACHE_* */
+  int (*can_cache)(nbdkit_next *next); /* NBDKIT_CACHE_* */
 
   /* Requests to the layer below; flags are NBDKIT_FLAG_*. */
   int (*pread)(nbdkit_next *next, void *buf, uint32_t count, uint64_t offset, uint32_t flags, int *err);
@@ -125,9 +124,9 @@ struct nbdkit_filter {
    * calling next), pass it on (next(nxdata, key, value)) or rewrite it. */
   int (*config)(nbdkit_next_config *next, nbdkit_backend *nxdata, const char *key, const char *value);
   int (*config_complete)(nbdkit_next_config_complete *next, nbdkit_backend *nxdata);
-  const char *config_help; /* "key=VALUE  what it does" lines */
-  int (*thread_model)(void);            /* may only make the server's model stricter */
-  int (*get_ready)(int thread_model);   /* gets the model the whole stack runs under */
+  const char *config_help;            /* "key=VALUE  what it does" lines */
+  int (*thread_model)(void);          /* may only make the server's model stricter */
+  int (*get_ready)(int thread_model); /* gets the model the whole stack runs under */
   int (*after_fork)(nbdkit_backend *backend);
   void (*cleanup)(nbdkit_backend *backend); /* before unload */
   int (*preconnect)(nbdkit_next_preconnect *next, nbdkit_backend *nxdata, int readonly);
@@ -176,12 +175,11 @@ struct nbdkit_filter {
 };
 
 /* Defines the entry point the server looks up with dlsym. */
-#define NBDKIT_REGISTER_FILTER(filter)                                        \
-  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_filter *filter_init(void) \
-  {                                                                           \
-    (filter)._api_version = NBDKIT_FILTER_API_VERSION;                        \
-    (filter)._version = NBDKIT_VERSION_STRING;                                \
-    return &(filter);                                                         \
+#define NBDKIT_REGISTER_FILTER(filter)                                          \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_filter *filter_init(void) { \
+    (filter)._api_version = NBDKIT_FILTER_API_VERSION;                          \
+    (filter)._version = NBDKIT_VERSION_STRING;                                  \
+    return &(filter);                                                           \
   }
 
 #ifdef __cplusplus

@@ -122,13 +122,12 @@ NBDKIT_EXTERN_DECL(const char *, nbdkit_export_name, (void));
 NBDKIT_EXTERN_DECL(int, nbdkit_is_tls, (void));
 
 /* Defines the entry point the server looks up with dlsym. THREAD_MODEL must be defined. */
-#define NBDKIT_REGISTER_PLUGIN(plugin)                \
-  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_plugin *plugin_init(void) \
-  {                                                   \
-    (plugin)._struct_size = sizeof(plugin);           \
-    (plugin)._api_version = NBDKIT_API_VERSION;       \
-    (plugin)._thread_model = THREAD_MODEL;            \
-    return &(plugin);                                 \
+#define NBDKIT_REGISTER_PLUGIN(plugin)                                          \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_plugin *plugin_init(void) { \
+    (plugin)._struct_size = sizeof(plugin);                                     \
+    (plugin)._api_version = NBDKIT_API_VERSION;                                 \
+    (plugin)._thread_model = THREAD_MODEL;                                      \
+    return &(plugin);                                                           \
   }
 
 #ifdef __cplusplus

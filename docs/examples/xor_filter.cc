@@ -44,7 +44,8 @@ class XorFilter final : public nbd::Filter {
     key_ = std::byte(k);
     return true;
   }
-  nbd::Result<std::unique_ptr<nbd::Connection>> open(const nbd::OpenParams& p, const nbd::NextOpen& next) override {
+  nbd::Result<std::unique_ptr<nbd::Connection>> open(const nbd::OpenParams& p,
+                                                     const nbd::NextOpen& next) override {
     NBD_TRY_ASSIGN(auto below, next(p));
     return std::unique_ptr<nbd::Connection>(std::make_unique<XorConnection>(std::move(below), key_));
   }

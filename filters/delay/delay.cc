@@ -17,7 +17,8 @@ Status pause(uint64_t ns) { return ns > 0 ? nbd::nanosleep(ns) : ok(); }
 
 class DelayConnection final : public FilterConnection {
  public:
-  DelayConnection(std::unique_ptr<Connection> next, const Delays& d) : FilterConnection(std::move(next)), d_(d) {}
+  DelayConnection(std::unique_ptr<Connection> next, const Delays& d)
+      : FilterConnection(std::move(next)), d_(d) {}
   // Upstream delays close only for clients that disconnect gracefully; the API does not tell
   // us which, so every close is delayed.
   ~DelayConnection() override { (void)pause(d_.close); }
@@ -62,16 +63,26 @@ class DelayFilter final : public Filter {
       return true;
     }
     uint64_t* targets[3] = {};
-    if (key == "rdelay" || key == "delay-read") targets[0] = &d_.read;
-    else if (key == "wdelay") targets[0] = &d_.write, targets[1] = &d_.zero, targets[2] = &d_.trim;
-    else if (key == "delay-write") targets[0] = &d_.write;
-    else if (key == "delay-zero") targets[0] = &d_.zero;
-    else if (key == "delay-trim") targets[0] = &d_.trim;
-    else if (key == "delay-extents") targets[0] = &d_.extents;
-    else if (key == "delay-cache") targets[0] = &d_.cache;
-    else if (key == "delay-open") targets[0] = &d_.open;
-    else if (key == "delay-close") targets[0] = &d_.close;
-    else return false;
+    if (key == "rdelay" || key == "delay-read")
+      targets[0] = &d_.read;
+    else if (key == "wdelay")
+      targets[0] = &d_.write, targets[1] = &d_.zero, targets[2] = &d_.trim;
+    else if (key == "delay-write")
+      targets[0] = &d_.write;
+    else if (key == "delay-zero")
+      targets[0] = &d_.zero;
+    else if (key == "delay-trim")
+      targets[0] = &d_.trim;
+    else if (key == "delay-extents")
+      targets[0] = &d_.extents;
+    else if (key == "delay-cache")
+      targets[0] = &d_.cache;
+    else if (key == "delay-open")
+      targets[0] = &d_.open;
+    else if (key == "delay-close")
+      targets[0] = &d_.close;
+    else
+      return false;
     NBD_TRY_ASSIGN(uint64_t ns, parse_delay_ns(key, value));
     for (uint64_t* t : targets)
       if (t) *t = ns;

@@ -16,8 +16,12 @@ using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, byte
 TEST(DelayFilter, DataPassesThroughUnchanged) {
   FakeDisk disk(100);
   auto f = delay_filter_info.factory();
-  ASSERT_TRUE(configure(*f, {{"rdelay", "1ms"}, {"wdelay", "1ms"}, {"delay-extents", "0.001"},
-                             {"delay-cache", "1ms"}, {"delay-open", "1ms"}, {"delay-close", "1ms"}}));
+  ASSERT_TRUE(configure(*f, {{"rdelay", "1ms"},
+                             {"wdelay", "1ms"},
+                             {"delay-extents", "0.001"},
+                             {"delay-cache", "1ms"},
+                             {"delay-open", "1ms"},
+                             {"delay-close", "1ms"}}));
   auto c = open_over(*f, disk);
   ASSERT_TRUE(c);
   auto data = bytes_of("delayed");

@@ -15,7 +15,8 @@ namespace nbd::filters {
 namespace {
 
 enum Op { kPread, kPwrite, kTrim, kZero, kExtents, kCache, kOps };
-constexpr std::array<std::string_view, kOps> kOpNames = {"pread", "pwrite", "trim", "zero", "extents", "cache"};
+constexpr std::array<std::string_view, kOps> kOpNames = {"pread", "pwrite",  "trim",
+                                                         "zero",  "extents", "cache"};
 
 struct ErrorName {
   std::string_view name;
@@ -45,7 +46,8 @@ class Injector {
       std::lock_guard l(mu_);
       if (std::uniform_real_distribution<double>(0, 1)(rng_) >= s.rate) return ok();
     }
-    return make_error(s.errnum, "injecting " + std::string(s.errname) + " error into " + std::string(kOpNames[op]));
+    return make_error(s.errnum,
+                      "injecting " + std::string(s.errname) + " error into " + std::string(kOpNames[op]));
   }
 
  private:
@@ -55,7 +57,8 @@ class Injector {
 
 class ErrorConnection final : public FilterConnection {
  public:
-  ErrorConnection(std::unique_ptr<Connection> next, Injector& inj) : FilterConnection(std::move(next)), inj_(inj) {}
+  ErrorConnection(std::unique_ptr<Connection> next, Injector& inj)
+      : FilterConnection(std::move(next)), inj_(inj) {}
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
     NBD_TRY(inj_.maybe_fail(kPread));
@@ -125,8 +128,9 @@ class ErrorFilter final : public Filter {
           return ok();
         }
       }
-      return make_error(EINVAL, std::string(key) + "=" + std::string(value) +
-                                    ": unknown error name (use EPERM, EIO, ENOMEM, EINVAL, ENOSPC or ESHUTDOWN)");
+      return make_error(EINVAL,
+                        std::string(key) + "=" + std::string(value) +
+                            ": unknown error name (use EPERM, EIO, ENOMEM, EINVAL, ENOSPC or ESHUTDOWN)");
     }
     return ok();
   }
@@ -137,7 +141,8 @@ constexpr ParamHelp kParams[] = {
     {"error", "error=EPERM|EIO|ENOMEM|EINVAL|ENOSPC|ESHUTDOWN  The error indication to return."},
     {"error-rate", "error-rate=0%..100%  Rate of errors to generate (also 0..1 or N:M)."},
     {"error-file", "error-file=TRIGGER  Set to a filename to activate the filter."},
-    {"error-pread", "error-pread*, -pwrite*, -trim*, -zero*, -extents*, -cache*  Settings for one operation."},
+    {"error-pread",
+     "error-pread*, -pwrite*, -trim*, -zero*, -extents*, -cache*  Settings for one operation."},
 };
 
 }  // namespace

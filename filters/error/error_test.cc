@@ -35,7 +35,9 @@ TEST(ErrorFilter, FullRateFailsEveryOperationWithEIO) {
 TEST(ErrorFilter, PerOperationSettings) {
   FakeDisk disk(100);
   auto f = error_filter_info.factory();
-  ASSERT_TRUE(configure(*f, {{"error", "ENOSPC"}, {"error-pwrite-rate", "1"}, {"error-zero-rate", "1:1"},
+  ASSERT_TRUE(configure(*f, {{"error", "ENOSPC"},
+                             {"error-pwrite-rate", "1"},
+                             {"error-zero-rate", "1:1"},
                              {"error-zero", "EPERM"}}));
   auto c = open_over(*f, disk);
   std::vector<std::byte> buf(10, std::byte{5});

@@ -52,10 +52,14 @@ Vars with_result(Vars v, const Error* err) {
 
 const char* extent_type(uint64_t t) {
   switch (t & (kExtentHole | kExtentZero)) {
-    case 0: return "\"\"";
-    case kExtentHole: return "\"hole\"";
-    case kExtentZero: return "\"zero\"";
-    default: return "\"hole,zero\"";
+    case 0:
+      return "\"\"";
+    case kExtentHole:
+      return "\"hole\"";
+    case kExtentZero:
+      return "\"zero\"";
+    default:
+      return "\"hole,zero\"";
   }
 }
 
@@ -72,7 +76,8 @@ class LogConnection final : public FilterConnection {
     return leave("Read", id, next().pread(buf, offset, flags));
   }
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
-    uint64_t id = enter("Write", {{"offset", hex(offset)}, {"count", hex(buf.size())}, {"fua", bit(flags, kFua)}});
+    uint64_t id =
+        enter("Write", {{"offset", hex(offset)}, {"count", hex(buf.size())}, {"fua", bit(flags, kFua)}});
     return leave("Write", id, next().pwrite(buf, offset, flags));
   }
   Status flush(uint32_t flags) override {
@@ -84,8 +89,11 @@ class LogConnection final : public FilterConnection {
     return leave("Trim", id, next().trim(count, offset, flags));
   }
   Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
-    uint64_t id = enter("Zero", {{"offset", hex(offset)}, {"count", hex(count)}, {"trim", bit(flags, kMayTrim)},
-                                 {"fua", bit(flags, kFua)}, {"fast", bit(flags, kFastZero)}});
+    uint64_t id = enter("Zero", {{"offset", hex(offset)},
+                                 {"count", hex(count)},
+                                 {"trim", bit(flags, kMayTrim)},
+                                 {"fua", bit(flags, kFua)},
+                                 {"fast", bit(flags, kFastZero)}});
     return leave("Zero", id, next().zero(count, offset, flags));
   }
   Status cache(uint64_t count, uint64_t offset, uint32_t flags) override {
@@ -93,7 +101,8 @@ class LogConnection final : public FilterConnection {
     return leave("Cache", id, next().cache(count, offset, flags));
   }
   Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& out) override {
-    uint64_t id = enter("Extents", {{"offset", hex(offset)}, {"count", hex(count)}, {"req_one", bit(flags, kReqOne)}});
+    uint64_t id =
+        enter("Extents", {{"offset", hex(offset)}, {"count", hex(count)}, {"req_one", bit(flags, kReqOne)}});
     size_t before = out.extents().size();
     Status s = next().extents(count, offset, flags, out);
     Vars extra;
@@ -145,11 +154,20 @@ Result<Vars> connect_vars(const OpenParams& p, Connection& c) {
   NBD_TRY_ASSIGN(bool extents, c.can_extents());
   NBD_TRY_ASSIGN(CacheMode cache, c.can_cache());
   NBD_TRY_ASSIGN(bool fast_zero, c.can_fast_zero());
-  return Vars{{"export", log_filter::shell_quote(p.export_name)}, {"tls", flag(p.is_tls)},
-              {"size", hex(size)}, {"minsize", hex(bs.minimum)}, {"prefsize", hex(bs.preferred)},
-              {"maxsize", hex(bs.maximum)}, {"write", flag(write)}, {"flush", flag(flush)},
-              {"rotational", flag(rotational)}, {"trim", flag(trim)}, {"zero", zero},
-              {"fua", tri(int(fua))}, {"extents", flag(extents)}, {"cache", tri(int(cache))},
+  return Vars{{"export", log_filter::shell_quote(p.export_name)},
+              {"tls", flag(p.is_tls)},
+              {"size", hex(size)},
+              {"minsize", hex(bs.minimum)},
+              {"prefsize", hex(bs.preferred)},
+              {"maxsize", hex(bs.maximum)},
+              {"write", flag(write)},
+              {"flush", flag(flush)},
+              {"rotational", flag(rotational)},
+              {"trim", flag(trim)},
+              {"zero", zero},
+              {"fua", tri(int(fua))},
+              {"extents", flag(extents)},
+              {"cache", tri(int(cache))},
               {"fast_zero", flag(fast_zero)}};
 }
 
@@ -197,7 +215,8 @@ class LogFilter final : public Filter {
 Result<std::vector<ExportInfo>> LogFilter::list_exports(bool readonly, bool is_tls, const NextExports& next) {
   if (!out_.active()) return next.list_exports(readonly, is_tls);
   uint64_t id = ++lists_;
-  out_.write(make_entry("ENTER", "ListExports", 0, id, {{"readonly", flag(readonly)}, {"tls", flag(is_tls)}}));
+  out_.write(
+      make_entry("ENTER", "ListExports", 0, id, {{"readonly", flag(readonly)}, {"tls", flag(is_tls)}}));
   auto r = next.list_exports(readonly, is_tls);
   Vars extra;
   if (r) {
@@ -205,7 +224,8 @@ Result<std::vector<ExportInfo>> LogFilter::list_exports(bool readonly, bool is_t
     for (const auto& e : *r) names += (names.empty() ? "" : " ") + log_filter::shell_quote(e.name);
     extra.emplace_back("exports", "(" + names + ")");
   }
-  out_.write(make_entry("LEAVE", "ListExports", 0, id, with_result(std::move(extra), r ? nullptr : &r.error())));
+  out_.write(
+      make_entry("LEAVE", "ListExports", 0, id, with_result(std::move(extra), r ? nullptr : &r.error())));
   return r;
 }
 

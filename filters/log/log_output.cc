@@ -2,14 +2,14 @@
 // The log filter's output: timestamped lines in a file, or a shell script per entry.
 #include "log_output.h"
 
-#include "common/subprocess.h"
-
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+
+#include "common/subprocess.h"
 
 namespace nbd::filters::log_filter {
 

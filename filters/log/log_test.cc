@@ -140,8 +140,10 @@ TEST(LogFilter, LogscriptGetsFieldsAsShellVariables) {
   std::string out = temp_path("log_filter_script.out");
   std::remove(out.c_str());
   auto f = log_filter_info.factory();
-  ASSERT_TRUE(configure(*f, {{"logscript", "echo \"$type $act ${connection:-} ${id:-} ${offset:-} ${return:-} "
-                                           "${error:-} ${export:-} ${extents[@]:-}\" >> " + out}}));
+  ASSERT_TRUE(configure(*f, {{"logscript",
+                              "echo \"$type $act ${connection:-} ${id:-} ${offset:-} ${return:-} "
+                              "${error:-} ${export:-} ${extents[@]:-}\" >> " +
+                                  out}}));
   FakeDisk disk(100);
   OpenParams p{.export_name = "a b"};
   auto c = open_over(*f, disk, p);

@@ -47,12 +47,14 @@ class NozeroConnection final : public FilterConnection {
 };
 
 template <class Enum, size_t N>
-Result<Enum> parse_mode(std::string_view key, std::string_view value, const std::array<std::string_view, N>& names) {
+Result<Enum> parse_mode(std::string_view key, std::string_view value,
+                        const std::array<std::string_view, N>& names) {
   for (size_t i = 0; i < N; ++i)
     if (names[i] == value) return Enum(i);
   std::string all;
   for (auto n : names) all += (all.empty() ? "" : ", ") + std::string(n);
-  return make_error(EINVAL, "nozero: " + std::string(key) + "=" + std::string(value) + ": unknown mode (use " + all + ")");
+  return make_error(
+      EINVAL, "nozero: " + std::string(key) + "=" + std::string(value) + ": unknown mode (use " + all + ")");
 }
 
 class NozeroFilter final : public Filter {

@@ -18,12 +18,10 @@ struct Caps {
 // The table upstream's nbdkit 1.32 prints (nbdinfo can_zero/can_fast_zero over memory).
 TEST(NozeroFilter, AdvertisesLikeUpstream) {
   const Caps table[] = {
-      {"none", "default", false, false},   {"none", "slow", false, false},
-      {"emulate", "default", true, true},  {"emulate", "none", true, false},
-      {"emulate", "slow", true, true},     {"emulate", "ignore", true, true},
-      {"notrim", "default", true, true},   {"notrim", "none", true, false},
-      {"plugin", "default", true, true},   {"plugin", "none", true, false},
-      {"plugin", "ignore", true, true},
+      {"none", "default", false, false}, {"none", "slow", false, false},   {"emulate", "default", true, true},
+      {"emulate", "none", true, false},  {"emulate", "slow", true, true},  {"emulate", "ignore", true, true},
+      {"notrim", "default", true, true}, {"notrim", "none", true, false},  {"plugin", "default", true, true},
+      {"plugin", "none", true, false},   {"plugin", "ignore", true, true},
   };
   for (const auto& t : table) {
     FakeDisk disk(100);
@@ -57,9 +55,8 @@ TEST(NozeroFilter, EmulateWritesZeroesAndFailsFastZero) {
   EXPECT_TRUE(disk.calls().empty());
   ASSERT_TRUE((*c)->zero((2 << 20) + 5, 7, kMayTrim | kFua));
   // The core's boundary above the filter emulates: writes, the last one with FUA.
-  std::vector<FakeCall> want = {{"pwrite", 7, 1 << 20, 0},
-                                {"pwrite", 7 + (1 << 20), 1 << 20, 0},
-                                {"pwrite", 7 + (2 << 20), 5, kFua}};
+  std::vector<FakeCall> want = {
+      {"pwrite", 7, 1 << 20, 0}, {"pwrite", 7 + (1 << 20), 1 << 20, 0}, {"pwrite", 7 + (2 << 20), 5, kFua}};
   EXPECT_EQ(disk.calls(), want);
   EXPECT_EQ(disk.bytes()[6], std::byte{1});
   EXPECT_EQ(disk.bytes()[7], std::byte{0});

@@ -26,8 +26,11 @@ TEST(OffsetFilter, ShiftsReadsWritesAndSize) {
   ASSERT_TRUE((*c)->zero(5, 20, kMayTrim));
   ASSERT_TRUE((*c)->trim(5, 30, 0));
   ASSERT_TRUE((*c)->cache(5, 40, 0));
-  std::vector<FakeCall> want = {{"pwrite", 110, 5, kFua}, {"pread", 110, 5, 0},
-                                {"zero", 120, 5, kMayTrim}, {"trim", 130, 5, 0}, {"cache", 140, 5, 0}};
+  std::vector<FakeCall> want = {{"pwrite", 110, 5, kFua},
+                                {"pread", 110, 5, 0},
+                                {"zero", 120, 5, kMayTrim},
+                                {"trim", 130, 5, 0},
+                                {"cache", 140, 5, 0}};
   EXPECT_EQ(disk.calls(), want);
 }
 

@@ -54,7 +54,8 @@ class TruncateConnection final : public FilterConnection {
     if (n == 0) return out.add(offset, count, kHoleZero);
     NBD_TRY(next().extents(n, offset, flags, out));
     // The added space is a hole; append it only where the plugin's answer reached its end.
-    if (offset + count > real_ && out.next_offset() == real_) return out.add(real_, offset + count - real_, kHoleZero);
+    if (offset + count > real_ && out.next_offset() == real_)
+      return out.add(real_, offset + count - real_, kHoleZero);
     return ok();
   }
 
@@ -75,9 +76,12 @@ class TruncateFilter final : public Filter {
     }
     if (key == "round-up" || key == "round-down") {
       NBD_TRY_ASSIGN(uint64_t n, parse_size(key, value));
-      if (n == 0) return make_error(EINVAL, "truncate: " + std::string(key) + "=" + std::string(value) + ": must be > 0");
+      if (n == 0)
+        return make_error(EINVAL,
+                          "truncate: " + std::string(key) + "=" + std::string(value) + ": must be > 0");
       if ((n & (n - 1)) != 0)
-        return make_error(EINVAL, "truncate: " + std::string(key) + "=" + std::string(value) + ": must be a power of 2");
+        return make_error(
+            EINVAL, "truncate: " + std::string(key) + "=" + std::string(value) + ": must be a power of 2");
       (key == "round-up" ? round_up_ : round_down_) = n;
       return true;
     }
@@ -96,7 +100,8 @@ class TruncateFilter final : public Filter {
     uint64_t size = truncate_.value_or(real);
     if (round_up_) {
       uint64_t up = (size + (*round_up_ - 1)) & ~(*round_up_ - 1);
-      if (up < size) return make_error(EINVAL, "truncate: size " + std::to_string(size) + " rounded up overflows");
+      if (up < size)
+        return make_error(EINVAL, "truncate: size " + std::to_string(size) + " rounded up overflows");
       size = up;
     }
     if (round_down_) size &= ~(*round_down_ - 1);

@@ -33,11 +33,11 @@ inline constexpr uint32_t kCmdFlagReqOne = protocol::kCmdFlagReqOne;
 inline constexpr uint32_t kCmdFlagFastZero = protocol::kCmdFlagFastZero;
 
 // ---- strict mode bits (LIBNBD_STRICT_*); all are on by default ----
-inline constexpr uint32_t kStrictCommands = 0x01;   // refuse commands the server did not advertise
-inline constexpr uint32_t kStrictFlags = 0x02;      // refuse flags that do not apply / were not advertised
-inline constexpr uint32_t kStrictBounds = 0x04;     // refuse requests beyond the export size
-inline constexpr uint32_t kStrictZeroSize = 0x08;   // refuse zero-length requests
-inline constexpr uint32_t kStrictAlign = 0x10;      // refuse requests not aligned to the minimum block size
+inline constexpr uint32_t kStrictCommands = 0x01;  // refuse commands the server did not advertise
+inline constexpr uint32_t kStrictFlags = 0x02;     // refuse flags that do not apply / were not advertised
+inline constexpr uint32_t kStrictBounds = 0x04;    // refuse requests beyond the export size
+inline constexpr uint32_t kStrictZeroSize = 0x08;  // refuse zero-length requests
+inline constexpr uint32_t kStrictAlign = 0x10;     // refuse requests not aligned to the minimum block size
 inline constexpr uint32_t kStrictAll = 0x1f;
 
 // ---- handshake flags (LIBNBD_HANDSHAKE_FLAG_*) ----
@@ -80,9 +80,9 @@ class InlineCallback<R(Args...)> {
   InlineCallback() noexcept = default;
   InlineCallback(std::nullptr_t) noexcept {}
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, InlineCallback> &&
-             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
-  InlineCallback(F&& f) {  // implicit: a lambda converts, as to std::function
+  requires(!std::is_same_v<std::remove_cvref_t<F>, InlineCallback> &&
+           std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+      InlineCallback(F&& f) {  // implicit: a lambda converts, as to std::function
     using D = std::decay_t<F>;
     static_assert(sizeof(D) <= kCapacity && alignof(D) <= alignof(void*),
                   "callback too large to keep in the command: capture a pointer to its state");
@@ -110,13 +110,17 @@ class InlineCallback<R(Args...)> {
  private:
   template <class D>
   static void manage(void* dst, const void* src) {  // copies src into dst, or destroys dst
-    if (src) ::new (dst) D(*static_cast<const D*>(src));
-    else static_cast<D*>(dst)->~D();
+    if (src)
+      ::new (dst) D(*static_cast<const D*>(src));
+    else
+      static_cast<D*>(dst)->~D();
   }
   void copy_from(const InlineCallback& o) {
     if (!o.call_) return;
-    if (o.manage_) o.manage_(buf_, o.buf_);
-    else std::memcpy(buf_, o.buf_, kCapacity);
+    if (o.manage_)
+      o.manage_(buf_, o.buf_);
+    else
+      std::memcpy(buf_, o.buf_, kCapacity);
     call_ = o.call_;
     manage_ = o.manage_;
   }
@@ -185,11 +189,11 @@ class Handle {
   std::string get_export_name() const;
   Status set_tls(TlsMode mode);  // default Disable (URIs nbds:// set Require)
   TlsMode get_tls() const;
-  Status set_tls_certificates(std::string dir);  // ca-cert.pem, client-cert.pem, client-key.pem
-  Status set_tls_verify_peer(bool verify);       // default true
-  Status set_tls_username(std::string username);  // PSK identity; default: $LOGNAME/$USER
-  Status set_tls_psk_file(std::string path);      // "user:hexkey" lines
-  Status set_tls_hostname(std::string hostname);  // for certificate checks; default: the host
+  Status set_tls_certificates(std::string dir);    // ca-cert.pem, client-cert.pem, client-key.pem
+  Status set_tls_verify_peer(bool verify);         // default true
+  Status set_tls_username(std::string username);   // PSK identity; default: $LOGNAME/$USER
+  Status set_tls_psk_file(std::string path);       // "user:hexkey" lines
+  Status set_tls_hostname(std::string hostname);   // for certificate checks; default: the host
   Status set_request_structured_replies(bool on);  // default true
   bool get_request_structured_replies() const;
   Status set_request_extended_headers(bool on);  // default true
@@ -237,15 +241,15 @@ class Handle {
   Status aio_connect_systemd_socket_activation(const std::vector<std::string>& argv);
 
   // ---- option negotiation (opt mode, state negotiating) ----
-  Status opt_go();     // -> ready; on a server error stays negotiating
-  Status opt_abort();  // -> closed
-  Status opt_info();   // fills the export info getters for get_export_name()
-  Result<int> opt_list(const ListCallback& cb);                  // returns the number of exports
+  Status opt_go();                               // -> ready; on a server error stays negotiating
+  Status opt_abort();                            // -> closed
+  Status opt_info();                             // fills the export info getters for get_export_name()
+  Result<int> opt_list(const ListCallback& cb);  // returns the number of exports
   Result<int> opt_list_meta_context(const ContextCallback& cb);  // queries: add_meta_context list
   Result<int> opt_set_meta_context(const ContextCallback& cb);
-  Result<bool> opt_structured_reply();   // true if the server agreed
-  Result<bool> opt_extended_headers();   // true if the server agreed
-  Result<bool> opt_starttls();           // true if TLS is now on
+  Result<bool> opt_structured_reply();  // true if the server agreed
+  Result<bool> opt_extended_headers();  // true if the server agreed
+  Result<bool> opt_starttls();          // true if TLS is now on
 
   // ---- export info (after opt_info or once ready) ----
   Result<int64_t> get_size() const;
@@ -262,7 +266,7 @@ class Handle {
   Result<bool> can_cache() const;
   Result<bool> can_meta_context(std::string_view name) const;
   Result<std::string> get_canonical_export_name() const;  // needs set_full_info(true)
-  Result<std::string> get_export_description() const;    // needs set_full_info(true)
+  Result<std::string> get_export_description() const;     // needs set_full_info(true)
   Result<std::string> get_protocol() const;               // "newstyle-fixed", "newstyle", "oldstyle"
   Result<bool> get_structured_replies_negotiated() const;
   Result<bool> get_extended_headers_negotiated() const;
@@ -280,10 +284,8 @@ class Handle {
   Status trim(uint64_t count, uint64_t offset, uint32_t flags = 0);
   Status cache(uint64_t count, uint64_t offset, uint32_t flags = 0);
   Status zero(uint64_t count, uint64_t offset, uint32_t flags = 0);
-  Status block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent,
-                         uint32_t flags = 0);
-  Status block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent,
-                      uint32_t flags = 0);
+  Status block_status_64(uint64_t count, uint64_t offset, const ExtentCallback& extent, uint32_t flags = 0);
+  Status block_status(uint64_t count, uint64_t offset, const Extent32Callback& extent, uint32_t flags = 0);
   // Sends NBD_CMD_DISC after the queued commands (dropping those not yet sent with
   // kShutdownAbandonPending: they fail with ESHUTDOWN) and waits for the server to close.
   // While negotiating in opt mode it is opt_abort.
@@ -301,15 +303,12 @@ class Handle {
   // without error, as nbdcopy does with a null: destination. Not in libnbd.
   Result<Cookie> aio_pread_discard(uint64_t count, uint64_t offset, CompletionCallback done = {},
                                    uint32_t flags = 0);
-  Result<Cookie> aio_pwrite(std::span<const std::byte> buf, uint64_t offset,
-                            CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_pwrite(std::span<const std::byte> buf, uint64_t offset, CompletionCallback done = {},
+                            uint32_t flags = 0);
   Result<Cookie> aio_flush(CompletionCallback done = {}, uint32_t flags = 0);
-  Result<Cookie> aio_trim(uint64_t count, uint64_t offset, CompletionCallback done = {},
-                          uint32_t flags = 0);
-  Result<Cookie> aio_cache(uint64_t count, uint64_t offset, CompletionCallback done = {},
-                           uint32_t flags = 0);
-  Result<Cookie> aio_zero(uint64_t count, uint64_t offset, CompletionCallback done = {},
-                          uint32_t flags = 0);
+  Result<Cookie> aio_trim(uint64_t count, uint64_t offset, CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_cache(uint64_t count, uint64_t offset, CompletionCallback done = {}, uint32_t flags = 0);
+  Result<Cookie> aio_zero(uint64_t count, uint64_t offset, CompletionCallback done = {}, uint32_t flags = 0);
   Result<Cookie> aio_block_status_64(uint64_t count, uint64_t offset, ExtentCallback extent,
                                      CompletionCallback done = {}, uint32_t flags = 0);
   Result<Cookie> aio_block_status(uint64_t count, uint64_t offset, Extent32Callback extent,
@@ -328,10 +327,10 @@ class Handle {
   // Waits up to timeout_ms (-1 = forever) for the socket and moves bytes. Returns 1 if it did
   // some work, 0 on timeout. Fails if the handle is dead or not connected.
   Result<int> poll(int timeout_ms);
-  int aio_get_fd() const;                 // -1 if there is no socket
-  unsigned aio_get_direction() const;     // kAioDirection* the state machine waits for
-  Status aio_notify_read();               // the caller saw the fd readable
-  Status aio_notify_write();              // the caller saw the fd writable
+  int aio_get_fd() const;              // -1 if there is no socket
+  unsigned aio_get_direction() const;  // kAioDirection* the state machine waits for
+  Status aio_notify_read();            // the caller saw the fd readable
+  Status aio_notify_write();           // the caller saw the fd writable
 
   bool aio_is_created() const;
   bool aio_is_connecting() const;

@@ -10,9 +10,9 @@ namespace nbd::log {
 
 enum class Destination { Stderr, Syslog, Null };
 
-void set_program(std::string program);          // "nbdkit"
+void set_program(std::string program);  // "nbdkit"
 void set_destination(Destination d);
-void set_verbose(bool verbose);                 // -v: debug messages are printed
+void set_verbose(bool verbose);  // -v: debug messages are printed
 bool verbose();
 // Name of the plugin/filter and connection number the calling thread works for ("memory[1]").
 void set_thread_context(std::string context);

@@ -95,7 +95,7 @@ struct Peer {
 // Every member has a default initializer, so a designated initializer may leave any out
 // (and -Wmissing-field-initializers stays quiet).
 struct OpenParams {
-  bool readonly = false;     // -r, or a filter asked for read-only
+  bool readonly = false;      // -r, or a filter asked for read-only
   std::string export_name{};  // as the client asked (the default export's name resolved)
   bool is_tls = false;
   // Same as peer.address (kept for plugins written before Peer).
@@ -237,8 +237,8 @@ DebugFlag* find_debug_flag(std::string_view name, std::string_view flag);
 inline constexpr uint32_t kCppAbiVersion = 2;
 
 struct PluginInfo {
-  std::string_view name;           // "memory"
-  std::string_view description;    // one line for --help and --dump-plugin
+  std::string_view name;              // "memory"
+  std::string_view description;       // one line for --help and --dump-plugin
   std::string_view magic_config_key;  // key for a bare first VALUE ("size" for memory), or empty
   std::span<const ParamHelp> params;
   std::unique_ptr<Plugin> (*factory)();
@@ -248,10 +248,10 @@ struct PluginInfo {
 
 // An out-of-tree plugin (.so) defines exactly one of these; `nbdkit ./foo.so` finds it by dlsym.
 // It also records the headers it was built with (NBD_CPP_ABI_RECORD), which the server checks.
-#define NBD_CPP_ABI_RECORD(Info)                                                                  \
+#define NBD_CPP_ABI_RECORD(Info)                                                                             \
   extern "C" __attribute__((visibility("default"))) void nbdkit_cpp_abi(uint32_t* version, uint32_t* size) { \
-    *version = ::nbd::kCppAbiVersion;                                                             \
-    *size = sizeof(Info);                                                                         \
+    *version = ::nbd::kCppAbiVersion;                                                                        \
+    *size = sizeof(Info);                                                                                    \
   }
 #define NBD_EXPORT_PLUGIN(info)                                                                         \
   NBD_CPP_ABI_RECORD(::nbd::PluginInfo)                                                                 \

@@ -19,9 +19,9 @@
 namespace nbd::protocol {
 
 // ---- magics ----
-inline constexpr uint64_t kNbdMagic = 0x4e42444d41474943ULL;          // "NBDMAGIC"
-inline constexpr uint64_t kIHaveOpt = 0x49484156454F5054ULL;          // "IHAVEOPT"
-inline constexpr uint64_t kOldstyleMagic = 0x0000420281861253ULL;     // cliserv_magic
+inline constexpr uint64_t kNbdMagic = 0x4e42444d41474943ULL;       // "NBDMAGIC"
+inline constexpr uint64_t kIHaveOpt = 0x49484156454F5054ULL;       // "IHAVEOPT"
+inline constexpr uint64_t kOldstyleMagic = 0x0000420281861253ULL;  // cliserv_magic
 inline constexpr uint64_t kOptReplyMagic = 0x0003e889045565a9ULL;
 inline constexpr uint32_t kRequestMagic = 0x25609513;
 inline constexpr uint32_t kExtendedRequestMagic = 0x21e41c71;
@@ -182,8 +182,8 @@ class Writer {
   Writer& u32(uint32_t v);
   Writer& u64(uint64_t v);
   Writer& bytes(std::span<const std::byte> b);
-  Writer& str(std::string_view s);              // raw bytes, no length
-  Writer& str32(std::string_view s);            // u32 length then bytes
+  Writer& str(std::string_view s);    // raw bytes, no length
+  Writer& str32(std::string_view s);  // u32 length then bytes
   Writer& zeroes(size_t n);
 
  private:
@@ -252,9 +252,9 @@ std::vector<std::byte> encode_info_description(std::string_view description);
 std::vector<std::byte> encode_info_block_size(uint32_t minimum, uint32_t preferred, uint32_t maximum);
 struct Info {
   uint16_t type = 0;
-  uint64_t export_size = 0;   // kInfoExport
-  uint16_t export_flags = 0;  // kInfoExport
-  std::string text;           // kInfoName / kInfoDescription
+  uint64_t export_size = 0;                                    // kInfoExport
+  uint16_t export_flags = 0;                                   // kInfoExport
+  std::string text;                                            // kInfoName / kInfoDescription
   uint32_t min_block = 0, preferred_block = 0, max_block = 0;  // kInfoBlockSize
 };
 Result<Info> decode_info(std::span<const std::byte> payload);  // unknown types: type set, rest empty
@@ -303,17 +303,17 @@ void encode_simple_reply(std::byte* out, uint64_t cookie, uint32_t error);
 
 // A structured (20 bytes) or extended (32 bytes) reply chunk header.
 struct ReplyHeader {
-  uint32_t magic = 0;   // which of the three reply magics it was
-  uint32_t error = 0;   // simple replies only
-  uint16_t flags = 0;   // structured/extended only
+  uint32_t magic = 0;  // which of the three reply magics it was
+  uint32_t error = 0;  // simple replies only
+  uint16_t flags = 0;  // structured/extended only
   uint16_t type = 0;
   uint64_t cookie = 0;
   uint64_t offset = 0;  // extended only
   uint64_t length = 0;  // payload length (structured/extended)
 };
 // Writes the chunk header; returns bytes written (20 or 32).
-size_t encode_chunk_header(std::byte* out, bool extended, uint16_t flags, uint16_t type,
-                           uint64_t cookie, uint64_t offset, uint64_t payload_length);
+size_t encode_chunk_header(std::byte* out, bool extended, uint16_t flags, uint16_t type, uint64_t cookie,
+                           uint64_t offset, uint64_t payload_length);
 // Decodes the first 4 bytes' magic and then the header of the right size. Returns EINVAL on an
 // unknown magic. need_bytes(magic) tells a streaming reader how many bytes the header has.
 size_t reply_header_size(uint32_t magic);  // 0 for an unknown magic

@@ -30,9 +30,9 @@ class [[nodiscard]] Result {
   Result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}
   template <class U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, Error> &&
-             !std::is_same_v<std::decay_t<U>, Result>)
-  Result(U&& u) : v_(std::in_place_index<0>, T(std::forward<U>(u))) {}
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Error> &&
+           !std::is_same_v<std::decay_t<U>, Result>) Result(U&& u)
+      : v_(std::in_place_index<0>, T(std::forward<U>(u))) {}
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -47,7 +47,9 @@ class [[nodiscard]] Result {
   const Error& error() const& { return std::get<1>(v_); }
   Error&& error() && { return std::get<1>(std::move(v_)); }
   template <class U>
-  T value_or(U&& u) const& { return has_value() ? value() : T(std::forward<U>(u)); }
+  T value_or(U&& u) const& {
+    return has_value() ? value() : T(std::forward<U>(u));
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -78,24 +80,24 @@ inline Status ok() { return {}; }
 #define NBD_CONCAT(a, b) NBD_CONCAT_INNER(a, b)
 
 // Propagates the error of a Result-returning expression to the caller.
-#define NBD_TRY(expr)                                   \
-  do {                                                  \
-    auto&& nbd_try_r_ = (expr);                         \
+#define NBD_TRY(expr)                                      \
+  do {                                                     \
+    auto&& nbd_try_r_ = (expr);                            \
     if (!nbd_try_r_) return std::move(nbd_try_r_).error(); \
   } while (0)
 
 // NBD_TRY_ASSIGN(auto x, f()) or NBD_TRY_ASSIGN(x, f()): binds the value or returns the error.
 #define NBD_TRY_ASSIGN(lhs, expr) NBD_TRY_ASSIGN_IMPL(NBD_CONCAT(nbd_try_r_, __LINE__), lhs, expr)
-#define NBD_TRY_ASSIGN_IMPL(tmp, lhs, expr)             \
-  auto tmp = (expr);                                    \
-  if (!tmp) return std::move(tmp).error();              \
+#define NBD_TRY_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                        \
+  if (!tmp) return std::move(tmp).error();  \
   lhs = std::move(tmp).value()
 
 // A broken invariant: abort with file and line. Never for anything a peer or user can cause.
-#define NBD_ASSERT(cond)                                                                      \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);       \
-      std::abort();                                                                           \
-    }                                                                                         \
+#define NBD_ASSERT(cond)                                                                \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)

@@ -5,11 +5,11 @@
 #include <map>
 #include <optional>
 
-#include "runtime/allocator.h"
 #include "common/encoding.h"
 #include "data_eval.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
+#include "runtime/allocator.h"
 
 namespace nbd::plugins {
 namespace {
@@ -35,7 +35,8 @@ class DataPlugin final : public Plugin {
     if (sources_ != 1) return make_error(EINVAL, "exactly one of data=, raw= or base64= must be given");
     NBD_TRY_ASSIGN(data::Image image, build_image());
     uint64_t size = size_.value_or(image.size());
-    if (size > data::Image::kMaxSize) return make_error(EINVAL, "size=" + std::to_string(size) + ": larger than 2^63-1");
+    if (size > data::Image::kMaxSize)
+      return make_error(EINVAL, "size=" + std::to_string(size) + ": larger than 2^63-1");
     if (size < image.size()) image = image.slice(0, size);
     NBD_TRY_ASSIGN(alloc_, create_allocator(allocator_spec_));
     NBD_TRY(alloc_->set_size_hint(size));

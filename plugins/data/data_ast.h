@@ -13,16 +13,16 @@
 namespace nbd::data {
 
 enum class NodeKind {
-  Literal, // literal bytes: numbers, strings and le/be words, adjacent ones merged (text)
-  Offset,  // @N, @+N, @-N, @^N (offset_mode, n)
-  Group,   // ( ... ) or the whole program: a new scope (children)
-  File,    // <FILE (text = path)
-  Script,  // <(SCRIPT) (text = script)
-  Name,    // \NAME (text = name)
-  Var,     // $VAR (text = name)
-  Repeat,  // child * n
-  Slice,   // child[n:m] (has_start, has_end)
-  Assign,  // child -> \NAME (text = name); writes nothing
+  Literal,  // literal bytes: numbers, strings and le/be words, adjacent ones merged (text)
+  Offset,   // @N, @+N, @-N, @^N (offset_mode, n)
+  Group,    // ( ... ) or the whole program: a new scope (children)
+  File,     // <FILE (text = path)
+  Script,   // <(SCRIPT) (text = script)
+  Name,     // \NAME (text = name)
+  Var,      // $VAR (text = name)
+  Repeat,   // child * n
+  Slice,    // child[n:m] (has_start, has_end)
+  Assign,   // child -> \NAME (text = name); writes nothing
 };
 
 enum class OffsetMode { Absolute, Forward, Backward, Align };

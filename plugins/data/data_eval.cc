@@ -140,14 +140,18 @@ class Evaluator {
     }
     if (start > end || end > v.size())
       return error(n, "[" + std::to_string(start) + ":" + std::to_string(end) +
-                          "] is not a valid slice of an expression of " + std::to_string(v.size()) + " bytes");
+                          "] is not a valid slice of an expression of " + std::to_string(v.size()) +
+                          " bytes");
     return v.slice(start, end);
   }
 
   Result<Image> variable(const Node& n, const Scope& scope) {
     std::optional<std::string> text = vars_ ? vars_(n.text) : std::nullopt;
-    if (!text) return error(n, "$" + n.text + ": variable not found (give " + n.text + "=... or set it in the environment)");
-    if (var_depth_ >= kMaxVarDepth) return error(n, "$" + n.text + ": variables nested too deeply (recursive?)");
+    if (!text)
+      return error(
+          n, "$" + n.text + ": variable not found (give " + n.text + "=... or set it in the environment)");
+    if (var_depth_ >= kMaxVarDepth)
+      return error(n, "$" + n.text + ": variables nested too deeply (recursive?)");
     NBD_TRY_ASSIGN(NodePtr tree, parse(*text, "$" + n.text));
     std::string saved = std::move(source_);
     source_ = "$" + n.text;

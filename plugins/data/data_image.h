@@ -11,8 +11,8 @@
 #include <span>
 #include <vector>
 
-#include "runtime/allocator.h"
 #include "nbd/result.h"
+#include "runtime/allocator.h"
 
 namespace nbd::data {
 
@@ -24,9 +24,9 @@ struct ImageExtent {
   Kind kind = Kind::Zero;
   uint64_t offset = 0;  // in the image
   uint64_t length = 0;
-  std::shared_ptr<const Bytes> bytes;  // Data: the buffer; this extent is bytes[start, +length)
-  uint64_t start = 0;                  // Data: first byte used; Tile: phase within the unit
-  std::shared_ptr<const Image> unit;   // Tile: the repeated image (size > 0, not all zero)
+  std::shared_ptr<const Bytes> bytes;    // Data: the buffer; this extent is bytes[start, +length)
+  uint64_t start = 0;                    // Data: first byte used; Tile: phase within the unit
+  std::shared_ptr<const Image> unit;     // Tile: the repeated image (size > 0, not all zero)
   std::shared_ptr<const Bytes> pattern;  // Tile with a small unit: the unit repeated to >= 4 KiB
 };
 

@@ -41,13 +41,16 @@ class Parser {
     if (at_end()) return "end of input";
     char c = s_[p_];
     if (c == '\n') return "a newline";
-    if (!std::isprint(static_cast<unsigned char>(c))) return "byte " + std::to_string(static_cast<unsigned char>(c));
+    if (!std::isprint(static_cast<unsigned char>(c)))
+      return "byte " + std::to_string(static_cast<unsigned char>(c));
     return std::string("'") + c + "'";
   }
   Error error_at(size_t pos, const std::string& what) const {
     return make_error(EINVAL, std::string(source_) + ": offset " + std::to_string(pos) + ": " + what);
   }
-  Error expected(const std::string& what) const { return error_at(p_, "expected " + what + ", found " + found()); }
+  Error expected(const std::string& what) const {
+    return error_at(p_, "expected " + what + ", found " + found());
+  }
 
   void skip_space() {
     while (!at_end()) {
@@ -204,10 +207,23 @@ class Parser {
     n.kind = NodeKind::Offset;
     const char* what = "an offset after '@'";
     switch (peek()) {
-      case '+': n.offset_mode = OffsetMode::Forward; what = "a number after '@+'"; ++p_; break;
-      case '-': n.offset_mode = OffsetMode::Backward; what = "a number after '@-'"; ++p_; break;
-      case '^': n.offset_mode = OffsetMode::Align; what = "an alignment after '@^'"; ++p_; break;
-      default: break;
+      case '+':
+        n.offset_mode = OffsetMode::Forward;
+        what = "a number after '@+'";
+        ++p_;
+        break;
+      case '-':
+        n.offset_mode = OffsetMode::Backward;
+        what = "a number after '@-'";
+        ++p_;
+        break;
+      case '^':
+        n.offset_mode = OffsetMode::Align;
+        what = "an alignment after '@^'";
+        ++p_;
+        break;
+      default:
+        break;
     }
     NBD_TRY_ASSIGN(n.n, number(what, true));
     if (n.offset_mode == OffsetMode::Align && (n.n == 0 || (n.n & (n.n - 1)) != 0))
@@ -257,7 +273,8 @@ class Parser {
     if (peek() == '-') return error_at(p_, "negative numbers are not allowed");
     NBD_TRY_ASSIGN(uint64_t v, number("a number after the ':'", false));
     if (bits < 64 && (v >> bits) != 0)
-      return error_at(start, std::string(w) + ":" + std::to_string(v) + " does not fit in " + std::to_string(bits) + " bits");
+      return error_at(start, std::string(w) + ":" + std::to_string(v) + " does not fit in " +
+                                 std::to_string(bits) + " bits");
     n->kind = NodeKind::Literal;
     for (int i = 0; i < bits / 8; ++i) {
       int shift = le ? 8 * i : bits - 8 * (i + 1);
@@ -334,15 +351,35 @@ class Parser {
     size_t at = p_ - 1;
     char e = s_[p_++];
     switch (e) {
-      case 'a': out.push_back('\a'); return ok();
-      case 'b': out.push_back('\b'); return ok();
-      case 'f': out.push_back('\f'); return ok();
-      case 'n': out.push_back('\n'); return ok();
-      case 'r': out.push_back('\r'); return ok();
-      case 't': out.push_back('\t'); return ok();
-      case 'v': out.push_back('\v'); return ok();
-      case '\\': case '"': case '\'': case '?': out.push_back(e); return ok();
-      default: break;
+      case 'a':
+        out.push_back('\a');
+        return ok();
+      case 'b':
+        out.push_back('\b');
+        return ok();
+      case 'f':
+        out.push_back('\f');
+        return ok();
+      case 'n':
+        out.push_back('\n');
+        return ok();
+      case 'r':
+        out.push_back('\r');
+        return ok();
+      case 't':
+        out.push_back('\t');
+        return ok();
+      case 'v':
+        out.push_back('\v');
+        return ok();
+      case '\\':
+      case '"':
+      case '\'':
+      case '?':
+        out.push_back(e);
+        return ok();
+      default:
+        break;
     }
     unsigned v = 0, n = 0;
     if (e == 'x') {
@@ -362,6 +399,8 @@ class Parser {
 
 }  // namespace
 
-Result<NodePtr> parse(std::string_view text, std::string_view source) { return Parser(text, source).program(); }
+Result<NodePtr> parse(std::string_view text, std::string_view source) {
+  return Parser(text, source).program();
+}
 
 }  // namespace nbd::data

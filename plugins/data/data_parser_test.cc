@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The data language, table-driven: source text → exact bytes, and bad text → the one-line
 // error with its offset. Expectations for upstream features were checked against nbdkit 1.32.
+#include "data_parser.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -10,7 +12,6 @@
 #include <string>
 
 #include "data_eval.h"
-#include "data_parser.h"
 
 namespace nbd::data {
 namespace {
@@ -90,9 +91,9 @@ constexpr Case kCases[] = {
     {"<(printf abc)", "61 62 63"},
     {"<(printf abc)*2", "61 62 63 61 62 63"},
     {"<( printf '(x)' )", "28 78 29"},
-    {"<(printf a)[:5]", "61"},   // scripts and files are clipped, not errors
+    {"<(printf a)[:5]", "61"},  // scripts and files are clipped, not errors
     {"<(printf x)[1:]", ""},
-    {"<(yes)[:3]", "79 0a 79"},  // endless script cut short
+    {"<(yes)[:3]", "79 0a 79"},              // endless script cut short
     {"<(printf abc; exit 2)[:2]", "61 62"},  // under a slice the exit status is ignored
     {"<(exit 3)[:5]", ""},
     {"</dev/null", ""},
@@ -121,14 +122,17 @@ constexpr ErrorCase kErrors[] = {
     {"0x", "data: offset 2: expected hex digits after '0x', found end of input"},
     {"1a", "data: offset 1: unexpected 'a' after the number"},
     {"-1", "data: offset 0: negative numbers are not allowed"},
-    {"x", "data: offset 0: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', '<', "
-          "'\\NAME' or '$VAR', found 'x'"},
-    {"le17:1", "data: offset 0: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', "
-               "'<', '\\NAME' or '$VAR', found 'l'"},
+    {"x",
+     "data: offset 0: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', '<', "
+     "'\\NAME' or '$VAR', found 'x'"},
+    {"le17:1",
+     "data: offset 0: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', "
+     "'<', '\\NAME' or '$VAR', found 'l'"},
     {"le16:0x10000", "data: offset 0: le16:65536 does not fit in 16 bits"},
     {"be32:-1", "data: offset 5: negative numbers are not allowed"},
-    {"1 2 ]", "data: offset 4: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', "
-              "'<', '\\NAME' or '$VAR', found ']'"},
+    {"1 2 ]",
+     "data: offset 4: expected a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', "
+     "'<', '\\NAME' or '$VAR', found ']'"},
     {"( 1 2", "data: offset 0: unmatched '(': expected ')' before the end of input"},
     {"1 2 )", "data: offset 4: unmatched ')'"},
     {"\"abc", "data: offset 0: unterminated string: expected '\"'"},
@@ -175,7 +179,9 @@ TEST(DataLanguage, AdjacentLiteralsAreMergedIntoOneNode) {
   const auto& kids = (*tree)->children;
   ASSERT_EQ(kids.size(), 4u);  // "1 2 ab le16:3", (4), 5*2, 6
   EXPECT_EQ(kids[0]->kind, NodeKind::Literal);
-  EXPECT_EQ(kids[0]->text, std::string("\x01\x02" "ab\x03\x00", 6));
+  EXPECT_EQ(kids[0]->text, std::string("\x01\x02"
+                                       "ab\x03\x00",
+                                       6));
   EXPECT_EQ(kids[1]->kind, NodeKind::Group);
   EXPECT_EQ(kids[2]->kind, NodeKind::Repeat);
   EXPECT_EQ(kids[3]->kind, NodeKind::Literal);

@@ -2,14 +2,14 @@
 // Files and shell scripts as byte sources for the data language.
 #include "data_source.h"
 
-#include "common/subprocess.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/subprocess.h"
 
 namespace nbd::data {
 namespace {

@@ -93,7 +93,9 @@ TEST(DataPlugin, ConfigurationErrors) {
 }
 
 TEST(DataBase64, DecodesWithAndWithoutPadding) {
-  auto s = [](const std::vector<std::byte>& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); };
+  auto s = [](const std::vector<std::byte>& b) {
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  };
   EXPECT_EQ(s(*decode_base64("MTIz", Base64Padding::Optional)), "123");
   EXPECT_EQ(s(*decode_base64("MTI=", Base64Padding::Optional)), "12");
   EXPECT_EQ(s(*decode_base64("MQ", Base64Padding::Optional)), "1");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // file plugin: serves a file or block device (file=PATH), every file of a directory as its own
 // export (dir=DIR), or an inherited descriptor (fd=N). Like upstream's nbdkit-file-plugin.
+#include "file.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "file.h"
 #include "nbd/parse.h"
 
 namespace nbd::plugins {
@@ -49,23 +50,32 @@ class FilePlugin final : public Plugin {
       return set_mode(key, value);
     }
     if (key == "cache") {
-      if (value == "default") opts_.cache = file::Cache::Default;
-      else if (value == "none") opts_.cache = file::Cache::None;
-      else return make_error(EINVAL, "cache=" + std::string(value) + ": unknown value (use default or none)");
+      if (value == "default")
+        opts_.cache = file::Cache::Default;
+      else if (value == "none")
+        opts_.cache = file::Cache::None;
+      else
+        return make_error(EINVAL, "cache=" + std::string(value) + ": unknown value (use default or none)");
       return ok();
     }
     if (key == "fadvise") {
-      if (value == "normal") opts_.fadvise = file::Fadvise::Normal;
-      else if (value == "random") opts_.fadvise = file::Fadvise::Random;
-      else if (value == "sequential") opts_.fadvise = file::Fadvise::Sequential;
-      else return make_error(EINVAL, "fadvise=" + std::string(value) + ": unknown value (use normal, random or sequential)");
+      if (value == "normal")
+        opts_.fadvise = file::Fadvise::Normal;
+      else if (value == "random")
+        opts_.fadvise = file::Fadvise::Random;
+      else if (value == "sequential")
+        opts_.fadvise = file::Fadvise::Sequential;
+      else
+        return make_error(
+            EINVAL, "fadvise=" + std::string(value) + ": unknown value (use normal, random or sequential)");
       return ok();
     }
     return Plugin::config(key, value);
   }
 
   Status config_complete() override {
-    if (mode_ == Mode::Unset) return make_error(EINVAL, "one of file=, dir= or fd= is required (eg. file disk.img)");
+    if (mode_ == Mode::Unset)
+      return make_error(EINVAL, "one of file=, dir= or fd= is required (eg. file disk.img)");
     return ok();
   }
 
@@ -79,16 +89,21 @@ class FilePlugin final : public Plugin {
       if (name != "." && name != ".." && servable(path_ + "/" + name)) out.push_back({name, ""});
     }
     closedir(d);
-    std::sort(out.begin(), out.end(), [](const ExportInfo& a, const ExportInfo& b) { return a.name < b.name; });
+    std::sort(out.begin(), out.end(),
+              [](const ExportInfo& a, const ExportInfo& b) { return a.name < b.name; });
     return out;
   }
 
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override {
     switch (mode_) {
-      case Mode::File: return file::open_file(path_, params.readonly, opts_);
-      case Mode::Dir: return open_in_dir(params);
-      case Mode::Fd: return open_fd(params.readonly);
-      case Mode::Unset: break;
+      case Mode::File:
+        return file::open_file(path_, params.readonly, opts_);
+      case Mode::Dir:
+        return open_in_dir(params);
+      case Mode::Fd:
+        return open_fd(params.readonly);
+      case Mode::Unset:
+        break;
     }
     return make_error(EINVAL, "no file configured");
   }
@@ -115,10 +130,13 @@ class FilePlugin final : public Plugin {
     }
     NBD_TRY_ASSIGN(path_, absolute(key, value));
     struct stat st;
-    if (stat(path_.c_str(), &st) == -1) return make_error(errno, std::string(key) + "=" + std::string(value) + ": " + std::strerror(errno));
-    if (key == "dir" && !S_ISDIR(st.st_mode)) return make_error(ENOTDIR, "dir=" + std::string(value) + ": not a directory");
+    if (stat(path_.c_str(), &st) == -1)
+      return make_error(errno, std::string(key) + "=" + std::string(value) + ": " + std::strerror(errno));
+    if (key == "dir" && !S_ISDIR(st.st_mode))
+      return make_error(ENOTDIR, "dir=" + std::string(value) + ": not a directory");
     if (key == "file" && S_ISDIR(st.st_mode)) {
-      return make_error(EISDIR, "file=" + std::string(value) + ": is a directory (use dir= to serve its files)");
+      return make_error(EISDIR,
+                        "file=" + std::string(value) + ": is a directory (use dir= to serve its files)");
     }
     mode_ = key == "dir" ? Mode::Dir : Mode::File;
     return ok();
@@ -126,7 +144,10 @@ class FilePlugin final : public Plugin {
 
   Result<std::unique_ptr<Connection>> open_in_dir(const OpenParams& params) {
     const std::string& name = params.export_name;
-    if (name.empty()) return make_error(ENOENT, "dir mode: the default export \"\" is not served; ask for a file name (nbdinfo --list shows them)");
+    if (name.empty())
+      return make_error(
+          ENOENT,
+          "dir mode: the default export \"\" is not served; ask for a file name (nbdinfo --list shows them)");
     if (name.find('/') != std::string::npos || name == "." || name == "..") {
       return make_error(EINVAL, "dir mode: export name '" + name + "' must be a plain file name");
     }

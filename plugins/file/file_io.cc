@@ -22,7 +22,9 @@ namespace {
 
 DebugFlag g_debug_zero{"file", "zero"};  // -D file.zero=1
 
-bool unsupported(int e) { return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == ENODEV || e == ENOTTY; }
+bool unsupported(int e) {
+  return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == ENODEV || e == ENOTTY;
+}
 
 // /sys/dev/block/MAJ:MIN/queue/rotational, or the parent disk's for a partition.
 bool rotational(dev_t dev) {

@@ -2,10 +2,9 @@
 // file plugin through the plugin API on real files in a temp dir: I/O, holes, zero and trim,
 // the three modes (file=, dir=, fd=) and their configuration errors.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
@@ -92,7 +91,7 @@ TEST_F(FilePluginTest, ExtentsFollowHolesAndZeroTrimPunch) {
   EXPECT_EQ(e.extents()[1].offset, 1u << 20);
   EXPECT_EQ(e.extents()[1].length, 1u << 20);
   EXPECT_EQ(e.extents()[1].flags, 0u);
-  ASSERT_TRUE(c->zero(65536, 1 << 20, 0));           // keeps allocation
+  ASSERT_TRUE(c->zero(65536, 1 << 20, 0));            // keeps allocation
   ASSERT_TRUE(c->trim(65536, (1 << 20) + 65536, 0));  // punches
   std::vector<std::byte> r(3 * 65536);
   ASSERT_TRUE(c->pread(r, 1 << 20, 0));
@@ -152,12 +151,9 @@ TEST_F(FilePluginTest, ConfigurationErrorsNameTheParameter) {
   struct Case {
     std::string key, value, mention;
   } cases[] = {
-      {"file", dir_ + "/nope", "file=" + dir_ + "/nope"},
-      {"file", dir_, "is a directory"},
-      {"dir", make_file("f", 1), "not a directory"},
-      {"fd", "987", "fd=987"},
-      {"cache", "sometimes", "cache=sometimes"},
-      {"fadvise", "often", "fadvise=often"},
+      {"file", dir_ + "/nope", "file=" + dir_ + "/nope"}, {"file", dir_, "is a directory"},
+      {"dir", make_file("f", 1), "not a directory"},      {"fd", "987", "fd=987"},
+      {"cache", "sometimes", "cache=sometimes"},          {"fadvise", "often", "fadvise=often"},
   };
   for (const auto& k : cases) {
     auto p = file_plugin_info.factory();

@@ -18,7 +18,9 @@ class FloppyConnection final : public Connection {
   Result<bool> can_multi_conn() override { return true; }
   Result<bool> can_extents() override { return true; }
   Result<CacheMode> can_cache() override { return CacheMode::Emulate; }
-  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override { return img_.read(buf, offset); }
+  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
+    return img_.read(buf, offset);
+  }
   Status extents(uint64_t count, uint64_t offset, uint32_t, ExtentList& e) override {
     return img_.extents(count, offset, e);
   }
@@ -33,7 +35,8 @@ class FloppyPlugin final : public Plugin {
     if (key == "dir") {
       dir_ = value;
     } else if (key == "label") {
-      if (value.size() > 11) return make_error(EINVAL, "label=" + std::string(value) + ": at most 11 characters");
+      if (value.size() > 11)
+        return make_error(EINVAL, "label=" + std::string(value) + ": at most 11 characters");
       for (char c : value)
         if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
           return make_error(EINVAL, "label=" + std::string(value) + ": only printable ASCII is allowed");

@@ -27,9 +27,11 @@ class FloppyTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     std::string t = dir_ + "/tree";
-    ASSERT_EQ(std::system(("mkdir -p '" + t + "/Sub Dir/empty' && head -c 100000 /dev/urandom > '" + t +
-                           "/Sub Dir/A long file name.bin' && : > " + t + "/EMPTY.TXT && ln -s x " + t + "/link")
-                              .c_str()), 0);
+    ASSERT_EQ(
+        std::system(("mkdir -p '" + t + "/Sub Dir/empty' && head -c 100000 /dev/urandom > '" + t +
+                     "/Sub Dir/A long file name.bin' && : > " + t + "/EMPTY.TXT && ln -s x " + t + "/link")
+                        .c_str()),
+        0);
     std::ofstream(t + "/hello.txt") << "hello floppy\n";
     std::ofstream(t + "/README") << "upper case 8.3\n";
   }
@@ -44,7 +46,8 @@ class FloppyTest : public ::testing::Test {
     auto c = p->open(OpenParams{});
     EXPECT_TRUE(c);
     NBD_TRY_ASSIGN(size_, nbd::testing::save_export(**c, dir_ + "/disk.img"));
-    EXPECT_EQ(std::system(("dd if=" + dir_ + "/disk.img of=" + fs() + " bs=1M skip=1 status=none").c_str()), 0);
+    EXPECT_EQ(std::system(("dd if=" + dir_ + "/disk.img of=" + fs() + " bs=1M skip=1 status=none").c_str()),
+              0);
     return ok();
   }
   std::string fs() { return dir_ + "/fs.img"; }
@@ -55,7 +58,8 @@ class FloppyTest : public ::testing::Test {
 
 TEST_F(FloppyTest, FsckCleanAndFilesReadBack) {
   ASSERT_TRUE(serve({{"label", "MYFLOPPY"}}));
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0)
+      << run_output("fsck.vfat -nv " + fs());
   EXPECT_EQ(mtools("mtype -i " + fs() + " ::/hello.txt"), "hello floppy\n");
   EXPECT_EQ(mtools("mtype -i " + fs() + " ::/README"), "upper case 8.3\n");
   EXPECT_EQ(mtools("mcopy -n -i " + fs() + " '::/Sub Dir/A long file name.bin' " + dir_ + "/out.bin && cmp " +
@@ -66,15 +70,18 @@ TEST_F(FloppyTest, FsckCleanAndFilesReadBack) {
   EXPECT_NE(root.find("::/EMPTY.TXT"), std::string::npos) << root;
   EXPECT_EQ(root.find("link"), std::string::npos) << root;  // symlinks are left out
   EXPECT_NE(mtools("mdir -i " + fs() + " ::/").find("Volume in drive : is MYFLOPPY"), std::string::npos);
-  EXPECT_NE(mtools("mdir -i " + fs() + " '::/Sub Dir/empty'").find("2 files"), std::string::npos);  // . and ..
+  EXPECT_NE(mtools("mdir -i " + fs() + " '::/Sub Dir/empty'").find("2 files"),
+            std::string::npos);  // . and ..
   EXPECT_NE(mtools("mdir -i " + fs() + " '::/Sub Dir/nothere'").find("not found"), std::string::npos);
-  EXPECT_NE(run_output("sfdisk -d " + dir_ + "/disk.img").find("start=        2048, size="), std::string::npos);
+  EXPECT_NE(run_output("sfdisk -d " + dir_ + "/disk.img").find("start=        2048, size="),
+            std::string::npos);
 }
 
 TEST_F(FloppyTest, SizeParameter) {
   ASSERT_TRUE(serve({{"size", "64M"}}));
   EXPECT_EQ(size_, 64u << 20);
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0)
+      << run_output("fsck.vfat -nv " + fs());
   auto r = serve({{"size", "4M"}});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("too small"), std::string::npos);
@@ -83,7 +90,8 @@ TEST_F(FloppyTest, SizeParameter) {
 TEST_F(FloppyTest, EmptyDirectoryAndEmptyLabel) {
   ASSERT_EQ(std::system(("rm -rf " + dir_ + "/tree && mkdir " + dir_ + "/tree").c_str()), 0);
   ASSERT_TRUE(serve({{"label", ""}}));
-  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0) << run_output("fsck.vfat -nv " + fs());
+  EXPECT_EQ(std::system(("fsck.vfat -n " + fs() + " >/dev/null").c_str()), 0)
+      << run_output("fsck.vfat -nv " + fs());
   EXPECT_NE(mtools("mdir -i " + fs() + " ::/").find("No files"), std::string::npos);
 }
 

@@ -3,8 +3,8 @@
 // trims fail with ENOSPC. Like upstream's nbdkit-full-plugin.
 #include <cstring>
 
-#include "runtime/sized_plugin.h"
 #include "nbd/plugin.h"
+#include "runtime/sized_plugin.h"
 
 namespace nbd::plugins {
 namespace {

@@ -48,7 +48,9 @@ class InfoConnection final : public Connection {
     return is_time() ? uint64_t{12} : static_cast<uint64_t>(data_.size());
   }
   // Only the export-name modes serve the same bytes to every connection (of one name).
-  Result<bool> can_multi_conn() override { return mode_ == Mode::ExportName || mode_ == Mode::Base64ExportName; }
+  Result<bool> can_multi_conn() override {
+    return mode_ == Mode::ExportName || mode_ == Mode::Base64ExportName;
+  }
   Result<CacheMode> can_cache() override { return CacheMode::Native; }
   Status cache(uint64_t, uint64_t, uint32_t) override { return ok(); }
 
@@ -79,22 +81,27 @@ class InfoPlugin final : public Plugin {
  public:
   Status config(std::string_view key, std::string_view value) override {
     if (key != "mode") return Plugin::config(key, value);
-    if (value == "exportname") mode_ = Mode::ExportName;
-    else if (value == "base64exportname") mode_ = Mode::Base64ExportName;
-    else if (value == "address") mode_ = Mode::Address;
-    else if (value == "time") mode_ = Mode::Time;
-    else if (value == "uptime") mode_ = Mode::Uptime;
-    else if (value == "conntime") mode_ = Mode::ConnTime;
+    if (value == "exportname")
+      mode_ = Mode::ExportName;
+    else if (value == "base64exportname")
+      mode_ = Mode::Base64ExportName;
+    else if (value == "address")
+      mode_ = Mode::Address;
+    else if (value == "time")
+      mode_ = Mode::Time;
+    else if (value == "uptime")
+      mode_ = Mode::Uptime;
+    else if (value == "conntime")
+      mode_ = Mode::ConnTime;
     else {
-      return make_error(EINVAL, "mode=" + std::string(value) +
-                                    ": unknown mode (use exportname, base64exportname, address, time, uptime or conntime)");
+      return make_error(
+          EINVAL, "mode=" + std::string(value) +
+                      ": unknown mode (use exportname, base64exportname, address, time, uptime or conntime)");
     }
     return ok();
   }
 
-  Status config_complete() override {
-    return ok();
-  }
+  Status config_complete() override { return ok(); }
 
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override {
     std::string data;
@@ -115,8 +122,9 @@ class InfoPlugin final : public Plugin {
 };
 
 constexpr ParamHelp kParams[] = {
-    {"mode", "[mode=]exportname|base64exportname|address|time|uptime|conntime  What to serve "
-             "(default exportname)."},
+    {"mode",
+     "[mode=]exportname|base64exportname|address|time|uptime|conntime  What to serve "
+     "(default exportname)."},
 };
 
 }  // namespace

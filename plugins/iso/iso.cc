@@ -30,21 +30,27 @@ class IsoPlugin final : public Plugin {
     if (fd_ >= 0) ::close(fd_);
   }
   Status config(std::string_view key, std::string_view value) override {
-    if (key == "dir") dirs_.emplace_back(value);
-    else if (key == "params") params_ = value;
-    else if (key == "prog") prog_ = value;
-    else return Plugin::config(key, value);
+    if (key == "dir")
+      dirs_.emplace_back(value);
+    else if (key == "params")
+      params_ = value;
+    else if (key == "prog")
+      prog_ = value;
+    else
+      return Plugin::config(key, value);
     return ok();
   }
   Status config_complete() override {
     if (dirs_.empty()) return make_error(EINVAL, "you must supply at least one dir=DIRECTORY parameter");
     for (const auto& d : dirs_)
-      if (::access(d.c_str(), R_OK | X_OK) != 0) return make_error(errno, "dir=" + d + ": " + std::strerror(errno));
+      if (::access(d.c_str(), R_OK | X_OK) != 0)
+        return make_error(errno, "dir=" + d + ": " + std::strerror(errno));
     return ok();
   }
   Status get_ready() override;
   Result<std::unique_ptr<Connection>> open(const OpenParams&) override {
-    return std::unique_ptr<Connection>(std::make_unique<vdisk::ImageConnection>(fd_, size_, false, false, true));
+    return std::unique_ptr<Connection>(
+        std::make_unique<vdisk::ImageConnection>(fd_, size_, false, false, true));
   }
   std::vector<std::string> dump_plugin() override { return {"iso_prog=" + default_prog()}; }
 
@@ -61,14 +67,17 @@ Status IsoPlugin::get_ready() {
   // xorriso speaks the mkisofs command line only when asked to.
   std::string base = prog.substr(prog.find_last_of('/') + 1);
   // params goes through the shell unquoted, as upstream documents; the rest are arguments.
-  std::string cmd = std::string("\"$0\" ") + (base == "xorriso" ? "-as mkisofs " : "") + "-quiet " + params_ + " -o \"$ISO_OUT\" \"$@\"";
+  std::string cmd = std::string("\"$0\" ") + (base == "xorriso" ? "-as mkisofs " : "") + "-quiet " + params_ +
+                    " -o \"$ISO_OUT\" \"$@\"";
   std::vector<std::string> args = {prog};
   args.insert(args.end(), dirs_.begin(), dirs_.end());
   auto r = vdisk::run_shell(prog, cmd, {{"ISO_OUT", path}}, args);
   if (r) {
     auto fd = vdisk::open_file(path, false);
-    if (fd) fd_ = *fd;
-    else r = fd.error();
+    if (fd)
+      fd_ = *fd;
+    else
+      r = fd.error();
   }
   ::unlink(path.c_str());
   NBD_TRY(r);

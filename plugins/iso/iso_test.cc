@@ -53,7 +53,9 @@ TEST_F(IsoTest, MergesDirectoriesWithVolumeId) {
     ASSERT_TRUE(p->config_complete());
     ASSERT_TRUE(p->get_ready()) << prog;
     auto iso = save(*p);
-    EXPECT_EQ(run_output("isoinfo -R -f -i " + iso + " | sort"), "/hello.txt\n/other.txt\n/sub\n/sub/deep.txt\n") << prog;
+    EXPECT_EQ(run_output("isoinfo -R -f -i " + iso + " | sort"),
+              "/hello.txt\n/other.txt\n/sub\n/sub/deep.txt\n")
+        << prog;
     EXPECT_EQ(run_output("isoinfo -R -i " + iso + " -x /sub/deep.txt"), "deep\n") << prog;
     EXPECT_NE(run_output("isoinfo -d -i " + iso).find("Volume id: MY VOL"), std::string::npos) << prog;
   }

@@ -9,11 +9,11 @@
 #include <optional>
 #include <string>
 
-#include "disk/mbr_gpt_layout.h"
 #include "common/subprocess.h"
-#include "estimate.h"
 #include "disk/image.h"
+#include "disk/mbr_gpt_layout.h"
 #include "disk/mkfs.h"
+#include "estimate.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 
@@ -37,8 +37,10 @@ class LinuxdiskConnection final : public Connection {
     for (uint64_t end = offset + count; offset < end;) {
       const auto& r = layout_.find(offset);
       uint64_t n = std::min(end, r.end) - offset;
-      if (r.kind == mbr_gpt::Region::Kind::Partition) NBD_TRY(vdisk::file_extents(fd_, n, offset - r.start, r.start, e));
-      else NBD_TRY(e.add(offset, n, r.kind == mbr_gpt::Region::Kind::Zero ? kExtentHole | kExtentZero : 0));
+      if (r.kind == mbr_gpt::Region::Kind::Partition)
+        NBD_TRY(vdisk::file_extents(fd_, n, offset - r.start, r.start, e));
+      else
+        NBD_TRY(e.add(offset, n, r.kind == mbr_gpt::Region::Kind::Zero ? kExtentHole | kExtentZero : 0));
       offset += n;
     }
     return ok();
@@ -111,7 +113,8 @@ Result<uint64_t> LinuxdiskPlugin::make_fs(const std::string& path, uint64_t fs_s
     std::string why = r->err;
     while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
     why = why.substr(why.find_last_of('\n') + 1);
-    return make_error(ENOSPC, "mke2fs: command failed with exit status " + std::to_string(WEXITSTATUS(r->wait_status)) +
+    return make_error(ENOSPC, "mke2fs: command failed with exit status " +
+                                  std::to_string(WEXITSTATUS(r->wait_status)) +
                                   (why.empty() ? "" : ": " + why));
   }
   NBD_TRY_ASSIGN(int fd, vdisk::open_file(path, false));
@@ -129,7 +132,7 @@ Status LinuxdiskPlugin::get_ready() {
   bool journal = type_ != "ext2";
   uint64_t extra = size_is_extra_ ? size_ : 0;
   uint64_t fs_size = size_given_ && !size_is_extra_ ? size_ / kBlock * kBlock
-                                                     : linuxdisk::estimate_fs_size(usage, extra, journal);
+                                                    : linuxdisk::estimate_fs_size(usage, extra, journal);
   NBD_TRY_ASSIGN(auto path, vdisk::make_temp_file("nbdkitlinuxdisk"));
   Result<uint64_t> free_bytes = make_error(EIO, "");
   for (int attempt = 0; attempt < 8; attempt++) {
@@ -141,9 +144,11 @@ Status LinuxdiskPlugin::get_ready() {
   }
   auto fd = vdisk::open_file(path, false);
   ::unlink(path.c_str());
-  if (!free_bytes) return make_error(free_bytes.error().errnum, "dir=" + dir_ + ": " + free_bytes.error().message);
+  if (!free_bytes)
+    return make_error(free_bytes.error().errnum, "dir=" + dir_ + ": " + free_bytes.error().message);
   if (*free_bytes < extra)
-    return make_error(ENOSPC, "size=+" + std::to_string(extra) + ": could not make a filesystem with that much free space");
+    return make_error(
+        ENOSPC, "size=+" + std::to_string(extra) + ": could not make a filesystem with that much free space");
   NBD_TRY_ASSIGN(fd_, std::move(fd));
   mbr_gpt::PartitionSpec part;
   part.size = fs_size;

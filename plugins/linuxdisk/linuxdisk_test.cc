@@ -27,7 +27,9 @@ class LinuxdiskTest : public ::testing::Test {
     dir_ = tmpl;
     ::setenv("TMPDIR", dir_.c_str(), 1);
     ASSERT_EQ(std::system(("mkdir -p " + dir_ + "/tree/sub && head -c 300000 /dev/urandom > " + dir_ +
-                           "/tree/sub/blob && ln -s sub/blob " + dir_ + "/tree/link").c_str()), 0);
+                           "/tree/sub/blob && ln -s sub/blob " + dir_ + "/tree/link")
+                              .c_str()),
+              0);
     std::ofstream(dir_ + "/tree/hello.txt") << "hello linuxdisk\n";
   }
   void TearDown() override { (void)!std::system(("rm -rf " + dir_).c_str()); }
@@ -54,12 +56,14 @@ TEST_F(LinuxdiskTest, Ext2IsCleanAndHoldsTheFiles) {
   serve({{"label", "ROOTFS"}});
   EXPECT_EQ(std::system(("e2fsck -fn " + fs() + " >/dev/null 2>&1").c_str()), 0);
   EXPECT_EQ(run_output("debugfs -R 'cat /hello.txt' " + fs() + " 2>/dev/null"), "hello linuxdisk\n");
-  EXPECT_EQ(run_output("debugfs -R 'dump /sub/blob " + dir_ + "/blob' " + fs() + " >/dev/null 2>&1; cmp " + dir_ +
-                "/blob " + dir_ + "/tree/sub/blob && echo same"),
+  EXPECT_EQ(run_output("debugfs -R 'dump /sub/blob " + dir_ + "/blob' " + fs() + " >/dev/null 2>&1; cmp " +
+                       dir_ + "/blob " + dir_ + "/tree/sub/blob && echo same"),
             "same\n");
-  EXPECT_NE(run_output("debugfs -R 'stat /link' " + fs() + " 2>/dev/null").find("Fast link dest: \"sub/blob\""),
+  EXPECT_NE(
+      run_output("debugfs -R 'stat /link' " + fs() + " 2>/dev/null").find("Fast link dest: \"sub/blob\""),
+      std::string::npos);
+  EXPECT_NE(run_output("dumpe2fs -h " + fs() + " 2>/dev/null").find("Filesystem volume name:   ROOTFS"),
             std::string::npos);
-  EXPECT_NE(run_output("dumpe2fs -h " + fs() + " 2>/dev/null").find("Filesystem volume name:   ROOTFS"), std::string::npos);
   EXPECT_NE(run_output("sfdisk -d " + disk()).find("start=        2048"), std::string::npos);
   EXPECT_EQ(run_output("ls " + dir_ + " | grep -c nbdkitlinuxdisk"), "0\n");  // temp file is unlinked
 }
@@ -77,7 +81,8 @@ TEST_F(LinuxdiskTest, Ext4WithFreeSpace) {
 
 TEST_F(LinuxdiskTest, ExactSizeIsUsedOrRefused) {
   serve({{"size", "20M"}});
-  EXPECT_EQ(std::stoull(run_output("stat -c %s " + disk())), (1u << 20) + (20u << 20) + 33 * 512);  // as upstream
+  EXPECT_EQ(std::stoull(run_output("stat -c %s " + disk())),
+            (1u << 20) + (20u << 20) + 33 * 512);  // as upstream
   auto p = linuxdisk_plugin_info.factory();
   ASSERT_TRUE(p->config("dir", dir_ + "/tree"));
   ASSERT_TRUE(p->config("size", "64K"));

@@ -3,9 +3,9 @@
 // every client and discarded when the server exits. Like upstream's nbdkit-memory-plugin.
 #include <string>
 
-#include "runtime/allocator.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
+#include "runtime/allocator.h"
 
 namespace nbd::plugins {
 namespace {

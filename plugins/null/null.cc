@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // null plugin: an export of SIZE bytes that reads as zeroes and discards writes.
 // The whole range is reported as a hole.
+#include "nbd/plugin.h"
 #include "runtime/memory_like_connection.h"
 #include "runtime/sized_plugin.h"
-#include "nbd/plugin.h"
 
 namespace nbd::plugins {
 namespace {

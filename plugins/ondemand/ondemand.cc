@@ -27,7 +27,8 @@ Status check_export_name(const std::string& name) {
   if (name.size() > NAME_MAX) return make_error(EINVAL, "export name is longer than NAME_MAX");
   for (char c : name)
     if (c == '.' || c == '/' || c == ':' || static_cast<unsigned char>(c) < 0x20)
-      return make_error(EINVAL, "export name '" + name + "' must not contain '.', '/', ':' or control characters");
+      return make_error(EINVAL,
+                        "export name '" + name + "' must not contain '.', '/', ':' or control characters");
   return ok();
 }
 
@@ -90,7 +91,8 @@ Status OndemandPlugin::create_if_missing(const std::string& name) {
   if (!scratch) return make_error(scratch.error().errnum, "dir=" + scratch.error().message);
   std::string disk = scratch->file(name);
   NBD_TRY(mkfs_.create(disk));
-  if (::rename(disk.c_str(), path.c_str()) < 0) return make_error(errno, path + ": rename: " + std::strerror(errno));
+  if (::rename(disk.c_str(), path.c_str()) < 0)
+    return make_error(errno, path + ": rename: " + std::strerror(errno));
   return ok();
 }
 
@@ -112,7 +114,8 @@ Result<std::unique_ptr<Connection>> OndemandPlugin::open(const OpenParams& param
     ::close(fd);
     return size.error();
   }
-  return std::unique_ptr<Connection>(std::make_unique<vdisk::ImageConnection>(fd, *size, !params.readonly, true, false));
+  return std::unique_ptr<Connection>(
+      std::make_unique<vdisk::ImageConnection>(fd, *size, !params.readonly, true, false));
 }
 
 constexpr ParamHelp kParams[] = {

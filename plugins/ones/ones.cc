@@ -3,9 +3,9 @@
 // Like upstream's nbdkit-ones-plugin (nbdkit >= 1.36).
 #include <string>
 
-#include "runtime/memory_like_connection.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
+#include "runtime/memory_like_connection.h"
 
 namespace nbd::plugins {
 namespace {

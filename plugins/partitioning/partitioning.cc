@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "disk/mbr_gpt_layout.h"
 #include "disk/image.h"
+#include "disk/mbr_gpt_layout.h"
 #include "nbd/parse.h"
 #include "nbd/plugin.h"
 
@@ -68,7 +68,8 @@ class PartitioningConnection final : public Connection {
 class PartitioningPlugin final : public Plugin {
  public:
   ~PartitioningPlugin() override {
-    for (auto& f : files_) if (f.fd >= 0) ::close(f.fd);
+    for (auto& f : files_)
+      if (f.fd >= 0) ::close(f.fd);
   }
   Status config(std::string_view key, std::string_view value) override;
   Status config_complete() override;
@@ -102,7 +103,8 @@ Status PartitioningPlugin::config(std::string_view key, std::string_view value) 
       next_.mbr_id = 0x83;
     } else {
       NBD_TRY_ASSIGN(auto id, parse_uint64(key, value));
-      if (id == 0 || id > 0xff) return make_error(EINVAL, "mbr-id=" + std::string(value) + ": must be 0x01 to 0xff");
+      if (id == 0 || id > 0xff)
+        return make_error(EINVAL, "mbr-id=" + std::string(value) + ": must be 0x01 to 0xff");
       next_.mbr_id = static_cast<uint8_t>(id);
     }
   } else if (key == "type-guid") {
@@ -145,7 +147,8 @@ Status PartitioningPlugin::config_complete() {
   TableType t = TableType::Mbr;
   uint64_t total = 0;
   for (const auto& s : specs_) total += s.size;
-  if (table_type_ == "gpt" || (table_type_.empty() && (specs_.size() > 4 || total > (2ull << 40) - (64ull << 20))))
+  if (table_type_ == "gpt" ||
+      (table_type_.empty() && (specs_.size() > 4 || total > (2ull << 40) - (64ull << 20))))
     t = TableType::Gpt;
   NBD_TRY_ASSIGN(auto l, Layout::create(t, specs_));
   layout_.emplace(std::move(l));

@@ -52,20 +52,21 @@ class PartitioningTest : public ::testing::Test {
 };
 
 TEST_F(PartitioningTest, MbrPlacesPartitionsAligned) {
-  auto c = open({{"file", make_file("a", 1000, 'a')}, {"mbr-id", "0x82"}, {"file", make_file("b", 512, 'b')}});
+  auto c =
+      open({{"file", make_file("a", 1000, 'a')}, {"mbr-id", "0x82"}, {"file", make_file("b", 512, 'b')}});
   EXPECT_EQ(*c->get_size(), (4096u + 1) * 512);
   auto mbr = read(*c, 0, 512);
   EXPECT_EQ(mbr[510], std::byte{0x55});
   EXPECT_EQ(mbr[511], std::byte{0xaa});
-  EXPECT_EQ(mbr[446], std::byte{0x80});     // first partition bootable
+  EXPECT_EQ(mbr[446], std::byte{0x80});  // first partition bootable
   EXPECT_EQ(mbr[446 + 4], std::byte{0x83});
   EXPECT_EQ(le32(&mbr[446 + 8]), 2048u);
-  EXPECT_EQ(le32(&mbr[446 + 12]), 2u);      // 1000 bytes round up to 2 sectors
+  EXPECT_EQ(le32(&mbr[446 + 12]), 2u);  // 1000 bytes round up to 2 sectors
   EXPECT_EQ(mbr[462 + 4], std::byte{0x82});
   EXPECT_EQ(le32(&mbr[462 + 8]), 4096u);
   auto a = read(*c, 2048 * 512, 1024);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(a.data()), 1000), std::string(1000, 'a'));
-  EXPECT_EQ(a[1000], std::byte{0});         // padding after the file reads as zero
+  EXPECT_EQ(a[1000], std::byte{0});  // padding after the file reads as zero
 }
 
 TEST_F(PartitioningTest, GptHeaderAndEntriesHaveValidCrcs) {

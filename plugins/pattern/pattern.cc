@@ -8,8 +8,8 @@
 #include <bit>
 #include <cstring>
 
-#include "runtime/sized_plugin.h"
 #include "nbd/plugin.h"
+#include "runtime/sized_plugin.h"
 
 namespace nbd::plugins {
 namespace {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // pattern plugin: the generator against a byte-by-byte definition at every alignment, and
 // the plugin's size handling through the plugin API.
+#include "pattern.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "nbd/plugin.h"
-#include "pattern.h"
 
 namespace nbd::plugins {
 extern const PluginInfo pattern_plugin_info;
@@ -26,7 +27,8 @@ TEST(Pattern, MatchesDefinitionAtEveryAlignment) {
         std::vector<std::byte> buf(len, std::byte{0xee});
         fill_pattern(buf, base + skew);
         for (size_t i = 0; i < len; ++i) {
-          ASSERT_EQ(buf[i], expected_byte(base + skew + i)) << base << "+" << skew << " len " << len << " i " << i;
+          ASSERT_EQ(buf[i], expected_byte(base + skew + i))
+              << base << "+" << skew << " len " << len << " i " << i;
         }
       }
     }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // random plugin: the documented generator (random.h) byte for byte, reproducibility by seed,
 // and the write check, through the plugin API.
+#include "random.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <vector>
 
 #include "nbd/plugin.h"
-#include "random.h"
 
 namespace nbd::plugins {
 extern const PluginInfo random_plugin_info;
@@ -27,7 +28,8 @@ TEST(RandomGenerator, MatchesDefinitionAtAnyOffset) {
     for (uint64_t off : {uint64_t{0}, uint64_t{5}, uint64_t{4096 + 3}, uint64_t{1} << 50}) {
       std::vector<std::byte> buf(37);
       fill_random(buf, off, seed);
-      for (size_t i = 0; i < buf.size(); ++i) ASSERT_EQ(buf[i], definition(off + i, seed)) << seed << " " << off + i;
+      for (size_t i = 0; i < buf.size(); ++i)
+        ASSERT_EQ(buf[i], definition(off + i, seed)) << seed << " " << off + i;
     }
   }
 }

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "nbd/log.h"
 #include "common/subprocess.h"
+#include "nbd/log.h"
 
 namespace nbd::script {
 namespace {
@@ -35,8 +35,10 @@ std::string describe_call(const std::vector<std::string>& argv) {
 
 ScriptPlugin::ScriptPlugin() {
   auto d = TempDir::create("nbdkit");
-  if (d) tmpdir_ = std::move(*d);
-  else tmpdir_error_ = d.error().message;
+  if (d)
+    tmpdir_ = std::move(*d);
+  else
+    tmpdir_error_ = d.error().message;
 }
 
 ScriptPlugin::~ScriptPlugin() = default;
@@ -154,7 +156,9 @@ Status ScriptPlugin::after_fork() {
   return call_optional("after_fork");
 }
 
-Status ScriptPlugin::preconnect(const Peer&, bool readonly) { return call_optional("preconnect", {bool_arg(readonly)}); }
+Status ScriptPlugin::preconnect(const Peer&, bool readonly) {
+  return call_optional("preconnect", {bool_arg(readonly)});
+}
 
 Result<std::vector<ExportInfo>> ScriptPlugin::list_exports(bool readonly, bool is_tls) {
   NBD_TRY_ASSIGN(Reply r, call("list_exports", {bool_arg(readonly), bool_arg(is_tls)}));

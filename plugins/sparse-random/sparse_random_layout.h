@@ -15,9 +15,9 @@ namespace nbd::sparse_random {
 struct Params {
   uint64_t size = 0;
   uint64_t seed = 0;
-  double percent = 10;               // share of the disk that holds data, 0..100
-  uint64_t runlength = 16 << 20;     // average length of a data run, in bytes
-  bool random_content = false;       // every byte random instead of one byte per block
+  double percent = 10;            // share of the disk that holds data, 0..100
+  uint64_t runlength = 16 << 20;  // average length of a data run, in bytes
+  bool random_content = false;    // every byte random instead of one byte per block
 };
 
 class Layout {
@@ -57,10 +57,10 @@ class Layout {
   void fill_block(uint64_t block, std::span<std::byte> out, uint64_t offset_in_block) const;
 
   Params p_;
-  uint64_t blocks_ = 0;      // number of blocks, the last one maybe partial
-  uint64_t cell_ = 1;        // blocks per cell
-  double mean_run_ = 0;      // mean data blocks per cell
-  double jitter_ = 0;        // data blocks per cell vary uniformly in mean_run_ +/- jitter_
+  uint64_t blocks_ = 0;  // number of blocks, the last one maybe partial
+  uint64_t cell_ = 1;    // blocks per cell
+  double mean_run_ = 0;  // mean data blocks per cell
+  double jitter_ = 0;    // data blocks per cell vary uniformly in mean_run_ +/- jitter_
 };
 
 }  // namespace nbd::sparse_random

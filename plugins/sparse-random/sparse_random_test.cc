@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // sparse-random: the layout generator (repeatable, shaped by percent and runlength, content
 // consistent with extents) and the plugin's write and zero checks, without sockets.
-#include "sparse_random_layout.h"
-
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "common/random.h"
 #include "nbd/plugin.h"
+#include "sparse_random_layout.h"
 
 namespace nbd::plugins {
 extern const PluginInfo sparse_random_plugin_info;
@@ -79,7 +78,10 @@ TEST(SparseRandomLayout, ZeroAndHundredPercent) {
 
 TEST(SparseRandomLayout, BytesAgreeWithExtents) {
   for (bool random_content : {false, true}) {
-    Layout l(Params{.size = 256 * kMiB, .seed = 9, .percent = 30, .runlength = 256 * 1024,
+    Layout l(Params{.size = 256 * kMiB,
+                    .seed = 9,
+                    .percent = 30,
+                    .runlength = 256 * 1024,
                     .random_content = random_content});
     ExtentList e(0, 256 * kMiB);
     ASSERT_TRUE(l.extents(256 * kMiB, 0, e));
@@ -99,7 +101,8 @@ TEST(SparseRandomLayout, BytesAgreeWithExtents) {
 }
 
 TEST(SparseRandomLayout, UnalignedReadsAreSlicesOfAlignedOnes) {
-  Layout l(Params{.size = 64 * kMiB, .seed = 5, .percent = 50, .runlength = 64 * 1024, .random_content = true});
+  Layout l(
+      Params{.size = 64 * kMiB, .seed = 5, .percent = 50, .runlength = 64 * 1024, .random_content = true});
   auto whole = read(l, 0, 8 * kMiB);
   auto part = read(l, 12345, 1000000);
   EXPECT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + 12345));

@@ -34,7 +34,8 @@ class SplitConnection final : public Connection {
  public:
   explicit SplitConnection(bool readonly) : readonly_(readonly) {}
   ~SplitConnection() override {
-    for (auto& f : files_) if (f.fd >= 0) ::close(f.fd);
+    for (auto& f : files_)
+      if (f.fd >= 0) ::close(f.fd);
   }
 
   Status add_file(const std::string& name) {
@@ -56,15 +57,17 @@ class SplitConnection final : public Connection {
   Result<FuaMode> can_fua() override { return FuaMode::Emulate; }
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
-    return for_each_piece(buf.size(), offset, [&](OpenFile& f, size_t done, size_t n, uint64_t foff) -> Status {
-      return io_full(f, buf.data() + done, n, foff, false);
-    });
+    return for_each_piece(buf.size(), offset,
+                          [&](OpenFile& f, size_t done, size_t n, uint64_t foff) -> Status {
+                            return io_full(f, buf.data() + done, n, foff, false);
+                          });
   }
 
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t) override {
-    return for_each_piece(buf.size(), offset, [&](OpenFile& f, size_t done, size_t n, uint64_t foff) -> Status {
-      return io_full(f, const_cast<std::byte*>(buf.data()) + done, n, foff, true);
-    });
+    return for_each_piece(buf.size(), offset,
+                          [&](OpenFile& f, size_t done, size_t n, uint64_t foff) -> Status {
+                            return io_full(f, const_cast<std::byte*>(buf.data()) + done, n, foff, true);
+                          });
   }
 
   Status flush(uint32_t) override {

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "disk/image.h"
 #include "common/temp_dir.h"
+#include "disk/image.h"
 #include "disk/mkfs.h"
 #include "nbd/plugin.h"
 

@@ -47,7 +47,7 @@ TEST_F(TmpdiskTest, EachClientGetsItsOwnExt4) {
   ASSERT_TRUE((*a)->pwrite(w, 8 << 20, 0));
   std::vector<std::byte> r(4096);
   ASSERT_TRUE((*b)->pread(r, 8 << 20, 0));
-  EXPECT_NE(r, w);  // b's disk is not a's
+  EXPECT_NE(r, w);                                                        // b's disk is not a's
   EXPECT_EQ(std::system(("test -z \"$(ls " + dir_ + ")\"").c_str()), 0);  // nothing left in TMPDIR
 }
 

@@ -12,7 +12,8 @@ using namespace nbd::protocol;
 namespace {
 
 constexpr uint64_t kMaxRequestSize = 64 * 1024 * 1024;  // reads and writes, as libnbd
-constexpr uint32_t kKnownFlags = kCmdFlagFua | kCmdFlagNoHole | kCmdFlagDf | kCmdFlagReqOne | kCmdFlagFastZero;
+constexpr uint32_t kKnownFlags =
+    kCmdFlagFua | kCmdFlagNoHole | kCmdFlagDf | kCmdFlagReqOne | kCmdFlagFastZero;
 
 struct CmdSpec {
   Command type;
@@ -29,7 +30,8 @@ const CmdSpec kSpecs[] = {
     {Command::Flush, 0, false, false, kFlagSendFlush, "flush"},
     {Command::Trim, kCmdFlagFua, true, true, kFlagSendTrim, "trim"},
     {Command::Cache, 0, true, false, kFlagSendCache, "cache"},
-    {Command::WriteZeroes, kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero, true, true, kFlagSendWriteZeroes, "zero"},
+    {Command::WriteZeroes, kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero, true, true, kFlagSendWriteZeroes,
+     "zero"},
     {Command::BlockStatus, kCmdFlagReqOne, true, false, 0, "block status"},
 };
 
@@ -44,18 +46,22 @@ Status check_flags(Handle::Impl& h, const CmdSpec& s, uint32_t flags) {
   if (!(h.strict & kStrictFlags)) return ok();
   if (flags & ~s.allowed_flags) return h.fail(EINVAL, "flags 0x%x are not valid for %s", flags, s.what);
   uint16_t f = h.info.flags;
-  if ((flags & kCmdFlagFua) && !(f & kFlagSendFua)) return h.fail(EINVAL, "server does not support the FUA flag");
+  if ((flags & kCmdFlagFua) && !(f & kFlagSendFua))
+    return h.fail(EINVAL, "server does not support the FUA flag");
   if ((flags & kCmdFlagFastZero) && !(f & kFlagSendFastZero))
     return h.fail(EINVAL, "server does not support the fast zero flag");
-  if ((flags & kCmdFlagDf) && !(f & kFlagSendDf)) return h.fail(EINVAL, "server does not support the DF flag");
+  if ((flags & kCmdFlagDf) && !(f & kFlagSendDf))
+    return h.fail(EINVAL, "server does not support the DF flag");
   return ok();
 }
 
 Status check_range(Handle::Impl& h, const CmdSpec& s, uint64_t count, uint64_t offset) {
   if (!s.has_range) return ok();
   if ((s.type == Command::Read || s.type == Command::Write) && count > kMaxRequestSize)
-    return h.fail(ERANGE, "request too large: maximum request size is %llu", (unsigned long long)kMaxRequestSize);
-  if (!h.ext && count > UINT32_MAX) return h.fail(ERANGE, "request too large: without extended headers the limit is 4G-1");
+    return h.fail(ERANGE, "request too large: maximum request size is %llu",
+                  (unsigned long long)kMaxRequestSize);
+  if (!h.ext && count > UINT32_MAX)
+    return h.fail(ERANGE, "request too large: without extended headers the limit is 4G-1");
   if ((h.strict & kStrictZeroSize) && count == 0) return h.fail(EINVAL, "count cannot be 0");
   if ((h.strict & kStrictBounds) && (offset > h.info.size || count > h.info.size - offset))
     return h.fail(EINVAL, "request out of bounds");
@@ -68,17 +74,22 @@ Status check_range(Handle::Impl& h, const CmdSpec& s, uint64_t count, uint64_t o
 Status check_command(Handle::Impl& h, Command t, uint64_t count, uint64_t offset, uint32_t flags) {
   if (h.state != State::Ready) {
     if (h.state == State::Dead) return h.fail(h.errnum ? h.errnum : ENOTCONN, "%s", h.error.c_str());
-    return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected with the server", client::state_name(h.state));
+    return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected with the server",
+                  client::state_name(h.state));
   }
   if (h.disconnect_queued) return h.fail(EINVAL, "cannot issue commands after NBD_CMD_DISC");
   const CmdSpec& s = spec(t);
   NBD_TRY(check_flags(h, s, flags));
   if (h.strict & kStrictCommands) {
-    if (s.writes && (h.info.flags & kFlagReadOnly)) return h.fail(EPERM, "server does not support write operations");
-    if (s.need_flag && !(h.info.flags & s.need_flag)) return h.fail(EINVAL, "server does not support %s operations", s.what);
+    if (s.writes && (h.info.flags & kFlagReadOnly))
+      return h.fail(EPERM, "server does not support write operations");
+    if (s.need_flag && !(h.info.flags & s.need_flag))
+      return h.fail(EINVAL, "server does not support %s operations", s.what);
   }
   if (t == Command::BlockStatus && h.meta_contexts.empty())
-    return h.fail(ENOTSUP, "did not negotiate any metadata contexts, either you did not call nbd_add_meta_context before connecting or the server does not support it");
+    return h.fail(ENOTSUP,
+                  "did not negotiate any metadata contexts, either you did not call nbd_add_meta_context "
+                  "before connecting or the server does not support it");
   return check_range(h, s, count, offset);
 }
 
@@ -206,7 +217,8 @@ static void abandon_unsent(Handle::Impl& h) {
 Status Handle::aio_disconnect(uint32_t flags) {
   NBD_HANDLE_CALL("nbd_aio_disconnect");
   Impl& h = *impl_;
-  if (h.state != State::Ready) return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected", client::state_name(h.state));
+  if (h.state != State::Ready)
+    return h.fail(ENOTCONN, "invalid state: %s: the handle must be connected", client::state_name(h.state));
   if (flags & ~kShutdownAbandonPending) return h.fail(EINVAL, "invalid shutdown flags 0x%x", flags);
   if (h.disconnect_queued) return ok();
   if (flags & kShutdownAbandonPending) abandon_unsent(h);
@@ -221,7 +233,9 @@ Status Handle::aio_disconnect(uint32_t flags) {
 Result<bool> Handle::aio_command_completed(Cookie cookie) {
   NBD_HANDLE_CALL("nbd_aio_command_completed");
   CmdSlot* c = impl_->find(cookie);
-  if (!c) return impl_->fail(EINVAL, "invalid cookie %llu (unknown or already retired)", (unsigned long long)cookie);
+  if (!c)
+    return impl_->fail(EINVAL, "invalid cookie %llu (unknown or already retired)",
+                       (unsigned long long)cookie);
   if (c->phase == CmdPhase::InFlight) return false;
   int err = c->error;
   impl_->free_command(c);

@@ -98,7 +98,8 @@ static Status start_tcp(Handle::Impl& h, std::string_view host, std::string_view
   addrinfo* res = nullptr;
   std::string hs(host), ps(port);
   if (int r = getaddrinfo(hs.c_str(), ps.c_str(), &hints, &res); r != 0)
-    return h.fail(r == EAI_SYSTEM ? errno : ENXIO, "getaddrinfo: %s:%s: %s", hs.c_str(), ps.c_str(), gai_strerror(r));
+    return h.fail(r == EAI_SYSTEM ? errno : ENXIO, "getaddrinfo: %s:%s: %s", hs.c_str(), ps.c_str(),
+                  gai_strerror(r));
   h.pending_addrs.clear();
   for (addrinfo* a = res; a; a = a->ai_next) {
     auto* p = reinterpret_cast<const std::byte*>(a->ai_addr);
@@ -212,8 +213,10 @@ Status start_uri(Handle::Impl& h, std::string_view uri_text) {
   if (!u.tls_username.empty()) h.tls_username = u.tls_username;
   if (u.tls_verify_peer >= 0) h.tls_verify_peer = u.tls_verify_peer != 0;
   switch (u.transport) {
-    case Uri::Transport::Unix: return start_unix(h, u.socket);
-    case Uri::Transport::Tcp: return start_tcp(h, u.host, u.port);
+    case Uri::Transport::Unix:
+      return start_unix(h, u.socket);
+    case Uri::Transport::Tcp:
+      return start_tcp(h, u.host, u.port);
     case Uri::Transport::Vsock: {
       unsigned long cid = strtoul(u.host.c_str(), nullptr, 10);
       unsigned long port = strtoul(u.port.c_str(), nullptr, 10);

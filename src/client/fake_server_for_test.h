@@ -4,10 +4,10 @@
 #pragma once
 
 #include <poll.h>
-#include <atomic>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <thread>

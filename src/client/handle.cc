@@ -147,12 +147,14 @@ NBD_LOCKED_GETTER(int, get_errno, h.errnum)
 
 // ---- settings ----
 Status before_connect(Handle::Impl& h) {
-  if (h.state != State::Created) return h.fail(EINVAL, "invalid state: %s: the handle must be newly created", state_name(h.state));
+  if (h.state != State::Created)
+    return h.fail(EINVAL, "invalid state: %s: the handle must be newly created", state_name(h.state));
   return ok();
 }
 Status before_go(Handle::Impl& h) {
   if (h.state != State::Created && h.state != State::Negotiating)
-    return h.fail(EINVAL, "invalid state: %s: the handle must be newly created or negotiating", state_name(h.state));
+    return h.fail(EINVAL, "invalid state: %s: the handle must be newly created or negotiating",
+                  state_name(h.state));
   return ok();
 }
 

@@ -47,7 +47,8 @@ void Handle::Impl::on_newstyle_flags() {
   debugf("newstyle handshake: server flags 0x%x, client flags 0x%x", server, client);
   if (!fixed_newstyle) {
     // Plain newstyle knows only NBD_OPT_EXPORT_NAME: no TLS, no structured replies.
-    if (tls == TlsMode::Require) return set_dead(ENOTSUP, "handshake: server is not fixed newstyle, which cannot do TLS");
+    if (tls == TlsMode::Require)
+      return set_dead(ENOTSUP, "handshake: server is not fixed newstyle, which cannot do TLS");
     if (opt_mode) {
       set_state(State::Negotiating);
       return;

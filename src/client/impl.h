@@ -38,21 +38,21 @@ struct ExportInfo {
 // a row in the state table (handle.cc) and a case where its replies are read.
 enum class State {
   Created,
-  Connecting,          // connect() in progress (connect.cc)
-  Handshake,           // magic and flags (handshake.cc)
-  OptStartTls,         // the options, in the order connecting sends them (options.cc)
-  TlsHandshake,        // gnutls handshake after STARTTLS (tls.cc)
+  Connecting,    // connect() in progress (connect.cc)
+  Handshake,     // magic and flags (handshake.cc)
+  OptStartTls,   // the options, in the order connecting sends them (options.cc)
+  TlsHandshake,  // gnutls handshake after STARTTLS (tls.cc)
   OptExtendedHeaders,
   OptStructuredReply,
   OptSetMetaContext,
   OptGo,
-  OptExportName,       // servers without GO, or not fixed newstyle
-  OptInfo,             // the options only opt mode's calls send
+  OptExportName,  // servers without GO, or not fixed newstyle
+  OptInfo,        // the options only opt mode's calls send
   OptList,
   OptListMetaContext,
   OptAbort,
-  Negotiating,         // opt mode: waiting for the caller's next opt_* call
-  Ready,               // transmission (transmission.cc)
+  Negotiating,  // opt mode: waiting for the caller's next opt_* call
+  Ready,        // transmission (transmission.cc)
   Dead,
   Closed,
 };
@@ -168,14 +168,14 @@ struct Handle::Impl {
   size_t want_len = 0, want_got = 0;
   void (Impl::*want_then)() = nullptr;
   void want(std::byte* p, size_t n, void (Impl::*then)());
-  std::byte small[64];          // headers
+  std::byte small[64];             // headers
   std::vector<std::byte> payload;  // option replies and non-data chunks
-  bool expect_eof = false;      // after NBD_CMD_DISC / NBD_OPT_ABORT
+  bool expect_eof = false;         // after NBD_CMD_DISC / NBD_OPT_ABORT
 
   // ---- sending ----
   std::vector<std::byte> hs_out;  // handshake/option bytes
   size_t hs_out_pos = 0;
-  std::vector<iovec> iov;       // transmission: headers and write payloads
+  std::vector<iovec> iov;  // transmission: headers and write payloads
   size_t iov_head = 0;
   bool close_after_send = false;
   void queue_bytes(std::span<const std::byte> b);
@@ -245,12 +245,12 @@ struct Handle::Impl {
   uint32_t free_head = 0;       // index + 1
   uint64_t next_seq = 1;
   size_t in_flight = 0;
-  size_t done_count = 0;        // completed, not retired
-  CmdSlot* cur = nullptr;       // command whose reply is being read
+  size_t done_count = 0;   // completed, not retired
+  CmdSlot* cur = nullptr;  // command whose reply is being read
   size_t reply_hdr_size = 0;
   bool disconnect_queued = false;
   std::byte disc_hdr[protocol::kExtendedRequestSize];
-  std::vector<Extent> extents;      // reused for block status callbacks
+  std::vector<Extent> extents;  // reused for block status callbacks
   std::vector<uint32_t> extents32;
   protocol::ReplyHeader rh;
   Result<CmdSlot*> alloc_command();

@@ -9,7 +9,9 @@ using namespace nbd::protocol;
 
 Result<const ExportInfo*> need_info(const Handle::Impl& ch) {
   auto& h = const_cast<Handle::Impl&>(ch);
-  if (!h.info.valid) return h.fail(EINVAL, "invalid state: %s: the export information is not known yet", client::state_name(h.state));
+  if (!h.info.valid)
+    return h.fail(EINVAL, "invalid state: %s: the export information is not known yet",
+                  client::state_name(h.state));
   return &h.info;
 }
 
@@ -36,9 +38,12 @@ Result<int64_t> Handle::get_block_size(BlockSize which) const {
   NBD_HANDLE_CALL("nbd_get_block_size");
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   switch (which) {
-    case BlockSize::Minimum: return int64_t(i->block_min);
-    case BlockSize::Preferred: return int64_t(i->block_pref);
-    case BlockSize::Maximum: return int64_t(i->block_max);
+    case BlockSize::Minimum:
+      return int64_t(i->block_min);
+    case BlockSize::Preferred:
+      return int64_t(i->block_pref);
+    case BlockSize::Maximum:
+      return int64_t(i->block_max);
     case BlockSize::Payload: {
       // The largest read/write payload we will send: the server's maximum, capped at 32M.
       uint64_t m = i->block_max ? i->block_max : kDefaultMaxPayload;
@@ -132,8 +137,10 @@ Result<std::string> Handle::get_uri() const {
     case Impl::Where::Unix:
       return std::string(tls ? "nbds+unix://" : "nbd+unix://") + user + path + query;
     case Impl::Where::Vsock:
-      return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + user + h.where_host + ":" + h.where_port + path + query;
-    case Impl::Where::None: break;
+      return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + user + h.where_host + ":" + h.where_port +
+             path + query;
+    case Impl::Where::None:
+      break;
   }
   return impl_->fail(EINVAL, "the handle was not connected to a socket address");
 }

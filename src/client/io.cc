@@ -25,7 +25,9 @@ void Handle::Impl::want(std::byte* p, size_t n, void (Impl::*then)()) {
   want_then = then;
 }
 
-void Handle::Impl::queue_bytes(std::span<const std::byte> b) { hs_out.insert(hs_out.end(), b.begin(), b.end()); }
+void Handle::Impl::queue_bytes(std::span<const std::byte> b) {
+  hs_out.insert(hs_out.end(), b.begin(), b.end());
+}
 
 bool Handle::Impl::has_buffered_input() const {
   if (state == State::Dead || state == State::Closed || state == State::Created) return false;
@@ -79,8 +81,10 @@ static void read_loop(Handle::Impl& h) {
       on_eof(h);
       return;
     }
-    if (direct) h.want_got += size_t(r);
-    else h.rend = size_t(r);
+    if (direct)
+      h.want_got += size_t(r);
+    else
+      h.rend = size_t(r);
   }
 }
 
@@ -140,11 +144,19 @@ static void write_loop(Handle::Impl& h) {
 Status Handle::Impl::notify(void (*move)(Impl&)) {
   switch (state) {
     case State::Created:
-    case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
-    case State::Dead: return last_error();
-    case State::Connecting: on_connected(); break;
-    case State::TlsHandshake: tls_step(); break;
-    default: move(*this); break;
+    case State::Closed:
+      return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
+    case State::Dead:
+      return last_error();
+    case State::Connecting:
+      on_connected();
+      break;
+    case State::TlsHandshake:
+      tls_step();
+      break;
+    default:
+      move(*this);
+      break;
   }
   return check_alive();
 }
@@ -156,13 +168,16 @@ unsigned Handle::Impl::direction() const {
   switch (state) {
     case State::Created:
     case State::Dead:
-    case State::Closed: return 0;
-    case State::Connecting: return kAioDirectionWrite;
+    case State::Closed:
+      return 0;
+    case State::Connecting:
+      return kAioDirectionWrite;
     case State::TlsHandshake: {
       unsigned d = transport ? transport->blocked_direction() : 0;
       return d ? d : kAioDirectionRead;
     }
-    default: break;
+    default:
+      break;
   }
   unsigned d = kAioDirectionRead;
   if (have_output()) d |= kAioDirectionWrite;

@@ -9,7 +9,8 @@ using namespace nbd::protocol;
 
 Status Handle::Impl::start_user_option(State s, OptionData data) {
   if (state != State::Negotiating)
-    return fail(EINVAL, "invalid state: %s: the handle must be negotiating (set_opt_mode)", client::state_name(state));
+    return fail(EINVAL, "invalid state: %s: the handle must be negotiating (set_opt_mode)",
+                client::state_name(state));
   goal = Goal::UserOpt;
   opt_status = ok();
   if (!fixed_newstyle) {
@@ -62,7 +63,8 @@ Result<int> Handle::opt_list_meta_context(const ContextCallback& cb) {
 
 Result<int> Handle::opt_set_meta_context(const ContextCallback& cb) {
   NBD_HANDLE_CALL("nbd_opt_set_meta_context");
-  if (!impl_->sr) return impl_->fail(ENOTSUP, "server lacks structured replies, so meta contexts are not possible");
+  if (!impl_->sr)
+    return impl_->fail(ENOTSUP, "server lacks structured replies, so meta contexts are not possible");
   NBD_TRY(impl_->start_user_option(State::OptSetMetaContext, MetaOption{&cb}));
   return impl_->opt_data<MetaOption>().count;
 }

@@ -21,16 +21,26 @@ std::string payload_text(const std::vector<std::byte>& p) {
 // Host errno for an NBD_REP_ERR_* reply.
 int rep_errno(uint32_t type) {
   switch (type) {
-    case kRepErrUnsup: return ENOTSUP;
-    case kRepErrPolicy: return EPERM;
-    case kRepErrInvalid: return EINVAL;
-    case kRepErrPlatform: return EOPNOTSUPP;
-    case kRepErrTlsReqd: return ENOTSUP;
-    case kRepErrUnknown: return ENOENT;
-    case kRepErrShutdown: return ESHUTDOWN;
-    case kRepErrBlockSizeReqd: return EINVAL;
-    case kRepErrTooBig: return ERANGE;
-    default: return EINVAL;
+    case kRepErrUnsup:
+      return ENOTSUP;
+    case kRepErrPolicy:
+      return EPERM;
+    case kRepErrInvalid:
+      return EINVAL;
+    case kRepErrPlatform:
+      return EOPNOTSUPP;
+    case kRepErrTlsReqd:
+      return ENOTSUP;
+    case kRepErrUnknown:
+      return ENOENT;
+    case kRepErrShutdown:
+      return ESHUTDOWN;
+    case kRepErrBlockSizeReqd:
+      return EINVAL;
+    case kRepErrTooBig:
+      return ERANGE;
+    default:
+      return EINVAL;
   }
 }
 }  // namespace
@@ -53,7 +63,8 @@ State Handle::Impl::next_automatic(State after) const {
     case State::OptStructuredReply:
       if (opt_mode) return State::Negotiating;
       [[fallthrough]];
-    default: return State::OptGo;  // with SET_META_CONTEXT before it: start_go
+    default:
+      return State::OptGo;  // with SET_META_CONTEXT before it: start_go
   }
 }
 
@@ -99,7 +110,9 @@ static std::vector<std::byte> option_request(const Handle::Impl& h, State s, Opt
     case State::OptList:
       if (std::holds_alternative<std::monostate>(data)) data = ListOption{};
       break;
-    default: data = SwitchOption{}; break;
+    default:
+      data = SwitchOption{};
+      break;
   }
   std::vector<std::byte> b;
   encode_option_header(b, state_option(s), uint32_t(body.size()));
@@ -134,15 +147,18 @@ void Handle::Impl::on_opt_reply_header() {
   if (!h) return set_dead(EPROTO, "handshake: bad option reply: %s", h.error().message.c_str());
   uint32_t sent = state_option(state);
   if (h->option != sent)
-    return set_dead(EPROTO, "handshake: reply to option %u while waiting for %s", h->option, option_name(sent));
-  if (h->length > kMaxOptReply) return set_dead(EPROTO, "handshake: option reply too large (%u bytes)", h->length);
+    return set_dead(EPROTO, "handshake: reply to option %u while waiting for %s", h->option,
+                    option_name(sent));
+  if (h->length > kMaxOptReply)
+    return set_dead(EPROTO, "handshake: option reply too large (%u bytes)", h->length);
   opt_reply_type = h->type;
   payload.resize(h->length);
   want(payload.data(), payload.size(), &Impl::on_opt_reply_payload);
 }
 
 void Handle::Impl::on_opt_reply_payload() {
-  debugf("option %s: reply %s (%zu bytes)", option_name(state_option(state)), rep_name(opt_reply_type), payload.size());
+  debugf("option %s: reply %s (%zu bytes)", option_name(state_option(state)), rep_name(opt_reply_type),
+         payload.size());
   handle_opt_reply(opt_reply_type);
 }
 
@@ -166,16 +182,17 @@ static Status rep_error(Handle::Impl& h, uint32_t type) {
   bool go = h.state == State::OptGo || h.state == State::OptInfo;
   std::string what = h.export_name.empty() ? "the default export" : "export: " + h.export_name;
   if (type == kRepErrTlsReqd)
-    return make_error(err, std::string("server requires TLS encryption first (use nbds:// or set_tls), refused ") +
-                               option_name(sent));
+    return make_error(err,
+                      std::string("server requires TLS encryption first (use nbds:// or set_tls), refused ") +
+                          option_name(sent));
   if (go && h.goal == Goal::Connect && type == kRepErrUnknown)
     return make_error(err, "handshake: server has no export named '" + h.export_name + "': " + strerror(err));
   if (go)
     return make_error(err, std::string("server replied with error to ") +
-                               (h.state == State::OptGo ? "opt_go" : "opt_info") + " request: " + strerror(err) +
-                               " for " + what);
-  return make_error(err, std::string("server replied with error to ") + option_name(sent) + " request: " +
-                             rep_name(type) + (msg.empty() ? "" : ": ") + msg);
+                               (h.state == State::OptGo ? "opt_go" : "opt_info") +
+                               " request: " + strerror(err) + " for " + what);
+  return make_error(err, std::string("server replied with error to ") + option_name(sent) +
+                             " request: " + rep_name(type) + (msg.empty() ? "" : ": ") + msg);
 }
 
 static void on_meta_reply(Handle::Impl& h, uint32_t type) {
@@ -190,8 +207,10 @@ static void on_meta_reply(Handle::Impl& h, uint32_t type) {
     return h.await_opt_reply();
   }
   Status st = ok();
-  if (type & kRepFlagError) st = rep_error(h, type);
-  else if (type != kRepAck) return h.set_dead(EPROTO, "handshake: unexpected reply %s to meta context option", rep_name(type));
+  if (type & kRepFlagError)
+    st = rep_error(h, type);
+  else if (type != kRepAck)
+    return h.set_dead(EPROTO, "handshake: unexpected reply %s to meta context option", rep_name(type));
   if (set) h.meta_valid = true;
   // Sent on behalf of GO/INFO: a refusal only means no contexts.
   if (o.then != State::Negotiating) return h.start_option(o.then);
@@ -218,7 +237,8 @@ static void apply_info(ExportInfo& i, const Info& in) {
       i.block_pref = in.preferred_block;
       i.block_max = in.max_block;
       break;
-    default: break;  // unknown info types are ignored, as the spec asks
+    default:
+      break;  // unknown info types are ignored, as the spec asks
   }
 }
 
@@ -242,7 +262,8 @@ static void on_go_reply(Handle::Impl& h, uint32_t type) {
     if (go && type == kRepErrUnsup) return h.start_export_name();
     return h.option_done(rep_error(h, type));
   }
-  h.set_dead(EPROTO, "handshake: unexpected reply %s to %s", rep_name(type), option_name(state_option(h.state)));
+  h.set_dead(EPROTO, "handshake: unexpected reply %s to %s", rep_name(type),
+             option_name(state_option(h.state)));
 }
 
 static void on_list_reply(Handle::Impl& h, uint32_t type) {
@@ -264,7 +285,8 @@ void Handle::Impl::handle_opt_reply(uint32_t type) {
   bool many_replies = state == State::OptList || state == State::OptGo || state == State::OptInfo ||
                       state == State::OptListMetaContext || state == State::OptSetMetaContext;
   if (!err && type != kRepAck && !many_replies)
-    return set_dead(EPROTO, "handshake: unexpected reply %s to %s", rep_name(type), option_name(state_option(state)));
+    return set_dead(EPROTO, "handshake: unexpected reply %s to %s", rep_name(type),
+                    option_name(state_option(state)));
   switch (state) {
     case State::OptStartTls:
       if (!err) return start_tls();
@@ -281,12 +303,16 @@ void Handle::Impl::handle_opt_reply(uint32_t type) {
       if (ext) sr = true;
       opt_data<SwitchOption>().agreed = ext;
       return option_done(ok());
-    case State::OptList: return on_list_reply(*this, type);
+    case State::OptList:
+      return on_list_reply(*this, type);
     case State::OptListMetaContext:
-    case State::OptSetMetaContext: return on_meta_reply(*this, type);
+    case State::OptSetMetaContext:
+      return on_meta_reply(*this, type);
     case State::OptInfo:
-    case State::OptGo: return on_go_reply(*this, type);
-    default: return option_done(err ? rep_error(*this, type) : ok());
+    case State::OptGo:
+      return on_go_reply(*this, type);
+    default:
+      return option_done(err ? rep_error(*this, type) : ok());
   }
 }
 

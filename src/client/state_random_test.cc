@@ -32,7 +32,8 @@ TEST(StateTest, RandomRepliesNeverCrashOrHang) {
         uint32_t len = r() % 3 ? r() % 40 : r();
         encode_chunk_header(b.data(), false, uint16_t(r() % 2), type, r() % 4 ? a.cookie : r(), 0, len);
         if (r() % 5 == 0) b[r() % b.size()] = std::byte(r());
-        for (uint32_t i = 0, m = std::min<uint32_t>(len, 64); i < m; ++i) b.push_back(std::byte(r() % 3 ? 0 : r()));
+        for (uint32_t i = 0, m = std::min<uint32_t>(len, 64); i < m; ++i)
+          b.push_back(std::byte(r() % 3 ? 0 : r()));
         out.insert(out.end(), b.begin(), b.end());
       }
       s.send(out);

@@ -148,8 +148,10 @@ struct Misbehaviour {
 const Misbehaviour kMisbehaviours[] = {
     {"garbage", [](FakeServer& s, const Request&) { s.send_raw("this is not an NBD reply!", 25); },
      "reply magic"},
-    {"wrong cookie", [](FakeServer& s, const Request& r) { s.simple_reply(r.cookie + 1, 0); }, "unknown cookie"},
-    {"close mid-header", [](FakeServer& s, const Request&) { 
+    {"wrong cookie", [](FakeServer& s, const Request& r) { s.simple_reply(r.cookie + 1, 0); },
+     "unknown cookie"},
+    {"close mid-header",
+     [](FakeServer& s, const Request&) {
        s.send(Bytes(5, std::byte{0x67}));
        s.hangup();
      },
@@ -165,7 +167,8 @@ const Misbehaviour kMisbehaviours[] = {
      "closed the connection"},
     {"data out of range",
      [](FakeServer& s, const Request& r) {
-       s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData, data_payload(r.offset + 100, bytes("ZZZZZZZZ")));
+       s.chunk(r.cookie, kReplyFlagDone, kReplyTypeOffsetData,
+               data_payload(r.offset + 100, bytes("ZZZZZZZZ")));
      },
      "outside the requested range"},
     {"unknown chunk type", [](FakeServer& s, const Request& r) { s.chunk(r.cookie, kReplyFlagDone, 77, {}); },
@@ -267,8 +270,14 @@ TEST(StateTest, DiscardedReadKeepsTheStreamInStep) {
   Handle h;
   ASSERT_TRUE(h.connect_socket(server.client_fd)) << h.get_error();
   int e1 = -1, e2 = -1;
-  ASSERT_TRUE(h.aio_pread_discard(1 << 20, 0, [&](int* e) { e1 = *e; return 1; }));
-  ASSERT_TRUE(h.aio_pread_discard(4096, 0, [&](int* e) { e2 = *e; return 1; }));
+  ASSERT_TRUE(h.aio_pread_discard(1 << 20, 0, [&](int* e) {
+    e1 = *e;
+    return 1;
+  }));
+  ASSERT_TRUE(h.aio_pread_discard(4096, 0, [&](int* e) {
+    e2 = *e;
+    return 1;
+  }));
   char buf[8];
   ASSERT_TRUE(h.pread(std::as_writable_bytes(std::span(buf)), 8)) << h.get_error();
   while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1));

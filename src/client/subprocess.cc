@@ -68,7 +68,8 @@ static Result<int> make_activation_socket(Handle::Impl& h, std::string& path) {
   path = h.activation_dir.file("sock");
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sun.sun_path) return h.fail(ENAMETOOLONG, "socket path too long: %s", path.c_str());
+  if (path.size() >= sizeof sun.sun_path)
+    return h.fail(ENAMETOOLONG, "socket path too long: %s", path.c_str());
   memcpy(sun.sun_path, path.c_str(), path.size() + 1);
   int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return h.fail(errno, "socket: %s", strerror(errno));

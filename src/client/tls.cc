@@ -19,16 +19,31 @@ namespace nbd::client {
 
 namespace {
 
-#define NBD_GNUTLS_FUNCTIONS(X)                                                              \
-  X(gnutls_init) X(gnutls_deinit) X(gnutls_priority_set_direct) X(gnutls_credentials_set)    \
-  X(gnutls_certificate_allocate_credentials) X(gnutls_certificate_free_credentials)          \
-  X(gnutls_certificate_set_x509_trust_file) X(gnutls_certificate_set_x509_system_trust)      \
-  X(gnutls_certificate_set_x509_key_file) X(gnutls_psk_allocate_client_credentials)          \
-  X(gnutls_psk_free_client_credentials) X(gnutls_psk_set_client_credentials)                 \
-  X(gnutls_transport_set_int2) X(gnutls_handshake) X(gnutls_record_recv) X(gnutls_record_send) \
-  X(gnutls_record_check_pending) X(gnutls_record_get_direction) X(gnutls_bye)                \
-  X(gnutls_strerror) X(gnutls_session_set_verify_cert) X(gnutls_server_name_set)              \
-  X(gnutls_transport_set_ptr) X(gnutls_transport_set_push_function)
+#define NBD_GNUTLS_FUNCTIONS(X)               \
+  X(gnutls_init)                              \
+  X(gnutls_deinit)                            \
+  X(gnutls_priority_set_direct)               \
+  X(gnutls_credentials_set)                   \
+  X(gnutls_certificate_allocate_credentials)  \
+  X(gnutls_certificate_free_credentials)      \
+  X(gnutls_certificate_set_x509_trust_file)   \
+  X(gnutls_certificate_set_x509_system_trust) \
+  X(gnutls_certificate_set_x509_key_file)     \
+  X(gnutls_psk_allocate_client_credentials)   \
+  X(gnutls_psk_free_client_credentials)       \
+  X(gnutls_psk_set_client_credentials)        \
+  X(gnutls_transport_set_int2)                \
+  X(gnutls_handshake)                         \
+  X(gnutls_record_recv)                       \
+  X(gnutls_record_send)                       \
+  X(gnutls_record_check_pending)              \
+  X(gnutls_record_get_direction)              \
+  X(gnutls_bye)                               \
+  X(gnutls_strerror)                          \
+  X(gnutls_session_set_verify_cert)           \
+  X(gnutls_server_name_set)                   \
+  X(gnutls_transport_set_ptr)                 \
+  X(gnutls_transport_set_push_function)
 
 struct Gnutls {
 #define NBD_GNUTLS_PTR(f) decltype(&::f) f = nullptr;
@@ -44,8 +59,8 @@ Result<const Gnutls*> load_gnutls() {
   if (loaded) return &g;
   void* lib = dlopen("libgnutls.so.30", RTLD_NOW | RTLD_LOCAL);
   if (!lib) return make_error(ENOTSUP, std::string("TLS is not available: ") + dlerror());
-#define NBD_GNUTLS_LOAD(f)                                                         \
-  g.f = reinterpret_cast<decltype(g.f)>(dlsym(lib, #f));                           \
+#define NBD_GNUTLS_LOAD(f)                               \
+  g.f = reinterpret_cast<decltype(g.f)>(dlsym(lib, #f)); \
   if (!g.f) return make_error(ENOTSUP, "TLS is not available: libgnutls lacks " #f);
   NBD_GNUTLS_FUNCTIONS(NBD_GNUTLS_LOAD)
 #undef NBD_GNUTLS_LOAD
@@ -80,9 +95,12 @@ class GnutlsTransport : public TlsTransport {
   }
 
   Status init(int fd, const TlsConfig& cfg) {
-    if (int r = g_.gnutls_init(&session_, GNUTLS_CLIENT | GNUTLS_NONBLOCK); r < 0) return err("gnutls_init", r);
-    if (!cfg.psk_file.empty()) NBD_TRY(init_psk(cfg));
-    else NBD_TRY(init_x509(cfg));
+    if (int r = g_.gnutls_init(&session_, GNUTLS_CLIENT | GNUTLS_NONBLOCK); r < 0)
+      return err("gnutls_init", r);
+    if (!cfg.psk_file.empty())
+      NBD_TRY(init_psk(cfg));
+    else
+      NBD_TRY(init_x509(cfg));
     g_.gnutls_transport_set_int2(session_, fd, fd);
     // Our own push: a server that went away must be an error, never a SIGPIPE.
     g_.gnutls_transport_set_ptr(session_, reinterpret_cast<gnutls_transport_ptr_t>(intptr_t(fd)));
@@ -125,7 +143,8 @@ class GnutlsTransport : public TlsTransport {
     for (int i = 0; i < n; ++i) {
       size_t off = 0;
       while (off < iov[i].iov_len) {
-        ssize_t r = g_.gnutls_record_send(session_, static_cast<const char*>(iov[i].iov_base) + off, iov[i].iov_len - off);
+        ssize_t r = g_.gnutls_record_send(session_, static_cast<const char*>(iov[i].iov_base) + off,
+                                          iov[i].iov_len - off);
         if (r == GNUTLS_E_INTERRUPTED) continue;
         if (r == GNUTLS_E_AGAIN) {
           if (total > 0) return ssize_t(total);
@@ -155,7 +174,9 @@ class GnutlsTransport : public TlsTransport {
   bool is_tls() const override { return true; }
 
  private:
-  Error err(const char* what, int r) { return make_error(EPROTO, std::string(what) + ": " + g_.gnutls_strerror(r)); }
+  Error err(const char* what, int r) {
+    return make_error(EPROTO, std::string(what) + ": " + g_.gnutls_strerror(r));
+  }
 
   Status init_psk(const TlsConfig& cfg) {
     std::string user = cfg.username;
@@ -165,18 +186,21 @@ class GnutlsTransport : public TlsTransport {
       user = u ? u : "";
     }
     NBD_TRY_ASSIGN(std::string key, read_psk(cfg.psk_file, user));
-    if (int r = g_.gnutls_psk_allocate_client_credentials(&psk_); r < 0) return err("gnutls_psk_allocate_client_credentials", r);
+    if (int r = g_.gnutls_psk_allocate_client_credentials(&psk_); r < 0)
+      return err("gnutls_psk_allocate_client_credentials", r);
     gnutls_datum_t k{reinterpret_cast<unsigned char*>(key.data()), unsigned(key.size())};
     if (int r = g_.gnutls_psk_set_client_credentials(psk_, user.c_str(), &k, GNUTLS_PSK_KEY_HEX); r < 0)
       return err("tls-psk-file", r);
     if (int r = g_.gnutls_priority_set_direct(session_, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", nullptr); r < 0)
       return err("gnutls_priority_set_direct", r);
-    if (int r = g_.gnutls_credentials_set(session_, GNUTLS_CRD_PSK, psk_); r < 0) return err("gnutls_credentials_set", r);
+    if (int r = g_.gnutls_credentials_set(session_, GNUTLS_CRD_PSK, psk_); r < 0)
+      return err("gnutls_credentials_set", r);
     return ok();
   }
 
   Status init_x509(const TlsConfig& cfg) {
-    if (int r = g_.gnutls_certificate_allocate_credentials(&cert_); r < 0) return err("gnutls_certificate_allocate_credentials", r);
+    if (int r = g_.gnutls_certificate_allocate_credentials(&cert_); r < 0)
+      return err("gnutls_certificate_allocate_credentials", r);
     std::string dir = cfg.certificates;
     std::string ca = dir + "/ca-cert.pem", cc = dir + "/client-cert.pem", ck = dir + "/client-key.pem";
     if (!dir.empty() && exists(ca)) {
@@ -186,11 +210,14 @@ class GnutlsTransport : public TlsTransport {
       return err("gnutls_certificate_set_x509_system_trust", r);
     }
     if (!dir.empty() && exists(cc) && exists(ck)) {
-      if (int r = g_.gnutls_certificate_set_x509_key_file(cert_, cc.c_str(), ck.c_str(), GNUTLS_X509_FMT_PEM); r < 0)
+      if (int r = g_.gnutls_certificate_set_x509_key_file(cert_, cc.c_str(), ck.c_str(), GNUTLS_X509_FMT_PEM);
+          r < 0)
         return err(cc.c_str(), r);
     }
-    if (int r = g_.gnutls_priority_set_direct(session_, "NORMAL", nullptr); r < 0) return err("gnutls_priority_set_direct", r);
-    if (int r = g_.gnutls_credentials_set(session_, GNUTLS_CRD_CERTIFICATE, cert_); r < 0) return err("gnutls_credentials_set", r);
+    if (int r = g_.gnutls_priority_set_direct(session_, "NORMAL", nullptr); r < 0)
+      return err("gnutls_priority_set_direct", r);
+    if (int r = g_.gnutls_credentials_set(session_, GNUTLS_CRD_CERTIFICATE, cert_); r < 0)
+      return err("gnutls_credentials_set", r);
     // gnutls keeps the host name pointer for the whole session: it must live in this object.
     hostname_ = cfg.hostname;
     if (!hostname_.empty())

@@ -67,8 +67,9 @@ Result<Cookie> Handle::Impl::submit(CmdSlot* c) {
   if (c->type == uint16_t(Command::Write) && c->count > 0)
     iov.push_back({const_cast<std::byte*>(c->wbuf), size_t(c->count)});
   ++in_flight;
-  if (debug) debugf("request: %s cookie 0x%llx offset %llu count %llu", command_name(c->type),
-                    (unsigned long long)c->cookie, (unsigned long long)c->offset, (unsigned long long)c->count);
+  if (debug)
+    debugf("request: %s cookie 0x%llx offset %llu count %llu", command_name(c->type),
+           (unsigned long long)c->cookie, (unsigned long long)c->offset, (unsigned long long)c->count);
   return c->cookie;
 }
 
@@ -113,7 +114,8 @@ void Handle::Impl::on_reply_header() {
     return start_reply();
   }
   if (rh.type == kReplyTypeNone) {
-    if (rh.length != 0 || !(rh.flags & kReplyFlagDone)) return set_dead(EPROTO, "bad NBD_REPLY_TYPE_NONE chunk");
+    if (rh.length != 0 || !(rh.flags & kReplyFlagDone))
+      return set_dead(EPROTO, "bad NBD_REPLY_TYPE_NONE chunk");
     return chunk_finished();
   }
   if (rh.type == kReplyTypeOffsetData) {
@@ -123,7 +125,8 @@ void Handle::Impl::on_reply_header() {
   bool known = rh.type == kReplyTypeOffsetHole || rh.type == kReplyTypeBlockStatus ||
                rh.type == kReplyTypeBlockStatusExt || (rh.type & kReplyTypeFlagError);
   if (!known) return set_dead(EPROTO, "unknown reply chunk type %u", rh.type);
-  if (rh.length > kMaxChunkPayload) return set_dead(EPROTO, "reply chunk too large (%llu bytes)", (unsigned long long)rh.length);
+  if (rh.length > kMaxChunkPayload)
+    return set_dead(EPROTO, "reply chunk too large (%llu bytes)", (unsigned long long)rh.length);
   payload.resize(size_t(rh.length));
   want(payload.data(), payload.size(), &Impl::on_chunk_payload);
 }
@@ -131,7 +134,9 @@ void Handle::Impl::on_reply_header() {
 void Handle::Impl::on_simple_read_data() {
   if (cur->chunk) {
     int err = 0;
-    if ((*cur->chunk)(std::span<const std::byte>(cur->rbuf, size_t(cur->count)), cur->offset, kReadData, &err) < 0 && !cur->error)
+    if ((*cur->chunk)(std::span<const std::byte>(cur->rbuf, size_t(cur->count)), cur->offset, kReadData,
+                      &err) < 0 &&
+        !cur->error)
       cur->error = err ? err : EPROTO;
   }
   complete(cur);
@@ -179,7 +184,8 @@ static void on_hole(Handle::Impl& h, CmdSlot* c) {
 }
 
 static void on_block_status(Handle::Impl& h, CmdSlot* c, uint16_t type) {
-  if (c->type != uint16_t(Command::BlockStatus)) return h.set_dead(EPROTO, "block status chunk for another command");
+  if (c->type != uint16_t(Command::BlockStatus))
+    return h.set_dead(EPROTO, "block status chunk for another command");
   auto bs = decode_block_status(type, h.payload);
   if (!bs) return h.set_dead(EPROTO, "bad block status chunk: %s", bs.error().message.c_str());
   const std::string* name = nullptr;
@@ -209,12 +215,15 @@ static void on_block_status(Handle::Impl& h, CmdSlot* c, uint16_t type) {
 
 void Handle::Impl::on_chunk_payload() {
   if (rh.type == kReplyTypeOffsetHole) return on_hole(*this, cur);
-  if (rh.type == kReplyTypeBlockStatus || rh.type == kReplyTypeBlockStatusExt) return on_block_status(*this, cur, rh.type);
+  if (rh.type == kReplyTypeBlockStatus || rh.type == kReplyTypeBlockStatusExt)
+    return on_block_status(*this, cur, rh.type);
   // An error chunk (known or not: the error bit says the command failed).
   auto e = decode_error_payload(rh.type, payload);
   int err = e ? nbd_to_errno(e->error) : EIO;
   if (err == 0) err = EIO;
-  if (e) debugf("server error for cookie 0x%llx: %s: %s", (unsigned long long)cur->cookie, strerror(err), e->message.c_str());
+  if (e)
+    debugf("server error for cookie 0x%llx: %s: %s", (unsigned long long)cur->cookie, strerror(err),
+           e->message.c_str());
   if (!cur->error) cur->error = err;
   if (cur->chunk && e) {
     int cerr = err;

@@ -52,7 +52,8 @@ class PlainTransport : public Transport {
     if (!use_splice_discard_ || !open_discard()) return Transport::discard(n);
     ssize_t r;
     do {
-      r = ::splice(fd_, nullptr, drain_[1], nullptr, std::min(n, drain_size_), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      r = ::splice(fd_, nullptr, drain_[1], nullptr, std::min(n, drain_size_),
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     } while (r < 0 && errno == EINTR);
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {  // cannot splice this fd: copy
       use_splice_discard_ = false;

@@ -41,7 +41,7 @@ struct TlsConfig {
   std::string certificates;  // directory with ca-cert.pem [client-cert.pem client-key.pem]
   std::string psk_file;      // "username:hexkey" lines
   std::string username;
-  std::string hostname;      // for certificate name checks; empty = don't check the name
+  std::string hostname;  // for certificate name checks; empty = don't check the name
   bool verify_peer = true;
 };
 

@@ -55,9 +55,9 @@ struct Scheme {
   Uri::Transport transport;
 };
 constexpr Scheme kSchemes[] = {
-    {"nbd", false, Uri::Transport::Tcp},        {"nbds", true, Uri::Transport::Tcp},
-    {"nbd+tcp", false, Uri::Transport::Tcp},    {"nbds+tcp", true, Uri::Transport::Tcp},
-    {"nbd+unix", false, Uri::Transport::Unix},  {"nbds+unix", true, Uri::Transport::Unix},
+    {"nbd", false, Uri::Transport::Tcp},         {"nbds", true, Uri::Transport::Tcp},
+    {"nbd+tcp", false, Uri::Transport::Tcp},     {"nbds+tcp", true, Uri::Transport::Tcp},
+    {"nbd+unix", false, Uri::Transport::Unix},   {"nbds+unix", true, Uri::Transport::Unix},
     {"nbd+vsock", false, Uri::Transport::Vsock}, {"nbds+vsock", true, Uri::Transport::Vsock},
 };
 
@@ -119,16 +119,22 @@ Status parse_query(std::string_view uri, std::string_view q, Uri& u) {
     NBD_TRY_ASSIGN(std::string key, decode(uri, kv.substr(0, eq), false));
     std::string_view raw = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
     NBD_TRY_ASSIGN(std::string val, decode(uri, raw, key == "socket"));
-    if (key == "socket") u.socket = val;
-    else if (key == "tls-certificates") u.tls_certificates = val;
-    else if (key == "tls-psk-file") u.tls_psk_file = val;
-    else if (key == "tls-hostname") u.tls_hostname = val;
-    else if (key == "tls-username") u.tls_username = val;
+    if (key == "socket")
+      u.socket = val;
+    else if (key == "tls-certificates")
+      u.tls_certificates = val;
+    else if (key == "tls-psk-file")
+      u.tls_psk_file = val;
+    else if (key == "tls-hostname")
+      u.tls_hostname = val;
+    else if (key == "tls-username")
+      u.tls_username = val;
     else if (key == "tls-verify-peer") {
       NBD_TRY_ASSIGN(bool b, parse_bool_param(uri, val));
       u.tls_verify_peer = b;
     } else if (key == "tls-type") {
-      if (val != "anon" && val != "x509" && val != "psk") return bad(uri, "tls-type must be anon, x509 or psk");
+      if (val != "anon" && val != "x509" && val != "psk")
+        return bad(uri, "tls-type must be anon, x509 or psk");
     } else if (key.rfind("x-", 0) != 0) {
       return bad(uri, "unknown query parameter '" + key + "'");
     }

@@ -45,22 +45,48 @@ Result<uint64_t> parse_size(std::string_view what, std::string_view value) {
     char c = suffix[0];
     std::string_view tail = suffix.substr(1);
     switch (c) {
-      case 'b': case 'B': mult = 1; break;
-      case 's': case 'S': mult = 512; break;
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      case 't': case 'T': shift = 40; break;
-      case 'p': case 'P': shift = 50; break;
-      case 'e': case 'E': shift = 60; break;
+      case 'b':
+      case 'B':
+        mult = 1;
+        break;
+      case 's':
+      case 'S':
+        mult = 512;
+        break;
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      case 't':
+      case 'T':
+        shift = 40;
+        break;
+      case 'p':
+      case 'P':
+        shift = 50;
+        break;
+      case 'e':
+      case 'E':
+        shift = 60;
+        break;
       default:
-        return bad(what, value, std::string("unknown size suffix '") + c +
-                                    "' (use K, M, G, T, P, E, or a plain number of bytes)");
+        return bad(what, value,
+                   std::string("unknown size suffix '") + c +
+                       "' (use K, M, G, T, P, E, or a plain number of bytes)");
     }
     bool tail_ok = tail.empty() || (shift && (tail == "B" || tail == "iB" || tail == "b" || tail == "ib"));
     if (!tail_ok)
-      return bad(what, value, "unknown size suffix '" + std::string(suffix) +
-                                  "' (use K, M, G, T, P, E, or a plain number of bytes)");
+      return bad(what, value,
+                 "unknown size suffix '" + std::string(suffix) +
+                     "' (use K, M, G, T, P, E, or a plain number of bytes)");
     if (shift) mult = uint64_t(1) << shift;
   }
   if (n != 0 && mult > UINT64_MAX / n) return bad(what, value, "size is too large");

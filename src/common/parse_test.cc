@@ -14,11 +14,9 @@ struct SizeCase {
 
 TEST(ParseSize, AcceptsUpstreamForms) {
   const SizeCase cases[] = {
-      {"0", 0},          {"512", 512},        {"1b", 1},
-      {"2s", 1024},      {"1k", 1024},        {"1K", 1024},
-      {"1M", 1 << 20},   {"1MiB", 1 << 20},   {"1MB", 1 << 20},
-      {"2G", 2ull << 30}, {"1T", 1ull << 40}, {"1P", 1ull << 50},
-      {"1E", 1ull << 60}, {"7E", 7ull << 60},
+      {"0", 0},           {"512", 512},       {"1b", 1},          {"2s", 1024},       {"1k", 1024},
+      {"1K", 1024},       {"1M", 1 << 20},    {"1MiB", 1 << 20},  {"1MB", 1 << 20},   {"2G", 2ull << 30},
+      {"1T", 1ull << 40}, {"1P", 1ull << 50}, {"1E", 1ull << 60}, {"7E", 7ull << 60},
   };
   for (const auto& c : cases) {
     auto r = parse_size("size", c.in);

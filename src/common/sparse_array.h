@@ -79,7 +79,7 @@ class SparseArray {
   uint64_t pages_ = 0;
   std::vector<std::byte*> free_pages_;
   std::vector<std::pair<void*, size_t>> regions_;  // mappings, unmapped by the destructor
-  std::byte* next_ = nullptr;  // unused part of the newest region
+  std::byte* next_ = nullptr;                      // unused part of the newest region
   size_t next_left_ = 0;
 };
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // SparseArray: contents, page accounting (what is allocated and freed) and run reporting.
 #include "common/sparse_array.h"
-#include "common/zero.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <vector>
+
+#include "common/zero.h"
 
 namespace nbd {
 namespace {
@@ -168,8 +169,11 @@ TEST(SparseArray, RunsSkipHolesOfAnySize) {
   ASSERT_TRUE(a.write(bytes(1, 1), far));
   auto got = runs(a, far + 2 * kPage, 10);
   std::vector<Span> want = {
-      {10, kPage - 10, false}, {kPage, kPage, true}, {2 * kPage, far - 2 * kPage, false},
-      {far, kPage, true},      {far + kPage, kPage + 10, false},
+      {10, kPage - 10, false},
+      {kPage, kPage, true},
+      {2 * kPage, far - 2 * kPage, false},
+      {far, kPage, true},
+      {far + kPage, kPage + 10, false},
   };
   EXPECT_EQ(got, want);
   // Fully unallocated range: a single hole run.

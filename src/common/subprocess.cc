@@ -24,7 +24,9 @@ extern char** environ;
 namespace nbd {
 namespace {
 
-Error sys_error(const std::string& what, int e = errno) { return make_error(e, what + ": " + std::strerror(e)); }
+Error sys_error(const std::string& what, int e = errno) {
+  return make_error(e, what + ": " + std::strerror(e));
+}
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
   std::vector<char*> out;
@@ -138,7 +140,8 @@ std::vector<std::string> spawn_argv(const Program& c, const std::string& program
   std::vector<std::string> args = c.argv;
   args[0] = program;
   if (c.pid_env.empty()) return args;
-  std::vector<std::string> sh = {"/bin/sh", "-c", c.pid_env + "=$$; export " + c.pid_env + "; exec \"$0\" \"$@\""};
+  std::vector<std::string> sh = {"/bin/sh", "-c",
+                                 c.pid_env + "=$$; export " + c.pid_env + "; exec \"$0\" \"$@\""};
   sh.insert(sh.end(), args.begin(), args.end());
   return sh;
 }

@@ -117,11 +117,11 @@ struct RunOptions {
 };
 
 struct RunResult {
-  int wait_status = 0;     // as from waitpid(2)
-  std::string out;         // stdout, unless fixed_output was given
-  uint64_t out_bytes = 0;  // bytes printed on stdout
+  int wait_status = 0;         // as from waitpid(2)
+  std::string out;             // stdout, unless fixed_output was given
+  uint64_t out_bytes = 0;      // bytes printed on stdout
   bool out_truncated = false;  // max_output stopped the reading
-  std::string err;         // stderr (only the first 64 KiB are kept)
+  std::string err;             // stderr (only the first 64 KiB are kept)
 };
 
 // Runs a program to completion: feeds stdin while draining stdout and stderr together, so

@@ -47,13 +47,17 @@ class Pump {
   Status loop() {
     using clock = std::chrono::steady_clock;
     auto deadline = clock::now() + std::chrono::milliseconds(o_.timeout_ms);
-    if (o_.input.empty()) p_.close_stdin();
-    else ::fcntl(p_.stdin_fd(), F_SETFL, O_NONBLOCK);
+    if (o_.input.empty())
+      p_.close_stdin();
+    else
+      ::fcntl(p_.stdin_fd(), F_SETFL, O_NONBLOCK);
     while (p_.stdin_fd() >= 0 || p_.stdout_fd() >= 0 || p_.stderr_fd() >= 0) {
       int wait_ms = -1;
       if (o_.timeout_ms >= 0) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-        if (left <= 0) return make_error(ETIMEDOUT, "the program did not finish in " + std::to_string(o_.timeout_ms) + " ms");
+        if (left <= 0)
+          return make_error(ETIMEDOUT,
+                            "the program did not finish in " + std::to_string(o_.timeout_ms) + " ms");
         wait_ms = int(left);
       }
       pollfd fds[3] = {{p_.stdin_fd(), POLLOUT, 0}, {p_.stdout_fd(), POLLIN, 0}, {p_.stderr_fd(), POLLIN, 0}};

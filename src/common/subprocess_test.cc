@@ -3,8 +3,8 @@
 // readers, exact-size output, environment, PATH lookup, descriptors, groups, deadlines.
 #include "common/subprocess.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,7 +67,9 @@ TEST(Subprocess, CountsOutputBeyondTheBuffer) {
 TEST(Subprocess, EnvironmentStderrAndStatus) {
   setenv("NBD_SUBPROCESS_TEST_KEEP", "kept", 1);
   setenv("NBD_SUBPROCESS_TEST_GONE", "gone", 1);
-  Program c = piped_shell("echo $tmpdir $NBD_SUBPROCESS_TEST_KEEP ${NBD_SUBPROCESS_TEST_GONE-unset}; echo 'EIO oops' >&2; exit 7");
+  Program c = piped_shell(
+      "echo $tmpdir $NBD_SUBPROCESS_TEST_KEEP ${NBD_SUBPROCESS_TEST_GONE-unset}; echo 'EIO oops' >&2; exit "
+      "7");
   c.set_env = {"tmpdir=/x/y"};
   c.unset_env = {"NBD_SUBPROCESS_TEST_GONE"};
   auto r = run(c);

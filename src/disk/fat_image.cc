@@ -12,8 +12,8 @@
 #include <cstring>
 #include <set>
 
-#include "disk/mbr.h"
 #include "disk/fat_names.h"
+#include "disk/mbr.h"
 
 namespace nbd::fat {
 namespace {
@@ -45,7 +45,8 @@ Status Image::walk(size_t dir_index, int depth) {
     n.name = name;
     n.parent = dir_index;
     struct stat st;
-    if (::lstat(n.host_path.c_str(), &st) < 0) return make_error(errno, n.host_path + ": " + std::strerror(errno));
+    if (::lstat(n.host_path.c_str(), &st) < 0)
+      return make_error(errno, n.host_path + ": " + std::strerror(errno));
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;  // symlinks, devices... are left out
     if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > 0xffffffffu)
       return make_error(EFBIG, n.host_path + ": file is larger than FAT32 allows (4 GiB - 1)");
@@ -100,11 +101,16 @@ Status Image::build_directory(size_t di, const std::string& label) {
     vol.mtime = dir.mtime;
     append(encode_entry(vol));
   } else if (di != 0) {
-    DirEntry dot{{'.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}, kAttrDirectory, dir.first_cluster, 0, dir.mtime};
+    DirEntry dot{{'.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '},
+                 kAttrDirectory,
+                 dir.first_cluster,
+                 0,
+                 dir.mtime};
     append(encode_entry(dot));
     // ".." of a child of the root points at cluster 0, whatever the root's real cluster is.
     uint32_t up = dir.parent == 0 ? 0 : nodes_[dir.parent].first_cluster;
-    DirEntry dotdot{{'.', '.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}, kAttrDirectory, up, 0, dir.mtime};
+    DirEntry dotdot{
+        {'.', '.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}, kAttrDirectory, up, 0, dir.mtime};
     append(encode_entry(dotdot));
   }
   for (size_t ci : dir.children) {
@@ -144,14 +150,16 @@ Status Image::choose_geometry(uint64_t disk_size) {
     fat_sectors_ = static_cast<uint32_t>(div_up((uint64_t{clusters_} + 2) * 4, kSector));
     part_sectors_ = kReserved + 2ull * fat_sectors_ + uint64_t{clusters_} * spc_;
   } else {
-    if (disk_size / kSector <= 2048 + kReserved) return make_error(EINVAL, "size=" + std::to_string(disk_size) + ": too small");
+    if (disk_size / kSector <= 2048 + kReserved)
+      return make_error(EINVAL, "size=" + std::to_string(disk_size) + ": too small");
     part_sectors_ = disk_size / kSector - 2048;
     if (part_sectors_ > mbr::kMaxSectors) return make_error(EINVAL, "size: FAT32 disks are limited to 2 TiB");
     fat_sectors_ = static_cast<uint32_t>(div_up((part_sectors_ / spc_ + 2) * 4, kSector));
     uint64_t c = (part_sectors_ - kReserved - 2ull * fat_sectors_) / spc_;
     clusters_ = static_cast<uint32_t>(std::min<uint64_t>(c, kMaxClusters));
     if (clusters_ < used_clusters_ || clusters_ < kMinClusters)
-      return make_error(ENOSPC, "size=" + std::to_string(disk_size) + ": too small for the files and a FAT32 of at least " +
+      return make_error(ENOSPC, "size=" + std::to_string(disk_size) +
+                                    ": too small for the files and a FAT32 of at least " +
                                     std::to_string(kMinClusters) + " clusters");
   }
   disk_size_ = kPartStart + part_sectors_ * kSector;
@@ -171,21 +179,22 @@ void Image::build_reserved(const std::string& label) {
   put_le(b + 11, kSector, 2);
   b[13] = std::byte(static_cast<uint8_t>(spc_));
   put_le(b + 14, kReserved, 2);
-  b[16] = std::byte{2};                // FATs
-  b[21] = std::byte{0xf8};             // media: fixed disk
-  put_le(b + 24, 63, 2);               // sectors per track and heads, for tools that want CHS
+  b[16] = std::byte{2};     // FATs
+  b[21] = std::byte{0xf8};  // media: fixed disk
+  put_le(b + 24, 63, 2);    // sectors per track and heads, for tools that want CHS
   put_le(b + 26, 255, 2);
-  put_le(b + 28, 2048, 4);             // hidden sectors: the partition's start
+  put_le(b + 28, 2048, 4);  // hidden sectors: the partition's start
   put_le(b + 32, part_sectors_, 4);
   put_le(b + 36, fat_sectors_, 4);
   put_le(b + 44, nodes_[0].first_cluster, 4);  // root directory
-  put_le(b + 48, 1, 2);                // FSInfo sector
-  put_le(b + 50, 6, 2);                // backup boot sector
+  put_le(b + 48, 1, 2);                        // FSInfo sector
+  put_le(b + 50, 6, 2);                        // backup boot sector
   b[64] = std::byte{0x80};
   b[66] = std::byte{0x29};
   put_le(b + 67, 0x4e424400u ^ static_cast<uint32_t>(part_sectors_), 4);  // volume serial
   std::memset(b + 71, ' ', 11);
-  std::memcpy(b + 71, label.empty() ? "NO NAME" : label.data(), std::min<size_t>(label.empty() ? 7 : label.size(), 11));
+  std::memcpy(b + 71, label.empty() ? "NO NAME" : label.data(),
+              std::min<size_t>(label.empty() ? 7 : label.size(), 11));
   std::memcpy(b + 82, "FAT32   ", 8);
   b[510] = std::byte{0x55};
   b[511] = std::byte{0xaa};
@@ -193,7 +202,8 @@ void Image::build_reserved(const std::string& label) {
   put_le(fsinfo, 0x41615252, 4);
   put_le(fsinfo + 484, 0x61417272, 4);
   put_le(fsinfo + 488, clusters_ - used_clusters_, 4);
-  put_le(fsinfo + 492, used_clusters_ < clusters_ ? used_clusters_ + 2 : 0xffffffffu, 4);  // next free, or unknown
+  put_le(fsinfo + 492, used_clusters_ < clusters_ ? used_clusters_ + 2 : 0xffffffffu,
+         4);  // next free, or unknown
   put_le(fsinfo + 508, 0xaa550000u, 4);
   std::memcpy(b + 6 * kSector, b, 2 * kSector);
 }

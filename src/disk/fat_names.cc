@@ -29,10 +29,13 @@ bool exact_short_name(std::string_view name, ShortName& out) {
   size_t dot = name.find('.');
   std::string_view base = name.substr(0, dot);
   std::string_view ext = dot == std::string_view::npos ? std::string_view() : name.substr(dot + 1);
-  if (base.empty() || base.size() > 8 || ext.size() > 3 || ext.find('.') != std::string_view::npos) return false;
+  if (base.empty() || base.size() > 8 || ext.size() > 3 || ext.find('.') != std::string_view::npos)
+    return false;
   if (dot != std::string_view::npos && ext.empty()) return false;
-  for (char c : name.substr(0, dot)) if (!valid_short_char(c)) return false;
-  for (char c : ext) if (!valid_short_char(c)) return false;
+  for (char c : name.substr(0, dot))
+    if (!valid_short_char(c)) return false;
+  for (char c : ext)
+    if (!valid_short_char(c)) return false;
   out.fill(' ');
   std::copy(base.begin(), base.end(), out.begin());
   std::copy(ext.begin(), ext.end(), out.begin() + 8);
@@ -43,9 +46,11 @@ ShortName generate_short_name(std::string_view name, const std::set<ShortName>& 
   while (!name.empty() && (name[0] == '.' || name[0] == ' ')) name.remove_prefix(1);
   size_t dot = name.rfind('.');
   std::string basis, ext;
-  for (char c : name.substr(0, dot)) if (c != ' ' && c != '.') basis += to_short_char(c);
+  for (char c : name.substr(0, dot))
+    if (c != ' ' && c != '.') basis += to_short_char(c);
   if (dot != std::string_view::npos)
-    for (char c : name.substr(dot + 1)) if (c != ' ' && c != '.' && ext.size() < 3) ext += to_short_char(c);
+    for (char c : name.substr(dot + 1))
+      if (c != ' ' && c != '.' && ext.size() < 3) ext += to_short_char(c);
   if (basis.empty()) basis = "_";
   ShortName s;
   for (unsigned n = 1;; n++) {
@@ -90,7 +95,8 @@ std::u16string utf8_to_utf16(std::string_view s) {
 
 Result<std::vector<std::array<std::byte, 32>>> lfn_entries(std::string_view name, const ShortName& s) {
   std::u16string u = utf8_to_utf16(name);
-  if (u.size() > 255) return make_error(ENAMETOOLONG, std::string(name) + ": name is too long for FAT (255 characters)");
+  if (u.size() > 255)
+    return make_error(ENAMETOOLONG, std::string(name) + ": name is too long for FAT (255 characters)");
   size_t n = (u.size() + 12) / 13;
   std::vector<std::array<std::byte, 32>> out(n);
   static constexpr int kSlots[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};

@@ -98,7 +98,8 @@ Status Image::read_data(std::span<std::byte> buf, uint64_t offset) const {
   uint64_t cs = uint64_t{spc_} * kSector;
   while (!buf.empty()) {
     uint64_t cluster = 2 + offset / cs;
-    const Node* node = cluster <= kMaxClusters + 1 ? node_at_cluster(static_cast<uint32_t>(cluster)) : nullptr;
+    const Node* node =
+        cluster <= kMaxClusters + 1 ? node_at_cluster(static_cast<uint32_t>(cluster)) : nullptr;
     size_t n;
     if (!node) {
       // Free space: zeroes up to the next allocated run, or to the end.
@@ -114,7 +115,8 @@ Status Image::read_data(std::span<std::byte> buf, uint64_t offset) const {
       if (node->is_dir) {
         std::memcpy(buf.data(), node->bytes.data() + in_node, n);
       } else {
-        size_t from_file = in_node < node->size ? static_cast<size_t>(std::min<uint64_t>(n, node->size - in_node)) : 0;
+        size_t from_file =
+            in_node < node->size ? static_cast<size_t>(std::min<uint64_t>(n, node->size - in_node)) : 0;
         if (from_file) NBD_TRY(read_host_file(node->host_path, buf.first(from_file), in_node));
         std::memset(buf.data() + from_file, 0, n - from_file);
       }
@@ -128,10 +130,12 @@ Status Image::read_data(std::span<std::byte> buf, uint64_t offset) const {
 Status Image::extents(uint64_t count, uint64_t offset, ExtentList& e) const {
   // Tables and used clusters are data; the gap before the partition and the free clusters
   // at the end (all clusters are allocated from 2 upwards) read as zeroes.
-  uint64_t used_end = kPartStart + kReservedBytes + 2ull * fat_sectors_ * kSector +
-                      uint64_t{used_clusters_} * spc_ * kSector;
-  const std::pair<uint64_t, uint32_t> runs[] = {
-      {kSector, 0}, {kPartStart, kExtentHole | kExtentZero}, {used_end, 0}, {disk_size_, kExtentHole | kExtentZero}};
+  uint64_t used_end =
+      kPartStart + kReservedBytes + 2ull * fat_sectors_ * kSector + uint64_t{used_clusters_} * spc_ * kSector;
+  const std::pair<uint64_t, uint32_t> runs[] = {{kSector, 0},
+                                                {kPartStart, kExtentHole | kExtentZero},
+                                                {used_end, 0},
+                                                {disk_size_, kExtentHole | kExtentZero}};
   uint64_t at = 0, end = offset + count;
   for (const auto& [stop, type] : runs) {
     if (stop > at && stop > offset && at < end) NBD_TRY(e.add(at, stop - at, type));

@@ -40,15 +40,17 @@ void put_utf16_name(std::byte* p, std::string_view s, size_t max_units) {
     uint32_t cp;
     size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
     cp = len == 1 ? c : c & (0x7f >> len);
-    for (size_t k = 1; k < len && i + k < s.size(); k++) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+    for (size_t k = 1; k < len && i + k < s.size(); k++)
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
     i += len;
     if (cp > 0xffff) cp = '?';  // a surrogate pair could be split by the 36-unit limit
     put_le(p + 2 * units++, cp, 2);
   }
 }
 
-void encode_header(std::byte* h, uint64_t my_lba, uint64_t alt_lba, uint64_t first_usable, uint64_t last_usable,
-                   const Guid& disk_guid, uint64_t entries_lba, uint32_t count, uint32_t entries_crc) {
+void encode_header(std::byte* h, uint64_t my_lba, uint64_t alt_lba, uint64_t first_usable,
+                   uint64_t last_usable, const Guid& disk_guid, uint64_t entries_lba, uint32_t count,
+                   uint32_t entries_crc) {
   std::memset(h, 0, 512);
   std::memcpy(h, "EFI PART", 8);
   put_le(h + 8, 0x00010000, 4);  // revision 1.0
@@ -160,8 +162,8 @@ Tables build_tables(uint64_t disk_sectors, const std::vector<Partition>& parts, 
 
   t.secondary.assign(secondary_sectors(count) * 512, std::byte{0});
   std::memcpy(t.secondary.data(), entries.data(), entries.size());
-  encode_header(t.secondary.data() + entries.size(), last, 1, first_usable, last_usable, disk_guid, last - esec, count,
-                ecrc);
+  encode_header(t.secondary.data() + entries.size(), last, 1, first_usable, last_usable, disk_guid,
+                last - esec, count, ecrc);
   return t;
 }
 

@@ -75,7 +75,8 @@ Status ImageConnection::flush(uint32_t) {
 Status ImageConnection::trim(uint64_t count, uint64_t offset, uint32_t) {
   // Trim is advisory: a filesystem without hole punching simply keeps the data.
   if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                  static_cast<off_t>(count)) < 0 && errno != EOPNOTSUPP)
+                  static_cast<off_t>(count)) < 0 &&
+      errno != EOPNOTSUPP)
     return io_error("fallocate");
   return ok();
 }

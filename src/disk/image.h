@@ -32,7 +32,9 @@ class ImageConnection : public Connection {
   Result<bool> can_multi_conn() override { return multi_conn_; }
   Result<FuaMode> can_fua() override { return writable_ ? FuaMode::Emulate : FuaMode::None; }
 
-  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override { return read_fully(fd_, buf, offset); }
+  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
+    return read_fully(fd_, buf, offset);
+  }
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t) override {
     return write_fully(fd_, buf, offset);
   }

@@ -13,7 +13,7 @@ inline constexpr uint64_t kSectorSize = 512;
 inline constexpr uint64_t kMaxSectors = 0xffffffffu;  // start and size are 32-bit sector counts
 
 struct Entry {
-  uint8_t type = 0;           // 0x83 Linux, 0x0c FAT32 LBA, 0x0f extended LBA, 0xee GPT protective
+  uint8_t type = 0;  // 0x83 Linux, 0x0c FAT32 LBA, 0x0f extended LBA, 0xee GPT protective
   bool bootable = false;
   uint64_t start_sector = 0;  // must be <= kMaxSectors
   uint64_t sectors = 0;       // must be <= kMaxSectors

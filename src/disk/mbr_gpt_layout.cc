@@ -21,8 +21,8 @@ Status check_specs(const std::vector<PartitionSpec>& parts) {
       return make_error(EINVAL, "partition " + std::to_string(i + 1) + " (" + parts[i].name +
                                     "): zero-sized partitions are not allowed");
     if (parts[i].alignment == 0 || parts[i].alignment % kSector != 0)
-      return make_error(EINVAL, "alignment=" + std::to_string(parts[i].alignment) +
-                                    ": must be a non-zero multiple of 512");
+      return make_error(
+          EINVAL, "alignment=" + std::to_string(parts[i].alignment) + ": must be a non-zero multiple of 512");
   }
   return ok();
 }
@@ -60,20 +60,23 @@ Status Layout::build_mbr(const std::vector<PartitionSpec>& parts) {
     off = end[i] = part_start_[i] + round_up(parts[i].size, kSector);
   }
   if (off / kSector > mbr::kMaxSectors)
-    return make_error(EINVAL, "partition-type=mbr: the disk is larger than an MBR can address (2 TiB); use gpt");
+    return make_error(EINVAL,
+                      "partition-type=mbr: the disk is larger than an MBR can address (2 TiB); use gpt");
 
   std::vector<mbr::Entry> primary;
   for (size_t i = 0; i < n && i < (extended ? 3 : 4); i++)
-    primary.push_back({parts[i].mbr_id, i == 0, part_start_[i] / kSector, (end[i] - part_start_[i]) / kSector});
+    primary.push_back(
+        {parts[i].mbr_id, i == 0, part_start_[i] / kSector, (end[i] - part_start_[i]) / kSector});
   if (extended) primary.push_back({0x0f, false, ebr[3] / kSector, (off - ebr[3]) / kSector});
   std::byte sector[512] = {};
   mbr::encode_table(sector, primary);
   uint64_t cur = add_table(0, sector);
   for (size_t i = 0; i < n; i++) {
     if (extended && i >= 3) {
-      std::vector<mbr::Entry> e{{parts[i].mbr_id, false, (part_start_[i] - ebr[i]) / kSector,
-                                 (end[i] - part_start_[i]) / kSector}};
-      if (i + 1 < n) e.push_back({0x0f, false, (ebr[i + 1] - ebr[3]) / kSector, (end[i + 1] - ebr[i + 1]) / kSector});
+      std::vector<mbr::Entry> e{
+          {parts[i].mbr_id, false, (part_start_[i] - ebr[i]) / kSector, (end[i] - part_start_[i]) / kSector}};
+      if (i + 1 < n)
+        e.push_back({0x0f, false, (ebr[i + 1] - ebr[3]) / kSector, (end[i + 1] - ebr[i + 1]) / kSector});
       std::memset(sector, 0, sizeof sector);
       mbr::encode_table(sector, e);
       add(Region::Kind::Zero, cur, ebr[i], 0);
@@ -146,9 +149,10 @@ Status Layout::write(std::span<const std::byte> buf, uint64_t offset, const Part
     if (r.kind == Region::Kind::Partition) {
       NBD_TRY(write_part(r.index, std::span(const_cast<std::byte*>(piece.data()), n), offset - r.start));
     } else {
-      bool same = r.kind == Region::Kind::Table
-                      ? std::memcmp(piece.data(), table_bytes(r) + (offset - r.start), n) == 0
-                      : std::all_of(piece.begin(), piece.end(), [](std::byte b) { return b == std::byte{0}; });
+      bool same =
+          r.kind == Region::Kind::Table
+              ? std::memcmp(piece.data(), table_bytes(r) + (offset - r.start), n) == 0
+              : std::all_of(piece.begin(), piece.end(), [](std::byte b) { return b == std::byte{0}; });
       if (!same)
         return make_error(EIO, "write at offset " + std::to_string(offset) +
                                    " would change the virtual partition table or padding");

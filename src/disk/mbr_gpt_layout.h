@@ -23,15 +23,15 @@ struct PartitionSpec {
   uint64_t alignment = 1 << 20;  // start of the partition is a multiple of this
   uint8_t mbr_id = 0x83;
   gpt::Guid type_guid = gpt::kLinuxFilesystem;
-  std::string name;              // GPT partition name
-  std::string seed;              // makes the GPT unique GUID (e.g. the file's path)
+  std::string name;  // GPT partition name
+  std::string seed;  // makes the GPT unique GUID (e.g. the file's path)
 };
 
 struct Region {
   enum class Kind { Table, Zero, Partition };
   uint64_t start = 0, end = 0;  // [start, end) on the virtual disk
   Kind kind = Kind::Zero;
-  size_t index = 0;             // Partition: which one; Table: offset into table_bytes()
+  size_t index = 0;  // Partition: which one; Table: offset into table_bytes()
 };
 
 class Layout {

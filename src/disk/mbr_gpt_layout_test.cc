@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // GPT helpers: CRC-32 check value, GUID text round trip and deterministic GUIDs.
+#include "disk/mbr_gpt_layout.h"
+
 #include <gtest/gtest.h>
 
 #include "disk/gpt.h"
-#include "disk/mbr_gpt_layout.h"
 
 namespace nbd {
 namespace {

@@ -29,11 +29,14 @@ Status run_shell(std::string_view what, const std::string& script,
   c.in = Redirect::null();
   c.out = Redirect::from_fd(2);
   auto p = Subprocess::start(c);
-  if (!p) return make_error(p.error().errnum, std::string(what) + ": cannot run /bin/sh: " + p.error().message);
+  if (!p)
+    return make_error(p.error().errnum, std::string(what) + ": cannot run /bin/sh: " + p.error().message);
   NBD_TRY_ASSIGN(int status, p->wait());
   if (exited_ok(status)) return ok();
-  if (WIFSIGNALED(status)) return make_error(EIO, std::string(what) + ": command " + describe_wait_status(status));
-  return make_error(EIO, std::string(what) + ": command failed with exit status " + std::to_string(WEXITSTATUS(status)));
+  if (WIFSIGNALED(status))
+    return make_error(EIO, std::string(what) + ": command " + describe_wait_status(status));
+  return make_error(
+      EIO, std::string(what) + ": command failed with exit status " + std::to_string(WEXITSTATUS(status)));
 }
 
 Result<std::string> make_temp_file(std::string_view prefix) {
@@ -60,18 +63,24 @@ namespace {
 
 bool is_shell_name(std::string_view k) {
   if (k.empty() || std::isdigit(static_cast<unsigned char>(k[0]))) return false;
-  return std::all_of(k.begin(), k.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(k.begin(), k.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 // The default command: a sparse file of $size bytes formatted by mkfs -t $type. The label
 // option and the "don't ask" flag differ between mkfs programs.
 std::string default_script(std::string_view type, bool has_label) {
   std::string force, label_opt = "-L";
-  if (type.starts_with("ext")) force = " -F -q";
-  else if (type == "xfs") force = " -f -q";
-  else if (type == "btrfs") force = " -f -q";
-  else if (type == "vfat" || type == "fat" || type == "msdos") label_opt = "-n";
-  else if (type == "ntfs") force = " -F -Q -q";
+  if (type.starts_with("ext"))
+    force = " -F -q";
+  else if (type == "xfs")
+    force = " -f -q";
+  else if (type == "btrfs")
+    force = " -f -q";
+  else if (type == "vfat" || type == "fat" || type == "msdos")
+    label_opt = "-n";
+  else if (type == "ntfs")
+    force = " -F -Q -q";
   return "truncate -s \"$size\" \"$disk\" && mkfs -t \"$type\"" + force +
          (has_label ? " " + label_opt + " \"$label\"" : "") + " \"$disk\"";
 }
@@ -98,7 +107,8 @@ Status MkfsConfig::config(std::string_view key, std::string_view value) {
 }
 
 Status MkfsConfig::check(std::string_view plugin) const {
-  if (!size_set_) return make_error(EINVAL, "the size parameter is required (" + std::string(plugin) + " SIZE)");
+  if (!size_set_)
+    return make_error(EINVAL, "the size parameter is required (" + std::string(plugin) + " SIZE)");
   return ok();
 }
 

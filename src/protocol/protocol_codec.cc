@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The big-endian Writer and Reader every NBD message is built from (include/nbd/protocol.h).
 // Pure functions only; the messages are in protocol_handshake.cc and protocol_transmission.cc.
-#include "nbd/protocol.h"
-
 #include <cerrno>
 
+#include "nbd/protocol.h"
 #include "protocol/codec.h"
 
 namespace nbd::protocol {

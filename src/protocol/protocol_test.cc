@@ -14,7 +14,10 @@ namespace {
 std::vector<std::byte> hex(const std::string& h) {
   std::vector<std::byte> out;
   for (size_t i = 0; i + 1 < h.size();) {
-    if (h[i] == ' ') { ++i; continue; }
+    if (h[i] == ' ') {
+      ++i;
+      continue;
+    }
     out.push_back(std::byte(std::stoi(h.substr(i, 2), nullptr, 16)));
     i += 2;
   }
@@ -145,11 +148,14 @@ struct RequestCase {
 
 TEST(Protocol, Requests) {
   const RequestCase cases[] = {
-      {false, {kCmdFlagFua, uint16_t(Command::Write), 0x1122334455667788, 4096, 512},
+      {false,
+       {kCmdFlagFua, uint16_t(Command::Write), 0x1122334455667788, 4096, 512},
        "25609513 0001 0001 1122334455667788 0000000000001000 00000200"},
-      {false, {0, uint16_t(Command::Read), 1, 0, 0xffffffff},
+      {false,
+       {0, uint16_t(Command::Read), 1, 0, 0xffffffff},
        "25609513 0000 0000 0000000000000001 0000000000000000 ffffffff"},
-      {true, {kCmdFlagReqOne, uint16_t(Command::BlockStatus), 2, 1ull << 40, 1ull << 33},
+      {true,
+       {kCmdFlagReqOne, uint16_t(Command::BlockStatus), 2, 1ull << 40, 1ull << 33},
        "21e41c71 0008 0007 0000000000000002 0000010000000000 0000000200000000"},
   };
   for (const auto& c : cases) {
@@ -212,7 +218,7 @@ TEST(Protocol, ErrorPayloads) {
   e = decode_error_payload(kReplyTypeErrorOffset, b);
   ASSERT_TRUE(e);
   EXPECT_EQ(*e->offset, 4096u);
-  EXPECT_FALSE(decode_error_payload(kReplyTypeError, hex("00000005 0009 62")));  // message too long
+  EXPECT_FALSE(decode_error_payload(kReplyTypeError, hex("00000005 0009 62")));     // message too long
   EXPECT_FALSE(decode_error_payload(kReplyTypeErrorOffset, hex("00000005 0000")));  // no offset
 }
 
@@ -233,7 +239,8 @@ TEST(Protocol, BlockStatus) {
   EXPECT_EQ(p->descriptors[1].length, 512u);
   EXPECT_FALSE(decode_block_status(kReplyTypeBlockStatus, hex("00000001")));           // no extents
   EXPECT_FALSE(decode_block_status(kReplyTypeBlockStatus, hex("00000001 00001000")));  // half extent
-  EXPECT_FALSE(decode_block_status(kReplyTypeBlockStatusExt, hex("00000001 00000002 0000000000001000 0000000000000003")));
+  EXPECT_FALSE(decode_block_status(kReplyTypeBlockStatusExt,
+                                   hex("00000001 00000002 0000000000001000 0000000000000003")));
   EXPECT_FALSE(decode_block_status(kReplyTypeOffsetData, b));
 }
 

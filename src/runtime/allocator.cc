@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The "sparse" allocator (a SparseArray under a read-write lock), the blit shared by all
 // allocators, and create_allocator, which parses upstream's allocator= syntax.
+#include "runtime/allocator.h"
+
 #include <algorithm>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
-#include "runtime/allocator.h"
-#include "runtime/allocator_internal.h"
 #include "common/sparse_array.h"
 #include "common/zero.h"
 #include "nbd/parse.h"
+#include "runtime/allocator_internal.h"
 
 namespace nbd {
 namespace {
@@ -69,8 +70,8 @@ class SparseAllocator final : public Allocator {
 
 // Copies [src_offset, +count) of src to [offset, +count) of dst through a bounce buffer,
 // chunk by chunk; backwards when dst overlaps the tail of the same source, like memmove.
-Status copy_chunks(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_offset,
-                   uint64_t offset, bool backwards) {
+Status copy_chunks(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_offset, uint64_t offset,
+                   bool backwards) {
   constexpr uint64_t kChunk = 1 << 20;
   std::vector<std::byte> buf(static_cast<size_t>(std::min(count, kChunk)));
   for (uint64_t done = 0; done < count;) {
@@ -90,8 +91,7 @@ Status copy_chunks(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_
 
 }  // namespace
 
-Status blit_between(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_offset,
-                    uint64_t offset) {
+Status blit_between(Allocator& src, Allocator& dst, uint64_t count, uint64_t src_offset, uint64_t offset) {
   if (&src == &dst && offset > src_offset && offset - src_offset < count) {
     return copy_chunks(src, dst, count, src_offset, offset, true);
   }
@@ -120,7 +120,9 @@ Status blit_between(Allocator& src, Allocator& dst, uint64_t count, uint64_t src
 Result<std::unique_ptr<Allocator>> create_allocator(std::string_view spec) {
   std::string_view type = spec.substr(0, spec.find(','));
   std::string_view rest = type.size() < spec.size() ? spec.substr(type.size() + 1) : std::string_view{};
-  auto bad = [&](const std::string& why) { return make_error(EINVAL, "allocator=" + std::string(spec) + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return make_error(EINVAL, "allocator=" + std::string(spec) + ": " + why);
+  };
   bool mlock = false;
   while (!rest.empty()) {
     std::string_view item = rest.substr(0, rest.find(','));

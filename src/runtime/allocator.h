@@ -10,9 +10,9 @@
 #include <span>
 #include <string_view>
 
-#include "runtime/memory_like_connection.h"
 #include "nbd/plugin.h"
 #include "nbd/result.h"
+#include "runtime/memory_like_connection.h"
 
 namespace nbd {
 

@@ -58,8 +58,7 @@ class MallocAllocator final : public Allocator {
     // stay resident, so it is only cleared.
     uint64_t pg = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     uint64_t a = (offset + pg - 1) / pg * pg, b = (offset + count) / pg * pg;
-    if (!mlock_ && b > a && b - a >= 4 * pg &&
-        madvise(buf_ + a, b - a, MADV_DONTNEED) == 0) {
+    if (!mlock_ && b > a && b - a >= 4 * pg && madvise(buf_ + a, b - a, MADV_DONTNEED) == 0) {
       std::memset(buf_ + offset, 0, a - offset);
       std::memset(buf_ + b, 0, offset + count - b);
       return ok();
@@ -100,7 +99,8 @@ class MallocAllocator final : public Allocator {
       return make_error(ENOMEM, "allocator=malloc: cannot allocate " + std::to_string(size) + " bytes");
     }
     void* p = buf_ ? mremap(buf_, cap_, want, MREMAP_MAYMOVE)
-                   : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                          -1, 0);
     if (p == MAP_FAILED) {
       return make_error(ENOMEM, "allocator=malloc: cannot allocate " + std::to_string(size) +
                                     " bytes: " + std::strerror(errno));

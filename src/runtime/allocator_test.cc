@@ -78,7 +78,10 @@ TEST_P(AllocatorModel, MatchesByteVector) {
         std::copy(w.begin(), w.end(), model.begin() + off);
         break;
       }
-      case 1: ASSERT_TRUE(a->zero(len, off)); std::fill_n(model.begin() + off, len, std::byte{0}); break;
+      case 1:
+        ASSERT_TRUE(a->zero(len, off));
+        std::fill_n(model.begin() + off, len, std::byte{0});
+        break;
       case 2: {
         auto c = std::byte(pick(2) ? 0 : 1 + pick(255));
         ASSERT_TRUE(a->fill(c, len, off));
@@ -91,7 +94,8 @@ TEST_P(AllocatorModel, MatchesByteVector) {
         std::memmove(model.data() + off, model.data() + src, len);
         break;
       }
-      default: break;
+      default:
+        break;
     }
     std::vector<std::byte> r(len);
     ASSERT_TRUE(a->read(r, off));
@@ -152,8 +156,8 @@ TEST(MallocAllocator, ReadsPastWrittenAreaAsZeroAndGrowsOnWrite) {
   EXPECT_GE(a->allocated_bytes(), 5000004u);
   std::vector<std::byte> r2(6);
   ASSERT_TRUE(a->read(r2, 4999999));
-  EXPECT_EQ(r2, (std::vector<std::byte>{std::byte{0}, std::byte{3}, std::byte{3}, std::byte{3},
-                                         std::byte{3}, std::byte{0}}));
+  EXPECT_EQ(r2, (std::vector<std::byte>{std::byte{0}, std::byte{3}, std::byte{3}, std::byte{3}, std::byte{3},
+                                        std::byte{0}}));
   ExtentList e(0, 100);
   ASSERT_TRUE(a->extents(100, 0, e));
   ASSERT_EQ(e.extents().size(), 1u);

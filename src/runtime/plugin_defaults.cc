@@ -99,10 +99,14 @@ ClientScope::~ClientScope() { t_client_fd = saved_; }
 
 const char* thread_model_name(ThreadModel m) {
   switch (m) {
-    case ThreadModel::SerializeConnections: return "serialize_connections";
-    case ThreadModel::SerializeAllRequests: return "serialize_all_requests";
-    case ThreadModel::SerializeRequests: return "serialize_requests";
-    case ThreadModel::Parallel: return "parallel";
+    case ThreadModel::SerializeConnections:
+      return "serialize_connections";
+    case ThreadModel::SerializeAllRequests:
+      return "serialize_all_requests";
+    case ThreadModel::SerializeRequests:
+      return "serialize_requests";
+    case ThreadModel::Parallel:
+      return "parallel";
   }
   return "unknown";
 }
@@ -131,7 +135,8 @@ Status ExtentList::add(uint64_t offset, uint64_t length, uint64_t flags) {
   }
   uint64_t b = std::max(offset, start_);
   uint64_t e = std::min(end, end_);
-  if (!extents_.empty() && extents_.back().flags == flags && extents_.back().offset + extents_.back().length == b) {
+  if (!extents_.empty() && extents_.back().flags == flags &&
+      extents_.back().offset + extents_.back().length == b) {
     extents_.back().length += e - b;
   } else {
     extents_.push_back({b, e - b, flags});

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "server/guard.h"
 #include "nbd/log.h"
+#include "server/guard.h"
 #include "server/registry.h"
 #include "server/trace.h"
 
@@ -40,10 +40,11 @@ Backend::Backend(const PluginInfo& info, std::unique_ptr<Plugin> plugin,
 // Each filter may open contexts below itself outside of open (background work).
 void Backend::bind_filters() {
   for (size_t i = 0; i < filters_.size(); ++i)
-    filters_[i].obj->bind_below_for_core([this, i](const OpenParams& p) -> Result<std::unique_ptr<Connection>> {
-      NBD_TRY_ASSIGN(auto l, open_at(i + 1, p));
-      return std::unique_ptr<Connection>(std::move(l));
-    });
+    filters_[i].obj->bind_below_for_core(
+        [this, i](const OpenParams& p) -> Result<std::unique_ptr<Connection>> {
+          NBD_TRY_ASSIGN(auto l, open_at(i + 1, p));
+          return std::unique_ptr<Connection>(std::move(l));
+        });
 }
 
 Backend::~Backend() { unload(); }
@@ -166,7 +167,8 @@ Result<std::vector<ExportInfo>> Backend::list_at(size_t i, bool readonly, bool i
   trace_call(layer_name(i), "list_exports readonly=%d tls=%d", int(readonly), int(is_tls));
   if (i == filters_.size())
     return guard("list_exports", [&] { return plugin_->list_exports(readonly, is_tls); });
-  return guard("list_exports", [&] { return filters_[i].obj->list_exports(readonly, is_tls, next_exports(i)); });
+  return guard("list_exports",
+               [&] { return filters_[i].obj->list_exports(readonly, is_tls, next_exports(i)); });
 }
 
 Result<std::string> Backend::default_at(size_t i, bool readonly, bool is_tls) {

@@ -48,7 +48,8 @@ Status Transmitter::call(Workspace& ws, const Request& r, F&& op) {
   if (ws.watch) t0 = std::chrono::steady_clock::now();
   Status s = guard(command_name(r.type), op);
   if (ws.watch) {
-    ws.call_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    ws.call_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     bool moves_data = r.type == uint16_t(Command::Read) || r.type == uint16_t(Command::Write);
     ws.call_slow = ws.call_ns > kSlowCallNs + (moves_data ? int64_t(r.length) : 0);
     if (ws.call_slow) ws.call_switches = voluntary_switches();
@@ -73,17 +74,33 @@ Status Transmitter::execute(Workspace& ws, const Request& r, std::span<const std
   Connection& c = conn_;
   Status s;
   switch (Command(r.type)) {
-    case Command::Read: return do_read(ws, r);
-    case Command::BlockStatus: return do_block_status(ws, r);
-    case Command::Write: s = call(ws, r, [&] { return c.pwrite(payload, r.offset, flags); }); break;
-    case Command::Flush: s = call(ws, r, [&] { return c.flush(0); }); break;
-    case Command::Trim: s = call(ws, r, [&] { return c.trim(r.length, r.offset, flags); }); break;
-    case Command::WriteZeroes: s = call(ws, r, [&] { return c.zero(r.length, r.offset, flags); }); break;
-    case Command::Cache: s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); }); break;
-    default: s = make_error(EINVAL, "unexpected command"); break;
+    case Command::Read:
+      return do_read(ws, r);
+    case Command::BlockStatus:
+      return do_block_status(ws, r);
+    case Command::Write:
+      s = call(ws, r, [&] { return c.pwrite(payload, r.offset, flags); });
+      break;
+    case Command::Flush:
+      s = call(ws, r, [&] { return c.flush(0); });
+      break;
+    case Command::Trim:
+      s = call(ws, r, [&] { return c.trim(r.length, r.offset, flags); });
+      break;
+    case Command::WriteZeroes:
+      s = call(ws, r, [&] { return c.zero(r.length, r.offset, flags); });
+      break;
+    case Command::Cache:
+      s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); });
+      break;
+    default:
+      s = make_error(EINVAL, "unexpected command");
+      break;
   }
-  if (s) writer_.success(ws.replies, r);
-  else writer_.error(ws.replies, r, s.error());
+  if (s)
+    writer_.success(ws.replies, r);
+  else
+    writer_.error(ws.replies, r, s.error());
   return ok();
 }
 

@@ -21,11 +21,17 @@ bool is_power_of_2(uint32_t v) { return v && !(v & (v - 1)); }
 
 uint32_t open_error_rep(int errnum) {
   switch (errnum) {
-    case EPERM: case EACCES: return kRepErrPolicy;
-    case ESHUTDOWN: return kRepErrShutdown;
-    case ENOENT: return kRepErrUnknown;
-    case EINVAL: return kRepErrInvalid;
-    default: return kRepErrUnknown;
+    case EPERM:
+    case EACCES:
+      return kRepErrPolicy;
+    case ESHUTDOWN:
+      return kRepErrShutdown;
+    case ENOENT:
+      return kRepErrUnknown;
+    case EINVAL:
+      return kRepErrInvalid;
+    default:
+      return kRepErrUnknown;
   }
 }
 
@@ -44,13 +50,17 @@ Status Session::open_export(const std::string& requested) {
   if (name.empty()) {
     NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, false));
   }
-  OpenParams params{
-      .readonly = ro, .export_name = name, .client_address = peer_.address, .peer = peer_, .connection_id = id_};
+  OpenParams params{.readonly = ro,
+                    .export_name = name,
+                    .client_address = peer_.address,
+                    .peer = peer_,
+                    .connection_id = id_};
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
   const LayerCaps& l = conn->caps();
   BlockSize bs = l.block_size;
   if (bs.minimum == 0 && bs.preferred == 0 && bs.maximum == 0) bs = {1, 4096, kMaxPayloadCap};
-  if (!is_power_of_2(bs.minimum) || bs.minimum > 65536 || bs.preferred < bs.minimum || bs.maximum < bs.minimum) {
+  if (!is_power_of_2(bs.minimum) || bs.minimum > 65536 || bs.preferred < bs.minimum ||
+      bs.maximum < bs.minimum) {
     (void)conn->finalize();
     return make_error(EINVAL, "plugin returned invalid block size constraints");
   }
@@ -84,7 +94,8 @@ void Session::settle_caps() {
   eflags_ = kFlagHasFlags | (k.readonly ? kFlagReadOnly : 0) | (k.flush ? kFlagSendFlush : 0) |
             (k.fua ? kFlagSendFua : 0) | (l.rotational ? kFlagRotational : 0) | (k.trim ? kFlagSendTrim : 0) |
             (k.zero ? kFlagSendWriteZeroes : 0) | (k.fast_zero ? kFlagSendFastZero : 0) |
-            (l.multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) | (k.df ? kFlagSendDf : 0);
+            (l.multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) |
+            (k.df ? kFlagSendDf : 0);
 }
 
 Status Session::reply(uint32_t opt, uint32_t type, std::span<const std::byte> payload) {
@@ -135,37 +146,49 @@ Status Session::newstyle() {
 Result<bool> Session::option(uint32_t opt, std::vector<std::byte>& payload) {
   const Options& o = ctx_.opts;
   switch (Option(opt)) {
-    case Option::ExportName: return opt_export_name(payload);
+    case Option::ExportName:
+      return opt_export_name(payload);
     case Option::Abort:
       (void)reply(opt, kRepAck);
       return make_error(0, "client aborted the handshake");
-    case Option::List: NBD_TRY(opt_list(opt, payload)); return false;
+    case Option::List:
+      NBD_TRY(opt_list(opt, payload));
+      return false;
     case Option::StartTls:
       NBD_TRY(reply_error(opt, kRepErrUnsup, "TLS is not enabled on this server"));
       return false;
-    case Option::Info: case Option::Go: return opt_info_go(opt, payload);
+    case Option::Info:
+    case Option::Go:
+      return opt_info_go(opt, payload);
     case Option::StructuredReply:
-      if (!payload.empty()) NBD_TRY(reply_error(opt, kRepErrInvalid, "unexpected payload"));
-      else if (o.no_sr) NBD_TRY(reply_error(opt, kRepErrUnsup, "structured replies are disabled (--no-sr)"));
-      else if (extended_) NBD_TRY(reply_error(opt, kRepErrExtHeaderReqd, "extended headers are already negotiated"));
+      if (!payload.empty())
+        NBD_TRY(reply_error(opt, kRepErrInvalid, "unexpected payload"));
+      else if (o.no_sr)
+        NBD_TRY(reply_error(opt, kRepErrUnsup, "structured replies are disabled (--no-sr)"));
+      else if (extended_)
+        NBD_TRY(reply_error(opt, kRepErrExtHeaderReqd, "extended headers are already negotiated"));
       else {
         structured_ = true;
         NBD_TRY(reply(opt, kRepAck));
       }
       return false;
     case Option::ExtendedHeaders:
-      if (!payload.empty()) NBD_TRY(reply_error(opt, kRepErrInvalid, "unexpected payload"));
-      else if (o.no_sr) NBD_TRY(reply_error(opt, kRepErrUnsup, "extended headers are disabled (--no-sr)"));
+      if (!payload.empty())
+        NBD_TRY(reply_error(opt, kRepErrInvalid, "unexpected payload"));
+      else if (o.no_sr)
+        NBD_TRY(reply_error(opt, kRepErrUnsup, "extended headers are disabled (--no-sr)"));
       else {
         extended_ = structured_ = true;
         NBD_TRY(reply(opt, kRepAck));
       }
       return false;
-    case Option::ListMetaContext: case Option::SetMetaContext:
+    case Option::ListMetaContext:
+    case Option::SetMetaContext:
       NBD_TRY(opt_meta_context(opt, payload));
       return false;
     default:
-      NBD_TRY(reply_error(opt, kRepErrUnsup, std::string("option ") + std::to_string(opt) + " is not supported"));
+      NBD_TRY(
+          reply_error(opt, kRepErrUnsup, std::string("option ") + std::to_string(opt) + " is not supported"));
       return false;
   }
 }
@@ -239,7 +262,8 @@ Status Session::opt_meta_context(uint32_t opt, std::span<const std::byte> payloa
       if (q == kContextBaseAllocation || (!set && q == "base:")) match = true;
   }
   if (set) meta_base_ = match;
-  if (match) NBD_TRY(reply(opt, kRepMetaContext, encode_rep_meta_context(kBaseAllocationId, kContextBaseAllocation)));
+  if (match)
+    NBD_TRY(reply(opt, kRepMetaContext, encode_rep_meta_context(kBaseAllocationId, kContextBaseAllocation)));
   return reply(opt, kRepAck);
 }
 

@@ -32,7 +32,9 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000 + uint64_t(ts.tv_nsec);
 }
 
-Error io_error(const char* what) { return make_error(errno, std::string(what) + ": " + std::strerror(errno)); }
+Error io_error(const char* what) {
+  return make_error(errno, std::string(what) + ": " + std::strerror(errno));
+}
 }  // namespace
 
 Io::Io(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd), rbuf_(kReadBuffer) {}

@@ -11,7 +11,6 @@
 namespace nbd::server {
 namespace {
 
-
 Result<LayerCaps> query(Connection& c, bool readonly) {
   LayerCaps k;
   NBD_TRY_ASSIGN(k.size, c.get_size());
@@ -67,8 +66,9 @@ Status Layer::finalize() {
 
 Status Layer::check_range(const char* what, uint64_t count, uint64_t offset) const {
   if (offset > k_.size || count > k_.size - offset)
-    return make_error(EINVAL, std::string(what) + " beyond the end of the layer (offset " + std::to_string(offset) +
-                                  ", count " + std::to_string(count) + ", size " + std::to_string(k_.size) + ")");
+    return make_error(EINVAL, std::string(what) + " beyond the end of the layer (offset " +
+                                  std::to_string(offset) + ", count " + std::to_string(count) + ", size " +
+                                  std::to_string(k_.size) + ")");
   return ok();
 }
 

@@ -7,9 +7,9 @@
 
 #include <stdexcept>
 
+#include "fixtures/fake_disk.h"
 #include "server/backend.h"
 #include "server/guard.h"
-#include "fixtures/fake_disk.h"
 
 namespace nbd::server {
 namespace {

@@ -30,7 +30,8 @@ void set_cloexec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC); 
 Result<int> listen_unix(const std::string& path) {
   struct sockaddr_un sa = {};
   sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return make_error(ENAMETOOLONG, "-U " + path + ": socket path is too long");
+  if (path.size() >= sizeof sa.sun_path)
+    return make_error(ENAMETOOLONG, "-U " + path + ": socket path is too long");
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return sys_error("socket");
@@ -120,7 +121,9 @@ std::string Listeners::uri(const std::string& exportname) const {
   if (!unix_path.empty()) return "nbd+unix://" + (path.empty() ? "" : path) + "?socket=" + unix_path;
   if (vsock) return "nbd+vsock://1:" + port + path;
   if (!port.empty()) {
-    std::string host = ipaddr.empty() ? "localhost" : ipaddr.find(':') != std::string::npos ? "[" + ipaddr + "]" : ipaddr;
+    std::string host = ipaddr.empty()                          ? "localhost"
+                       : ipaddr.find(':') != std::string::npos ? "[" + ipaddr + "]"
+                                                               : ipaddr;
     return "nbd://" + host + ":" + port + path;
   }
   return "";

@@ -14,12 +14,12 @@ namespace nbd::server {
 
 struct Listeners {
   std::vector<int> fds;
-  std::string unix_path;     // the socket path, if a Unix socket
-  TempDir private_dir;       // -U -: the temp dir to remove at exit
-  std::string port;          // TCP or vsock port, if any
-  std::string ipaddr;        // -i, if given (used in the URI instead of localhost)
+  std::string unix_path;  // the socket path, if a Unix socket
+  TempDir private_dir;    // -U -: the temp dir to remove at exit
+  std::string port;       // TCP or vsock port, if any
+  std::string ipaddr;     // -i, if given (used in the URI instead of localhost)
   bool vsock = false;
-  bool activated = false;    // socket activation
+  bool activated = false;  // socket activation
 
   // The URI clients use ($uri in --run), like upstream's: nbd+unix://?socket=... or
   // nbd://localhost:PORT, with /EXPORT when an export name is given.

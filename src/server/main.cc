@@ -61,8 +61,10 @@ int dump_config() {
   std::printf("host_os=linux-gnu\n");
   std::printf("tls=no\nzstd=no\n");
   std::string plugins, filters;
-  for (const PluginInfo* p : builtin_plugins()) plugins += (plugins.empty() ? "" : " ") + std::string(p->name);
-  for (const FilterInfo* f : builtin_filters()) filters += (filters.empty() ? "" : " ") + std::string(f->name);
+  for (const PluginInfo* p : builtin_plugins())
+    plugins += (plugins.empty() ? "" : " ") + std::string(p->name);
+  for (const FilterInfo* f : builtin_filters())
+    filters += (filters.empty() ? "" : " ") + std::string(f->name);
   std::printf("plugindir=%s\n", plugin_dir());
   std::printf("filterdir=%s\n", filter_dir());
   std::printf("plugins=%s\n", plugins.c_str());
@@ -73,8 +75,10 @@ int dump_config() {
 void setup_log(const Options& o) {
   log::set_program("nbdkit");
   log::set_verbose(o.verbose);
-  if (o.log == "syslog") log::set_destination(log::Destination::Syslog);
-  else if (o.log == "null") log::set_destination(log::Destination::Null);
+  if (o.log == "syslog")
+    log::set_destination(log::Destination::Syslog);
+  else if (o.log == "null")
+    log::set_destination(log::Destination::Null);
 }
 
 }  // namespace
@@ -84,10 +88,16 @@ int main(int argc, char** argv) {
   if (!parsed) return fail(parsed.error().message);
   const Options& o = *parsed;
   switch (o.mode) {
-    case Mode::Help: std::fputs(usage_text(), stdout); return 0;
-    case Mode::Version: std::printf("nbdkit %s (nbdkit++)\n", kVersion); return 0;
-    case Mode::DumpConfig: return dump_config();
-    default: break;
+    case Mode::Help:
+      std::fputs(usage_text(), stdout);
+      return 0;
+    case Mode::Version:
+      std::printf("nbdkit %s (nbdkit++)\n", kVersion);
+      return 0;
+    case Mode::DumpConfig:
+      return dump_config();
+    default:
+      break;
   }
   setup_log(o);
   log::debug("nbdkit %s (nbdkit++)", kVersion);

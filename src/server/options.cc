@@ -21,27 +21,48 @@ struct OptSpec {
 };
 
 constexpr OptSpec kOpts[] = {
-    {"ipv4-only", '4', Arg::None},     {"ipv6-only", '6', Arg::None},
-    {"debug", 'D', Arg::Required},     {"exportname", 'e', Arg::Required},
-    {"foreground", 'f', Arg::None},    {"no-fork", 0, Arg::None},
-    {"group", 'g', Arg::Required},     {"ipaddr", 'i', Arg::Required},
-    {"newstyle", 'n', Arg::None},      {"oldstyle", 'o', Arg::None},
-    {"pidfile", 'P', Arg::Required},   {"port", 'p', Arg::Required},
-    {"readonly", 'r', Arg::None},      {"read-only", 0, Arg::None},
-    {"single", 's', Arg::None},        {"stdin", 0, Arg::None},
-    {"threads", 't', Arg::Required},   {"unix", 'U', Arg::Required},
-    {"user", 'u', Arg::Required},      {"verbose", 'v', Arg::None},
-    {"version", 'V', Arg::None},       {"help", 0, Arg::None},
-    {"dump-config", 0, Arg::None},     {"dump-plugin", 0, Arg::None},
-    {"exit-with-parent", 0, Arg::None}, {"filter", 0, Arg::Required},
-    {"log", 0, Arg::Required},         {"mask-handshake", 0, Arg::Required},
-    {"no-sr", 0, Arg::None},           {"no-structured-replies", 0, Arg::None},
-    {"no-mc", 0, Arg::None},           {"no-meta-contexts", 0, Arg::None},
-    {"print-uri", 0, Arg::None},       {"keepalive", 0, Arg::None},
-    {"timeout", 0, Arg::Required},     {"run", 0, Arg::Required},
-    {"vsock", 0, Arg::None},           {"selinux-label", 0, Arg::Required},
-    {"swap", 0, Arg::None},            {"tls", 0, Arg::Required},
-    {"tls-certificates", 0, Arg::Required}, {"tls-psk", 0, Arg::Required},
+    {"ipv4-only", '4', Arg::None},
+    {"ipv6-only", '6', Arg::None},
+    {"debug", 'D', Arg::Required},
+    {"exportname", 'e', Arg::Required},
+    {"foreground", 'f', Arg::None},
+    {"no-fork", 0, Arg::None},
+    {"group", 'g', Arg::Required},
+    {"ipaddr", 'i', Arg::Required},
+    {"newstyle", 'n', Arg::None},
+    {"oldstyle", 'o', Arg::None},
+    {"pidfile", 'P', Arg::Required},
+    {"port", 'p', Arg::Required},
+    {"readonly", 'r', Arg::None},
+    {"read-only", 0, Arg::None},
+    {"single", 's', Arg::None},
+    {"stdin", 0, Arg::None},
+    {"threads", 't', Arg::Required},
+    {"unix", 'U', Arg::Required},
+    {"user", 'u', Arg::Required},
+    {"verbose", 'v', Arg::None},
+    {"version", 'V', Arg::None},
+    {"help", 0, Arg::None},
+    {"dump-config", 0, Arg::None},
+    {"dump-plugin", 0, Arg::None},
+    {"exit-with-parent", 0, Arg::None},
+    {"filter", 0, Arg::Required},
+    {"log", 0, Arg::Required},
+    {"mask-handshake", 0, Arg::Required},
+    {"no-sr", 0, Arg::None},
+    {"no-structured-replies", 0, Arg::None},
+    {"no-mc", 0, Arg::None},
+    {"no-meta-contexts", 0, Arg::None},
+    {"print-uri", 0, Arg::None},
+    {"keepalive", 0, Arg::None},
+    {"timeout", 0, Arg::Required},
+    {"run", 0, Arg::Required},
+    {"vsock", 0, Arg::None},
+    {"selinux-label", 0, Arg::Required},
+    {"swap", 0, Arg::None},
+    {"tls", 0, Arg::Required},
+    {"tls-certificates", 0, Arg::Required},
+    {"tls-psk", 0, Arg::Required},
     {"tls-verify-peer", 0, Arg::None},
 };
 
@@ -62,24 +83,42 @@ struct Flags {
 
 // The options without a value: each sets one switch.
 void set_switch(Options& o, Flags& f, std::string_view n) {
-  if (n == "ipv4-only") o.ipv4_only = true;
-  else if (n == "ipv6-only") o.ipv6_only = true;
-  else if (n == "foreground" || n == "no-fork") o.foreground = true;
-  else if (n == "newstyle") o.oldstyle = false;
-  else if (n == "oldstyle") o.oldstyle = true;
-  else if (n == "readonly" || n == "read-only") o.readonly = true;
-  else if (n == "single" || n == "stdin") o.single = true;
-  else if (n == "verbose") o.verbose = true;
-  else if (n == "version") f.version = true;
-  else if (n == "help") f.help = true;
-  else if (n == "dump-config") f.dump_config = true;
-  else if (n == "dump-plugin") f.dump_plugin = true;
-  else if (n == "exit-with-parent") o.exit_with_parent = true;
-  else if (n == "no-sr" || n == "no-structured-replies") o.no_sr = true;
-  else if (n == "no-mc" || n == "no-meta-contexts") o.no_mc = true;
-  else if (n == "print-uri") o.print_uri = true;
-  else if (n == "keepalive") o.keepalive = true;
-  else if (n == "vsock") o.vsock = true;
+  if (n == "ipv4-only")
+    o.ipv4_only = true;
+  else if (n == "ipv6-only")
+    o.ipv6_only = true;
+  else if (n == "foreground" || n == "no-fork")
+    o.foreground = true;
+  else if (n == "newstyle")
+    o.oldstyle = false;
+  else if (n == "oldstyle")
+    o.oldstyle = true;
+  else if (n == "readonly" || n == "read-only")
+    o.readonly = true;
+  else if (n == "single" || n == "stdin")
+    o.single = true;
+  else if (n == "verbose")
+    o.verbose = true;
+  else if (n == "version")
+    f.version = true;
+  else if (n == "help")
+    f.help = true;
+  else if (n == "dump-config")
+    f.dump_config = true;
+  else if (n == "dump-plugin")
+    f.dump_plugin = true;
+  else if (n == "exit-with-parent")
+    o.exit_with_parent = true;
+  else if (n == "no-sr" || n == "no-structured-replies")
+    o.no_sr = true;
+  else if (n == "no-mc" || n == "no-meta-contexts")
+    o.no_mc = true;
+  else if (n == "print-uri")
+    o.print_uri = true;
+  else if (n == "keepalive")
+    o.keepalive = true;
+  else if (n == "vsock")
+    o.vsock = true;
   // --swap and --tls-verify-peer are accepted and have no effect here.
 }
 
@@ -96,10 +135,12 @@ Status parse_debug(Options& o, const std::string& v) {
 
 // --tls: only "off" is implemented; asking for TLS is ENOTSUP rather than a silent plain server.
 Status parse_tls(Options& o, const std::string& v, const std::string& shown) {
-  if (v == "off" || v == "no" || v == "false" || v == "0") o.tls = "off";
+  if (v == "off" || v == "no" || v == "false" || v == "0")
+    o.tls = "off";
   else if (v == "on" || v == "require" || v == "yes" || v == "true" || v == "1")
     return make_error(ENOTSUP, shown + ": TLS is not supported by this nbdkit yet");
-  else return make_error(EINVAL, shown + ": use --tls=off, --tls=on or --tls=require");
+  else
+    return make_error(EINVAL, shown + ": use --tls=off, --tls=on or --tls=require");
   return ok();
 }
 
@@ -127,13 +168,20 @@ Status set_value(Options& o, std::string_view n, const std::string& v, const std
     o.mask_handshake = m;
   } else if (n == "timeout") {
     NBD_TRY_ASSIGN(o.timeout_ns, parse_delay_ns("timeout", v));
-  } else if (n == "exportname") o.exportname = v;
-  else if (n == "group") o.group = v;
-  else if (n == "ipaddr") o.ipaddr = v;
-  else if (n == "pidfile") o.pidfile = v;
-  else if (n == "unix") o.unix_socket = v;
-  else if (n == "user") o.user = v;
-  else if (n == "run") o.run = v;
+  } else if (n == "exportname")
+    o.exportname = v;
+  else if (n == "group")
+    o.group = v;
+  else if (n == "ipaddr")
+    o.ipaddr = v;
+  else if (n == "pidfile")
+    o.pidfile = v;
+  else if (n == "unix")
+    o.unix_socket = v;
+  else if (n == "user")
+    o.user = v;
+  else if (n == "run")
+    o.run = v;
   // --selinux-label, --tls-certificates and --tls-psk are accepted and have no effect here.
   return ok();
 }
@@ -157,11 +205,15 @@ Status check_combinations(const Options& o) {
 }
 
 Status finish(Options& o, const Flags& f) {
-  if (f.version) o.mode = Mode::Version;
-  else if (f.dump_config) o.mode = Mode::DumpConfig;
-  else if (f.help) o.mode = o.plugin.empty() ? Mode::Help : Mode::PluginHelp;
+  if (f.version)
+    o.mode = Mode::Version;
+  else if (f.dump_config)
+    o.mode = Mode::DumpConfig;
+  else if (f.help)
+    o.mode = o.plugin.empty() ? Mode::Help : Mode::PluginHelp;
   else if (f.dump_plugin) {
-    if (o.plugin.empty()) return make_error(EINVAL, "--dump-plugin: no plugin given (nbdkit PLUGIN --dump-plugin)");
+    if (o.plugin.empty())
+      return make_error(EINVAL, "--dump-plugin: no plugin given (nbdkit PLUGIN --dump-plugin)");
     o.mode = Mode::DumpPlugin;
   } else {
     if (o.plugin.empty()) return make_error(EINVAL, "no plugin given (see nbdkit --help)");
@@ -171,8 +223,10 @@ Status finish(Options& o, const Flags& f) {
 }
 
 void add_word(Options& o, const std::string& w) {
-  if (o.plugin.empty()) o.plugin = w;
-  else o.params.push_back(split_param(w));
+  if (o.plugin.empty())
+    o.plugin = w;
+  else
+    o.params.push_back(split_param(w));
 }
 
 // Handles one "-xyz" cluster; may consume the next argv word as an option argument.
@@ -186,9 +240,12 @@ Status short_cluster(Options& o, Flags& f, int argc, char** argv, int& i) {
       continue;
     }
     std::string v;
-    if (k + 1 < a.size()) v = std::string(a.substr(k + 1));
-    else if (i + 1 < argc) v = argv[++i];
-    else return make_error(EINVAL, std::string("option '-") + a[k] + "' needs an argument");
+    if (k + 1 < a.size())
+      v = std::string(a.substr(k + 1));
+    else if (i + 1 < argc)
+      v = argv[++i];
+    else
+      return make_error(EINVAL, std::string("option '-") + a[k] + "' needs an argument");
     return apply(o, f, *s, v);
   }
   return ok();
@@ -206,9 +263,12 @@ Status long_option(Options& o, Flags& f, int argc, char** argv, int& i) {
     return apply(o, f, *s, "");
   }
   std::string v;
-  if (eq != std::string_view::npos) v = std::string(a.substr(eq + 1));
-  else if (i + 1 < argc) v = argv[++i];
-  else return make_error(EINVAL, "option '--" + std::string(name) + "' needs an argument");
+  if (eq != std::string_view::npos)
+    v = std::string(a.substr(eq + 1));
+  else if (i + 1 < argc)
+    v = argv[++i];
+  else
+    return make_error(EINVAL, "option '--" + std::string(name) + "' needs an argument");
   return apply(o, f, *s, v);
 }
 

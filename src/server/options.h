@@ -33,34 +33,34 @@ struct Options {
   std::vector<Param> params;         // in command-line order
 
   // Where to listen.
-  std::string port;          // -p; empty = default 10809 unless another listener is chosen
-  std::string ipaddr;        // -i
-  bool ipv4_only = false;    // -4
-  bool ipv6_only = false;    // -6
-  std::string unix_socket;   // -U PATH, or "-" for a private socket
-  bool single = false;       // -s
-  bool vsock = false;        // --vsock
+  std::string port;         // -p; empty = default 10809 unless another listener is chosen
+  std::string ipaddr;       // -i
+  bool ipv4_only = false;   // -4
+  bool ipv6_only = false;   // -6
+  std::string unix_socket;  // -U PATH, or "-" for a private socket
+  bool single = false;      // -s
+  bool vsock = false;       // --vsock
 
   // Behaviour.
-  std::string run;           // --run CMD
-  bool foreground = false;   // -f
-  std::string pidfile;       // -P
-  std::string exportname;    // -e
-  bool readonly = false;     // -r
-  unsigned threads = 16;     // -t
-  bool verbose = false;      // -v
+  std::string run;                  // --run CMD
+  bool foreground = false;          // -f
+  std::string pidfile;              // -P
+  std::string exportname;           // -e
+  bool readonly = false;            // -r
+  unsigned threads = 16;            // -t
+  bool verbose = false;             // -v
   std::vector<DebugSetting> debug;  // -D, in command-line order
   bool exit_with_parent = false;
   std::optional<uint32_t> mask_handshake;  // --mask-handshake=MASK
   bool no_sr = false;
   bool no_mc = false;
-  bool oldstyle = false;     // -o (-n selects newstyle, the default)
+  bool oldstyle = false;  // -o (-n selects newstyle, the default)
   std::string log = "stderr";
   bool print_uri = false;
   bool keepalive = false;
-  uint64_t timeout_ns = 0;   // --timeout: handshake timeout, 0 = none
-  std::string user, group;   // -u, -g
-  std::string tls = "off";   // --tls: only "off" is implemented
+  uint64_t timeout_ns = 0;  // --timeout: handshake timeout, 0 = none
+  std::string user, group;  // -u, -g
+  std::string tls = "off";  // --tls: only "off" is implemented
 };
 
 // Parses argv (argv[0] is the program). Errors are one line naming the offending argument,

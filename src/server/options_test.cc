@@ -43,8 +43,8 @@ TEST(Options, DebugFlagsSplitAtFirstDotAndEquals) {
   EXPECT_EQ(o->debug[1].flag, "zero");
   EXPECT_EQ(o->debug[1].value, 1);
   EXPECT_EQ(o->debug[2].value, -16);
-  for (std::string bad : {"foo", "foo.bar", "foo.bar=", ".bar=1", "foo.=1", "foo.bar=one", "foo=1.bar",
-                          "a.b=99999999999"}) {
+  for (std::string bad :
+       {"foo", "foo.bar", "foo.bar=", ".bar=1", "foo.=1", "foo.bar=one", "foo=1.bar", "a.b=99999999999"}) {
     auto r = parse({"-D", bad, "null"});
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("-D " + bad), std::string::npos) << r.error().message;
@@ -86,16 +86,11 @@ TEST(Options, ErrorsNameTheArgument) {
     std::vector<std::string> argv;
     std::string needle;
   } cases[] = {
-      {{"--badopt", "null"}, "--badopt"},
-      {{"-Z", "null"}, "-Z"},
-      {{"-t", "0", "null"}, "threads"},
-      {{"-p", "99999", "null"}, "port"},
-      {{"--log=file", "null"}, "--log=file"},
-      {{"--tls=require", "null"}, "TLS"},
-      {{"-4", "-6", "null"}, "-4"},
-      {{}, "no plugin"},
-      {{"null", "--run"}, "--run"},
-      {{"-s", "--run", "x", "null"}, "-s"},
+      {{"--badopt", "null"}, "--badopt"},     {{"-Z", "null"}, "-Z"},
+      {{"-t", "0", "null"}, "threads"},       {{"-p", "99999", "null"}, "port"},
+      {{"--log=file", "null"}, "--log=file"}, {{"--tls=require", "null"}, "TLS"},
+      {{"-4", "-6", "null"}, "-4"},           {{}, "no plugin"},
+      {{"null", "--run"}, "--run"},           {{"-s", "--run", "x", "null"}, "-s"},
   };
   for (const auto& c : cases) {
     auto o = parse(c.argv);

@@ -19,7 +19,8 @@ Result<const Info*> load_so(const std::string& path, const char* symbol, const c
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char* e = dlerror();
-    return make_error(ENOENT, std::string("cannot open ") + kind + " '" + path + "': " + (e ? e : "dlopen failed"));
+    return make_error(ENOENT,
+                      std::string("cannot open ") + kind + " '" + path + "': " + (e ? e : "dlopen failed"));
   }
   using Fn = const Info* (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(h, symbol));
@@ -42,22 +43,24 @@ Result<const Info*> load_so(const std::string& path, const char* symbol, const c
   const Info* info = fn();
   if (!info || !info->factory || info->name.empty()) {
     dlclose(h);
-    return make_error(EINVAL, std::string(kind) + " '" + path + "': " + symbol + " returned an incomplete record");
+    return make_error(EINVAL,
+                      std::string(kind) + " '" + path + "': " + symbol + " returned an incomplete record");
   }
   return info;  // the handle stays open for the life of the process
 }
 
 }  // namespace
 
-Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version, uint32_t size,
-                     size_t expected_size) {
+Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version,
+                     uint32_t size, size_t expected_size) {
   if (!has_record)
     return make_error(EINVAL, std::string(kind) + " '" + path +
                                   "' has no nbdkit++ API version record (rebuild it against these headers)");
   if (version != kCppAbiVersion || size != expected_size)
-    return make_error(EINVAL, std::string(kind) + " '" + path + "' was built against nbdkit++ C++ API version " +
-                                  std::to_string(version) + " (record size " + std::to_string(size) +
-                                  "), this nbdkit has version " + std::to_string(kCppAbiVersion) + " (record size " +
+    return make_error(EINVAL, std::string(kind) + " '" + path +
+                                  "' was built against nbdkit++ C++ API version " + std::to_string(version) +
+                                  " (record size " + std::to_string(size) + "), this nbdkit has version " +
+                                  std::to_string(kCppAbiVersion) + " (record size " +
                                   std::to_string(expected_size) + "): rebuild it against these headers");
   return ok();
 }
@@ -75,7 +78,8 @@ Result<const PluginInfo*> find_plugin(const std::string& name) {
     if (p->name == name) return p;
   std::string installed = std::string(plugin_dir()) + "/nbdkit-" + name + "-plugin.so";
   if (access(installed.c_str(), F_OK) == 0) return find_plugin(installed);
-  return make_error(ENOENT, "unknown plugin '" + name + "' (see nbdkit --dump-config for the built-in plugins)");
+  return make_error(ENOENT,
+                    "unknown plugin '" + name + "' (see nbdkit --dump-config for the built-in plugins)");
 }
 
 Result<const FilterInfo*> find_filter(const std::string& name) {
@@ -88,7 +92,8 @@ Result<const FilterInfo*> find_filter(const std::string& name) {
     if (f->name == name) return f;
   std::string installed = std::string(filter_dir()) + "/nbdkit-" + name + "-filter.so";
   if (access(installed.c_str(), F_OK) == 0) return find_filter(installed);
-  return make_error(ENOENT, "unknown filter '" + name + "' (see nbdkit --dump-config for the built-in filters)");
+  return make_error(ENOENT,
+                    "unknown filter '" + name + "' (see nbdkit --dump-config for the built-in filters)");
 }
 
 std::string first_duplicate_name_for_test(std::span<const PluginInfo* const> plugins) {

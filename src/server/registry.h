@@ -30,8 +30,8 @@ const char* filter_dir();
 
 // A C++ .so records the headers it was built with (NBD_EXPORT_PLUGIN/FILTER): anything but
 // this build's version and record size is refused with one line naming the file.
-Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version, uint32_t size,
-                     size_t expected_size);
+Status check_cpp_abi(const std::string& path, const char* kind, bool has_record, uint32_t version,
+                     uint32_t size, size_t expected_size);
 
 // Names that appear more than once in a table (the build refuses them; tests check).
 std::string first_duplicate_name_for_test(std::span<const PluginInfo* const> plugins);

@@ -33,9 +33,11 @@ TEST(Registry, MissingSharedObjectIsAnError) {
 
 TEST(Registry, SharedObjectsBuiltAgainstOtherHeadersAreRefused) {
   EXPECT_TRUE(check_cpp_abi("a.so", "plugin", true, kCppAbiVersion, sizeof(PluginInfo), sizeof(PluginInfo)));
-  auto old = check_cpp_abi("old.so", "plugin", true, kCppAbiVersion - 1, sizeof(PluginInfo), sizeof(PluginInfo));
+  auto old =
+      check_cpp_abi("old.so", "plugin", true, kCppAbiVersion - 1, sizeof(PluginInfo), sizeof(PluginInfo));
   ASSERT_FALSE(old);
-  EXPECT_NE(old.error().message.find("plugin 'old.so' was built against nbdkit++ C++ API version"), std::string::npos);
+  EXPECT_NE(old.error().message.find("plugin 'old.so' was built against nbdkit++ C++ API version"),
+            std::string::npos);
   EXPECT_FALSE(check_cpp_abi("b.so", "filter", true, kCppAbiVersion, 8, sizeof(FilterInfo)));
   auto none = check_cpp_abi("c.so", "filter", false, 0, 0, sizeof(FilterInfo));
   ASSERT_FALSE(none);

@@ -80,7 +80,8 @@ Status write_pidfile(const std::string& path) {
   std::fprintf(f, "%d\n", int(getpid()));
   std::fclose(f);
   // rename() makes the file appear complete, so a waiter never reads an empty pidfile.
-  if (std::rename(tmp.c_str(), path.c_str()) < 0) return make_error(errno, "-P " + path + ": " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) < 0)
+    return make_error(errno, "-P " + path + ": " + std::strerror(errno));
   return ok();
 }
 
@@ -181,16 +182,20 @@ int serve_single(ServerContext& ctx) {
 }
 
 void log_listeners(const Listeners& l) {
-  if (l.activated) log::debug("using socket activation: %zu socket(s)", l.fds.size());
-  else if (!l.unix_path.empty()) log::debug("bound to unix socket %s", l.unix_path.c_str());
-  else log::debug("bound to port %s: %zu socket(s)", l.port.c_str(), l.fds.size());
+  if (l.activated)
+    log::debug("using socket activation: %zu socket(s)", l.fds.size());
+  else if (!l.unix_path.empty())
+    log::debug("bound to unix socket %s", l.unix_path.c_str());
+  else
+    log::debug("bound to port %s: %zu socket(s)", l.port.c_str(), l.fds.size());
 }
 
 // Without -f, and unless something waits on us in the foreground (--run, -U -,
 // --exit-with-parent, socket activation), the parent exits and the child serves.
 // Returns false if fork failed.
 bool go_to_background(const Options& o, const Listeners& l) {
-  if (o.foreground || !o.run.empty() || o.unix_socket == "-" || o.exit_with_parent || l.activated) return true;
+  if (o.foreground || !o.run.empty() || o.unix_socket == "-" || o.exit_with_parent || l.activated)
+    return true;
   pid_t pid = fork();
   if (pid < 0) return log::error("fork: %s", std::strerror(errno)), false;
   if (pid > 0) _exit(0);

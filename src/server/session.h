@@ -12,8 +12,8 @@
 #include "nbd/plugin.h"
 #include "nbd/protocol.h"
 #include "server/backend.h"
-#include "server/layer.h"
 #include "server/io.h"
+#include "server/layer.h"
 #include "server/options.h"
 #include "server/validate.h"
 

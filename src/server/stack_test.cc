@@ -30,7 +30,7 @@ struct Behaviour {
   std::optional<CacheMode> cache;
   std::optional<ZeroMode> zero;
   bool fail_prepare = false, fail_finalize = false;
-  bool retry_reads = false;       // reopen the layer below once on a failed read
+  bool retry_reads = false;  // reopen the layer below once on a failed read
   bool refuse_preconnect = false;
   int disconnect_on_read = -1;  // 0 or 1: a read calls nbd::disconnect_client(force) first
 };
@@ -89,7 +89,8 @@ class TestFilter final : public Filter {
   Result<std::unique_ptr<Connection>> open(const OpenParams& p, const NextOpen& next) override {
     g_events.push_back("open " + name_);
     NBD_TRY_ASSIGN(auto below, next(p));
-    return std::unique_ptr<Connection>(std::make_unique<TestConnection>(std::move(below), name_, b_, *this, p));
+    return std::unique_ptr<Connection>(
+        std::make_unique<TestConnection>(std::move(below), name_, b_, *this, p));
   }
   Peer peer_;
 
@@ -133,8 +134,8 @@ class FakePlugin final : public Plugin {
   FakeDisk& d_;
 };
 
-const PluginInfo kPluginInfo{.name = "fake", .description = "", .magic_config_key = "", .params = {},
-                             .factory = nullptr};
+const PluginInfo kPluginInfo{
+    .name = "fake", .description = "", .magic_config_key = "", .params = {}, .factory = nullptr};
 const FilterInfo kFilterInfo1{.name = "outer", .description = "", .params = {}, .factory = nullptr};
 const FilterInfo kFilterInfo2{.name = "inner", .description = "", .params = {}, .factory = nullptr};
 
@@ -375,9 +376,10 @@ uint16_t export_name_then_df_read(Served& srv, bool structured) {
   if (info.size() != 10) return 0;
   EXPECT_EQ(get_u64(info.data()), 4096u);
   std::vector<std::byte> req(kRequestSize);
-  encode_request(req.data(),
-                 Request{.flags = kCmdFlagDf, .type = uint16_t(Command::Read), .cookie = 9, .offset = 0, .length = 16},
-                 false);
+  encode_request(
+      req.data(),
+      Request{.flags = kCmdFlagDf, .type = uint16_t(Command::Read), .cookie = 9, .offset = 0, .length = 16},
+      false);
   srv.write(req);
   return get_u16(info.data() + 8);
 }

@@ -26,8 +26,14 @@ long voluntary_switches() {
   return ru.ru_nvcsw;
 }
 
-Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps, std::string log_context)
-    : ctx_(ctx), io_(io), conn_(conn), caps_(caps), log_context_(std::move(log_context)), writer_(io, caps_),
+Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const ExportCaps& caps,
+                         std::string log_context)
+    : ctx_(ctx),
+      io_(io),
+      conn_(conn),
+      caps_(caps),
+      log_context_(std::move(log_context)),
+      writer_(io, caps_),
       may_offload_(ctx.model == ThreadModel::Parallel && ctx.opts.threads > 1) {
   ws_.watch = may_offload_;  // only the reader times its plugin calls
 }
@@ -175,8 +181,10 @@ void Transmitter::run() {
     if (io_.buffered() < hs && ws_.replies.out.size() && !flush(ws_)) break;
     Status s = io_.fill(hs);
     if (!s) {
-      if (s.error().errnum) log::debug("%s", s.error().message.c_str());
-      else log::debug("client closed input socket, closing connection");
+      if (s.error().errnum)
+        log::debug("%s", s.error().message.c_str());
+      else
+        log::debug("client closed input socket, closing connection");
       break;
     }
     auto r = decode_request(std::span<const std::byte>(io_.peek(), hs), caps_.extended);

@@ -60,11 +60,14 @@ TEST(Validate, Table) {
       {"misaligned offset", req(Command::Read, 1, 512), aligned, kEINVAL},
       {"misaligned length", req(Command::Read, 0, 100), aligned, kEINVAL},
       {"aligned ok", req(Command::Read, 512, 1024), aligned, 0},
-      {"read too large", req(Command::Read, 0, kDefaultMaxPayload + 1), [] {
+      {"read too large", req(Command::Read, 0, kDefaultMaxPayload + 1),
+       [] {
          static ExportCaps big = writable();
          big.size = 1ull << 30;
          return std::cref(big);
-       }().get(), kEINVAL},
+       }()
+           .get(),
+       kEINVAL},
       {"fast zero unsupported", req(Command::WriteZeroes, 0, 1, kCmdFlagFastZero), nofast, kENOTSUP},
       {"flush with offset", req(Command::Flush, 1, 0), k, kEINVAL},
       {"flush ok", req(Command::Flush, 0, 0), k, 0},

@@ -6,11 +6,10 @@
  *   fail-at=OFF    a read touching OFF fails with ENOMEM; a write there with ENOSPC
  * The export is 512 bytes smaller than the plugin's; prepare reads byte 0 through next. */
 #include <errno.h>
+#include <nbdkit-filter.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <nbdkit-filter.h>
 
 static int key = -1;
 static int64_t fail_at = -1;
@@ -19,8 +18,7 @@ struct handle {
   unsigned char first; /* byte 0 of the layer below, read in prepare */
 };
 
-static int xor_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const char *k, const char *v)
-{
+static int xor_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const char *k, const char *v) {
   if (strcmp(k, "key") == 0) {
     unsigned u;
     if (nbdkit_parse_unsigned("key", v, &u) == -1) return -1;
@@ -39,8 +37,7 @@ static int xor_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const ch
   return next(nxdata, k, v);
 }
 
-static int xor_config_complete(nbdkit_next_config_complete *next, nbdkit_backend *nxdata)
-{
+static int xor_config_complete(nbdkit_next_config_complete *next, nbdkit_backend *nxdata) {
   if (key < 0) {
     nbdkit_error("key=N is required");
     return -1;
@@ -48,8 +45,8 @@ static int xor_config_complete(nbdkit_next_config_complete *next, nbdkit_backend
   return next(nxdata);
 }
 
-static void *xor_open(nbdkit_next_open *next, nbdkit_context *ctx, int readonly, const char *name, int is_tls)
-{
+static void *xor_open(nbdkit_next_open *next, nbdkit_context *ctx, int readonly, const char *name,
+                      int is_tls) {
   struct handle *h;
   (void)is_tls;
   if (next(ctx, readonly, name) == -1) return NULL;
@@ -60,8 +57,7 @@ static void *xor_open(nbdkit_next_open *next, nbdkit_context *ctx, int readonly,
 
 static void xor_close(void *handle) { free(handle); }
 
-static int xor_prepare(nbdkit_next *next, void *handle, int readonly)
-{
+static int xor_prepare(nbdkit_next *next, void *handle, int readonly) {
   struct handle *h = handle;
   int err = 0;
   (void)readonly;
@@ -70,43 +66,37 @@ static int xor_prepare(nbdkit_next *next, void *handle, int readonly)
   return 0;
 }
 
-static int64_t xor_get_size(nbdkit_next *next, void *handle)
-{
+static int64_t xor_get_size(nbdkit_next *next, void *handle) {
   int64_t size = next->get_size(next);
   (void)handle;
   if (size == -1) return -1;
   return size > 512 ? size - 512 : 0;
 }
 
-static int xor_can_zero(nbdkit_next *next, void *handle)
-{
+static int xor_can_zero(nbdkit_next *next, void *handle) {
   (void)next;
   (void)handle;
   return NBDKIT_ZERO_EMULATE; /* zeroes below are not zeroes above */
 }
 
-static int xor_can_fast_zero(nbdkit_next *next, void *handle)
-{
+static int xor_can_fast_zero(nbdkit_next *next, void *handle) {
   (void)next;
   (void)handle;
   return 1;
 }
 
-static int xor_can_extents(nbdkit_next *next, void *handle)
-{
+static int xor_can_extents(nbdkit_next *next, void *handle) {
   (void)next;
   (void)handle;
   return 0; /* a hole below does not read as zeroes above */
 }
 
-static int touches(uint32_t count, uint64_t offset)
-{
+static int touches(uint32_t count, uint64_t offset) {
   return fail_at >= 0 && (uint64_t)fail_at >= offset && (uint64_t)fail_at < offset + count;
 }
 
-static int xor_pread(nbdkit_next *next, void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags,
-                     int *err)
-{
+static int xor_pread(nbdkit_next *next, void *handle, void *buf, uint32_t count, uint64_t offset,
+                     uint32_t flags, int *err) {
   unsigned char *p = buf;
   uint32_t i;
   (void)handle;
@@ -121,8 +111,7 @@ static int xor_pread(nbdkit_next *next, void *handle, void *buf, uint32_t count,
 }
 
 static int xor_pwrite(nbdkit_next *next, void *handle, const void *buf, uint32_t count, uint64_t offset,
-                      uint32_t flags, int *err)
-{
+                      uint32_t flags, int *err) {
   const unsigned char *p = buf;
   unsigned char *q;
   uint32_t i;
@@ -146,20 +135,20 @@ static int xor_pwrite(nbdkit_next *next, void *handle, const void *buf, uint32_t
 }
 
 static struct nbdkit_filter filter = {
-  .name = "ctest-filter",
-  .longname = "nbdkit++ C filter API test",
-  .config = xor_config,
-  .config_complete = xor_config_complete,
-  .config_help = "key=N  XOR every byte with N (required)\nfail-at=OFFSET  fail I/O touching OFFSET",
-  .open = xor_open,
-  .close = xor_close,
-  .prepare = xor_prepare,
-  .get_size = xor_get_size,
-  .can_zero = xor_can_zero,
-  .can_fast_zero = xor_can_fast_zero,
-  .can_extents = xor_can_extents,
-  .pread = xor_pread,
-  .pwrite = xor_pwrite,
+    .name = "ctest-filter",
+    .longname = "nbdkit++ C filter API test",
+    .config = xor_config,
+    .config_complete = xor_config_complete,
+    .config_help = "key=N  XOR every byte with N (required)\nfail-at=OFFSET  fail I/O touching OFFSET",
+    .open = xor_open,
+    .close = xor_close,
+    .prepare = xor_prepare,
+    .get_size = xor_get_size,
+    .can_zero = xor_can_zero,
+    .can_fast_zero = xor_can_fast_zero,
+    .can_extents = xor_can_extents,
+    .pread = xor_pread,
+    .pwrite = xor_pwrite,
 };
 
 NBDKIT_REGISTER_FILTER(filter)

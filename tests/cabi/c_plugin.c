@@ -9,10 +9,9 @@
  * with ENOMEM through errno (errno_is_preserved). Exports: "" is the default, "main", and "other"
  * (the same disk; its description differs). */
 #define NBDKIT_API_VERSION 2
-#include <nbdkit-plugin.h>
-
 #include <errno.h>
 #include <inttypes.h>
+#include <nbdkit-plugin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,7 @@ static int test_config(const char *key, const char *value) {
   if (strcmp(key, "fail-write-at") == 0 || strcmp(key, "fail-read-at") == 0) {
     uint64_t v;
     if (nbdkit_parse_uint64_t(key, value, &v) == -1) return -1;
-    *(key[5] == 'w' ? &fail_write_at : &fail_read_at) = (int64_t) v;
+    *(key[5] == 'w' ? &fail_write_at : &fail_read_at) = (int64_t)v;
     return 0;
   }
   nbdkit_error("unknown parameter '%s'", key);
@@ -65,28 +64,28 @@ static void test_unload(void) {
 static void test_dump_plugin(void) { printf("c_plugin_test=yes\n"); }
 
 static int test_list_exports(int readonly, int is_tls, struct nbdkit_exports *exports) {
-  (void) readonly;
-  (void) is_tls;
+  (void)readonly;
+  (void)is_tls;
   if (nbdkit_use_default_export(exports) == -1) return -1;
   return nbdkit_add_export(exports, "other", "the other export");
 }
 
 static const char *test_default_export(int readonly, int is_tls) {
-  (void) readonly;
-  (void) is_tls;
+  (void)readonly;
+  (void)is_tls;
   return "main";
 }
 
 static void *test_open(int readonly) {
   const char *name = nbdkit_export_name();
-  (void) readonly;
+  (void)readonly;
   if (!name) return NULL;
   if (strcmp(name, "") != 0 && strcmp(name, "main") != 0 && strcmp(name, "other") != 0) {
     nbdkit_error("no export called '%s'", name);
     return NULL;
   }
   nbdkit_debug("open export '%s'", name);
-  return (void *) nbdkit_strdup_intern(name);
+  return (void *)nbdkit_strdup_intern(name);
 }
 
 static const char *test_export_description(void *handle) {
@@ -94,16 +93,25 @@ static const char *test_export_description(void *handle) {
 }
 
 static int64_t test_get_size(void *handle) {
-  (void) handle;
+  (void)handle;
   return size;
 }
 
-static int test_can_multi_conn(void *handle) { (void) handle; return 1; }
-static int test_can_fua(void *handle) { (void) handle; return NBDKIT_FUA_NATIVE; }
-static int test_can_cache(void *handle) { (void) handle; return NBDKIT_CACHE_NATIVE; }
+static int test_can_multi_conn(void *handle) {
+  (void)handle;
+  return 1;
+}
+static int test_can_fua(void *handle) {
+  (void)handle;
+  return NBDKIT_FUA_NATIVE;
+}
+static int test_can_cache(void *handle) {
+  (void)handle;
+  return NBDKIT_CACHE_NATIVE;
+}
 
 static int covers(int64_t at, uint32_t count, uint64_t offset) {
-  return at >= 0 && (uint64_t) at >= offset && (uint64_t) at < offset + count;
+  return at >= 0 && (uint64_t)at >= offset && (uint64_t)at < offset + count;
 }
 
 static void mark(uint64_t offset, uint32_t count, unsigned char v) {
@@ -114,13 +122,13 @@ static void mark(uint64_t offset, uint32_t count, unsigned char v) {
 /* Whole blocks in [offset, offset+count) become holes again. */
 static void unmark_whole(uint64_t offset, uint32_t count) {
   uint64_t first = (offset + BLOCK - 1) / BLOCK, end = (offset + count) / BLOCK, b;
-  if ((offset + count) == (uint64_t) size) end = (size + BLOCK - 1) / BLOCK;
+  if ((offset + count) == (uint64_t)size) end = (size + BLOCK - 1) / BLOCK;
   for (b = first; b < end; b++) allocated[b] = 0;
 }
 
 static int test_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags) {
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   if (covers(fail_read_at, count, offset)) {
     /* errno set before nbdkit_error, which must leave it alone (errno_is_preserved). */
     errno = ENOMEM;
@@ -134,8 +142,8 @@ static int test_pread(void *handle, void *buf, uint32_t count, uint64_t offset, 
 }
 
 static int test_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset, uint32_t flags) {
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   if (covers(fail_write_at, count, offset)) {
     nbdkit_error("pwrite at %" PRIu64 ": injected failure", offset);
     nbdkit_set_error(ENOSPC);
@@ -149,14 +157,14 @@ static int test_pwrite(void *handle, const void *buf, uint32_t count, uint64_t o
 }
 
 static int test_flush(void *handle, uint32_t flags) {
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   return 0;
 }
 
 static int test_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags) {
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   pthread_mutex_lock(&lock);
   memset(disk + offset, 0, count);
   unmark_whole(offset, count);
@@ -165,7 +173,7 @@ static int test_trim(void *handle, uint32_t count, uint64_t offset, uint32_t fla
 }
 
 static int test_zero(void *handle, uint32_t count, uint64_t offset, uint32_t flags) {
-  (void) handle;
+  (void)handle;
   pthread_mutex_lock(&lock);
   memset(disk + offset, 0, count);
   if (flags & NBDKIT_FLAG_MAY_TRIM) unmark_whole(offset, count);
@@ -174,23 +182,23 @@ static int test_zero(void *handle, uint32_t count, uint64_t offset, uint32_t fla
 }
 
 static int test_cache(void *handle, uint32_t count, uint64_t offset, uint32_t flags) {
-  (void) handle;
-  (void) count;
-  (void) offset;
-  (void) flags;
+  (void)handle;
+  (void)count;
+  (void)offset;
+  (void)flags;
   return 0;
 }
 
 static int test_extents(void *handle, uint32_t count, uint64_t offset, uint32_t flags,
                         struct nbdkit_extents *extents) {
   uint64_t b = offset / BLOCK, end = offset + count;
-  (void) handle;
+  (void)handle;
   pthread_mutex_lock(&lock);
-  for (; b * BLOCK < end && (int64_t) (b * BLOCK) < size; b++) {
+  for (; b * BLOCK < end && (int64_t)(b * BLOCK) < size; b++) {
     uint64_t start = b * BLOCK, len = BLOCK;
-    if (start + len > (uint64_t) size) len = size - start;
-    if (nbdkit_add_extent(extents, start, len,
-                          allocated[b] ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1) {
+    if (start + len > (uint64_t)size) len = size - start;
+    if (nbdkit_add_extent(extents, start, len, allocated[b] ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) ==
+        -1) {
       pthread_mutex_unlock(&lock);
       return -1;
     }
@@ -201,33 +209,34 @@ static int test_extents(void *handle, uint32_t count, uint64_t offset, uint32_t 
 }
 
 static struct nbdkit_plugin plugin = {
-  .name = "ctest",
-  .longname = "nbdkit++ C ABI test plugin",
-  .version = "1.0",
-  .description = "An in-memory disk written against upstream's C plugin API.",
-  .unload = test_unload,
-  .config = test_config,
-  .config_complete = test_config_complete,
-  .config_help = "size=SIZE  (required) size of the disk\n"
-                 "fail-write-at=OFFSET  writes covering OFFSET fail with ENOSPC",
-  .magic_config_key = "size",
-  .dump_plugin = test_dump_plugin,
-  .list_exports = test_list_exports,
-  .default_export = test_default_export,
-  .open = test_open,
-  .export_description = test_export_description,
-  .get_size = test_get_size,
-  .can_multi_conn = test_can_multi_conn,
-  .can_fua = test_can_fua,
-  .can_cache = test_can_cache,
-  .pread = test_pread,
-  .pwrite = test_pwrite,
-  .flush = test_flush,
-  .trim = test_trim,
-  .zero = test_zero,
-  .cache = test_cache,
-  .extents = test_extents,
-  .errno_is_preserved = 1,
+    .name = "ctest",
+    .longname = "nbdkit++ C ABI test plugin",
+    .version = "1.0",
+    .description = "An in-memory disk written against upstream's C plugin API.",
+    .unload = test_unload,
+    .config = test_config,
+    .config_complete = test_config_complete,
+    .config_help =
+        "size=SIZE  (required) size of the disk\n"
+        "fail-write-at=OFFSET  writes covering OFFSET fail with ENOSPC",
+    .magic_config_key = "size",
+    .dump_plugin = test_dump_plugin,
+    .list_exports = test_list_exports,
+    .default_export = test_default_export,
+    .open = test_open,
+    .export_description = test_export_description,
+    .get_size = test_get_size,
+    .can_multi_conn = test_can_multi_conn,
+    .can_fua = test_can_fua,
+    .can_cache = test_can_cache,
+    .pread = test_pread,
+    .pwrite = test_pwrite,
+    .flush = test_flush,
+    .trim = test_trim,
+    .zero = test_zero,
+    .cache = test_cache,
+    .extents = test_extents,
+    .errno_is_preserved = 1,
 };
 
 NBDKIT_REGISTER_PLUGIN(plugin)

@@ -57,4 +57,31 @@ allowed src/client/handle.cc "client/impl.h"
 refused src/client/handle.cc "server/layer.h"
 refused tools/nbdinfo/nbdinfo.cc "client/impl.h"
 refused tools/nbdinfo/nbdinfo.cc "server/session.h"
-echo "layers enforced: 12 checks"
+# The plugin runtime and the disk formats: plugins see the runtime, disk users see disk, the
+# client and the tools see neither.
+allowed plugins/null/null.cc "runtime/memory_like_connection.h"
+allowed plugins/partitioning/partitioning.cc "disk/mbr_gpt_layout.h"
+refused plugins/null/null.cc "disk/gpt.h"
+refused src/client/handle.cc "runtime/allocator.h"
+refused src/client/handle.cc "disk/mbr.h"
+refused tools/nbdcopy/main.cc "runtime/allocator.h"
+echo "layers enforced: 18 checks"
+
+# The client library links nothing of the plugin runtime or the server (its link line).
+link=$(grep -A3 "build bin/nbdinfo:" "$NBD_BUILD/build.ninja" | grep -m1 LINK_LIBRARIES || true)
+[ -n "$link" ] || fail "no link line for bin/nbdinfo in build.ninja"
+case "$link" in *nbd_client*) ;; *) fail "nbdinfo's link line does not name nbd_client: $link" ;; esac
+for lib in nbd_runtime nbd_server nbd_disk nbd_cabi; do
+  case "$link" in *"$lib"*) fail "nbdinfo links $lib: $link" ;; esac
+done
+echo "client links only nbd_client, nbd_protocol, nbd_common"
+
+# GoogleTest only for tests: -DNBD_TESTS=OFF configures without it and builds no test binary;
+# the default configuration has the unit tests.
+cmake -S "$NBD_SRC" -B "$T/notests" -G Ninja -DNBD_TESTS=OFF >"$T/notests.log" 2>&1 ||
+  fail "cmake -DNBD_TESTS=OFF failed: $(tail -3 "$T/notests.log")"
+grep -qi gtest "$T/notests/build.ninja" && fail "-DNBD_TESTS=OFF still builds against GoogleTest"
+grep -q "build bin/nbdkit:" "$T/notests/build.ninja" || fail "-DNBD_TESTS=OFF does not build nbdkit"
+grep -qi gtest "$NBD_BUILD/build.ninja" || fail "the default build has no GoogleTest tests"
+echo "GoogleTest only with NBD_TESTS"
+

@@ -30,7 +30,8 @@ class ClientInterop : public ::testing::TestWithParam<std::string> {
   }
 
  public:
-  static std::vector<std::string> make_argv(const std::string& server, std::vector<std::string> args, bool stdio);
+  static std::vector<std::string> make_argv(const std::string& server, std::vector<std::string> args,
+                                            bool stdio);
 };
 
 std::vector<std::string> ClientInterop::make_argv(const std::string& server, std::vector<std::string> args,
@@ -139,7 +140,8 @@ TEST_P(ClientInterop, ManyCommandsInFlightWithCallbacks) {
 
 TEST_P(ClientInterop, ServerErrorsFailTheCommandNotTheHandle) {
   Handle h;
-  ASSERT_TRUE(h.connect_command(nbdkit({"--filter=error", "memory", "1M", "error-pread=ENOSPC", "error-pread-rate=1"})))
+  ASSERT_TRUE(h.connect_command(
+      nbdkit({"--filter=error", "memory", "1M", "error-pread=ENOSPC", "error-pread-rate=1"})))
       << h.get_error();
   std::vector<char> r(512);
   EXPECT_FALSE(h.pread(as_bytes(r), 0));
@@ -258,9 +260,11 @@ TEST(ClientInteropDebian, OptModeListsAndChoosesExports) {
   Handle h;
   ASSERT_TRUE(h.set_opt_mode(true));
   ASSERT_TRUE(h.set_full_info(true));
-  ASSERT_TRUE(h.connect_command(ClientInterop::make_argv("/usr/bin/nbdkit", {"--filter=exportname", "memory", "64K", "exportname=alpha",
-                                        "exportname=beta", "exportdesc=fixed:desc", "exportname-strict=true",
-                                        "exportname-list=explicit"}, true)))
+  ASSERT_TRUE(h.connect_command(ClientInterop::make_argv(
+      "/usr/bin/nbdkit",
+      {"--filter=exportname", "memory", "64K", "exportname=alpha", "exportname=beta", "exportdesc=fixed:desc",
+       "exportname-strict=true", "exportname-list=explicit"},
+      true)))
       << h.get_error();
   EXPECT_TRUE(h.aio_is_negotiating());
   std::vector<std::string> names;
@@ -445,7 +449,8 @@ TEST_P(ClientInterop, ShutdownFromAnotherThreadFailsTheRest) {
 
 INSTANTIATE_TEST_SUITE_P(Servers, ClientInterop, ::testing::ValuesIn(servers()),
                          [](const ::testing::TestParamInfo<std::string>& i) {
-                           return i.param.find("/usr/bin/") == 0 ? std::string("Debian") : std::string("Ours");
+                           return i.param.find("/usr/bin/") == 0 ? std::string("Debian")
+                                                                 : std::string("Ours");
                          });
 
 }  // namespace

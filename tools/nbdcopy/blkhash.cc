@@ -40,7 +40,8 @@ Result<BlkhashSpec> parse_blkhash(std::string_view arg) {
     std::string size(arg.substr(name.size() + 1));
     NBD_TRY_ASSIGN(s.block_size, parse_size("--blkhash", size.c_str()));
     if (s.block_size == 0 || (s.block_size & (s.block_size - 1)) != 0 || s.block_size > (uint64_t{1} << 30))
-      return make_error(EINVAL, "--blkhash=" + std::string(arg) + ": the block size must be a power of 2 up to 1G");
+      return make_error(EINVAL,
+                        "--blkhash=" + std::string(arg) + ": the block size must be a power of 2 up to 1G");
   }
   return s;
 }
@@ -150,7 +151,8 @@ Result<std::string> Blkhash::finish(uint64_t size) {
       hash(it->second.bytes.data(), len, slot);
       st = State::Data;
     }
-    if (st == State::Unknown) return make_error(EIO, "blkhash: block " + std::to_string(i) + " was never copied");
+    if (st == State::Unknown)
+      return make_error(EIO, "blkhash: block " + std::to_string(i) + " was never copied");
     const uint8_t* d = st == State::Zero ? zero_digest.data() : slot;
     all.insert(all.end(), d, d + dlen_);
   }

@@ -5,12 +5,12 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <span>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,8 +49,8 @@ class Shared {
 };
 
 Error at(const Endpoint& ep, const char* what, uint64_t offset, const Error& e) {
-  return make_error(e.errnum, ep.name() + ": " + what + " at offset " + std::to_string(offset) +
-                                  " failed: " + e.message);
+  return make_error(
+      e.errnum, ep.name() + ": " + what + " at offset " + std::to_string(offset) + " failed: " + e.message);
 }
 
 class Worker {
@@ -66,7 +66,8 @@ class Worker {
 
   Worker(const Ctx& ctx, std::unique_ptr<Channel> sc, std::unique_ptr<Channel> dc)
       : c_(ctx), sc_(std::move(sc)), dc_(std::move(dc)) {
-    unsigned n = std::max<uint64_t>(1, std::min<uint64_t>(c_.o.requests, c_.o.queue_size / c_.o.request_size));
+    unsigned n =
+        std::max<uint64_t>(1, std::min<uint64_t>(c_.o.requests, c_.o.queue_size / c_.o.request_size));
     buffers_.reset(new std::byte[size_t{n} * c_.o.request_size]);
     slots_.resize(n);
     // Zero requests carry no buffer, so more of them may be in flight than reads.
@@ -113,7 +114,8 @@ class Worker {
   void finish() {
     if (c_.o.flush && !c_.shared.failed()) {
       if (auto st = dc_->flush(); !st)
-        c_.shared.fail(make_error(st.error().errnum, c_.dst.name() + ": flush failed: " + st.error().message));
+        c_.shared.fail(
+            make_error(st.error().errnum, c_.dst.name() + ": flush failed: " + st.error().message));
     }
   }
 
@@ -266,7 +268,8 @@ void run_loop(std::span<Worker* const> workers) {
     }
     for (size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
-      if (auto st = owners[i].second->notify(fds[i].revents); !st) owners[i].first->die(std::move(st).error());
+      if (auto st = owners[i].second->notify(fds[i].revents); !st)
+        owners[i].first->die(std::move(st).error());
     }
   }
   for (Worker* w : workers) w->finish();
@@ -274,7 +277,8 @@ void run_loop(std::span<Worker* const> workers) {
 
 }  // namespace
 
-Status copy_multi(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero, Progress& progress) {
+Status copy_multi(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero,
+                  Progress& progress) {
   const uint64_t size = src.size().value_or(0);
   Shared shared(size, std::max<uint64_t>(kSegment, opts.request_size));
   Worker::Ctx ctx{src, dst, opts, dst_is_zero, progress, shared};

@@ -59,15 +59,21 @@ Status finish(Channel& ch, SyncOp& op) {
 }
 
 Error at(const Endpoint& ep, const char* what, uint64_t offset, const Error& e) {
-  return make_error(e.errnum, ep.name() + ": " + what + " at offset " + std::to_string(offset) +
-                                  " failed: " + e.message);
+  return make_error(
+      e.errnum, ep.name() + ": " + what + " at offset " + std::to_string(offset) + " failed: " + e.message);
 }
 
 class SyncCopier {
  public:
   SyncCopier(Endpoint& src, Endpoint& dst, Channel& sc, Channel& dc, const CopyOptions& o, bool dst_zero,
              Progress& p)
-      : src_(src), dst_(dst), sc_(sc), dc_(dc), o_(o), dst_zero_(dst_zero), progress_(p),
+      : src_(src),
+        dst_(dst),
+        sc_(sc),
+        dc_(dc),
+        o_(o),
+        dst_zero_(dst_zero),
+        progress_(p),
         buf_(new std::byte[o.request_size]) {}
 
   // Writes buf's runs (zero-detected) to the destination at offset.
@@ -171,7 +177,8 @@ class SyncCopier {
 
 }  // namespace
 
-Status copy_sync(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero, Progress& progress) {
+Status copy_sync(Endpoint& src, Endpoint& dst, const CopyOptions& opts, bool dst_is_zero,
+                 Progress& progress) {
   NBD_TRY_ASSIGN(auto sc, src.open_channel());
   NBD_TRY_ASSIGN(auto dc, dst.open_channel());
   SyncCopier c(src, dst, *sc, *dc, opts, dst_is_zero, progress);

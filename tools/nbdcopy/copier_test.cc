@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Copier tests with real files (holes, zero runs, sizes) and a fake endpoint that fails.
+#include "copier.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +12,6 @@
 #include <random>
 #include <string>
 
-#include <gtest/gtest.h>
-
-#include "copier.h"
 #include "endpoint.h"
 #include "io_util.h"
 
@@ -48,8 +48,8 @@ std::string make_image(const std::string& path) {
   // 2M..3M written as zeroes (allocated), 1M..2M left as a hole.
   std::string zeros(1024 * 1024, '\0');
   EXPECT_TRUE(pwrite_full(fd, {reinterpret_cast<const std::byte*>(zeros.data()), zeros.size()}, 2 << 20));
-  EXPECT_TRUE(pwrite_full(fd, {reinterpret_cast<const std::byte*>(img.data()) + (3 << 20), img.size() - (3 << 20)},
-                          3 << 20));
+  EXPECT_TRUE(pwrite_full(
+      fd, {reinterpret_cast<const std::byte*>(img.data()) + (3 << 20), img.size() - (3 << 20)}, 3 << 20));
   ::close(fd);
   return img;
 }
@@ -115,8 +115,8 @@ TEST(Copier, NoExtentsAndNoSparseStillCopyExactly) {
 
 TEST(SplitRuns, FindsAlignedZeroBlocks) {
   std::vector<std::byte> buf(16384, std::byte{0});
-  buf[100] = std::byte{1};     // block 0 (offset 4096..8191 on disk) has data
-  buf[13000] = std::byte{1};   // disk offset 17096: the block at 16384..20479
+  buf[100] = std::byte{1};    // block 0 (offset 4096..8191 on disk) has data
+  buf[13000] = std::byte{1};  // disk offset 17096: the block at 16384..20479
   std::vector<Extent> runs;
   split_runs(buf, 4096, 4096, runs);
   ASSERT_EQ(runs.size(), 3u);
@@ -152,7 +152,8 @@ TEST(SplitExtent, DataPiecesEndOnRequestBoundaries) {
 class FailingChannel final : public Channel {
  public:
   void read(std::span<std::byte> buf, uint64_t offset, Completion& c, size_t*) override {
-    if (offset <= kBad && kBad < offset + buf.size()) return c.complete(make_error(EIO, "Input/output error"));
+    if (offset <= kBad && kBad < offset + buf.size())
+      return c.complete(make_error(EIO, "Input/output error"));
     std::fill(buf.begin(), buf.end(), std::byte{7});
     c.complete(ok());
   }

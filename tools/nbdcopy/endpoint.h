@@ -104,7 +104,7 @@ Result<std::unique_ptr<Endpoint>> open_pipe_endpoint(int fd, const std::string& 
 Result<std::unique_ptr<Endpoint>> open_null_endpoint();
 Result<std::unique_ptr<Endpoint>> open_nbd_endpoint(const std::string& uri, Role role,
                                                     const EndpointOptions& opts);
-Result<std::unique_ptr<Endpoint>> open_nbd_command_endpoint(const std::vector<std::string>& argv,
-                                                            Role role, const EndpointOptions& opts);
+Result<std::unique_ptr<Endpoint>> open_nbd_command_endpoint(const std::vector<std::string>& argv, Role role,
+                                                            const EndpointOptions& opts);
 
 }  // namespace nbd::copy

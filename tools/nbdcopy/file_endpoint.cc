@@ -62,8 +62,8 @@ class FileChannel final : public Channel {
     } else {
       int mode = allocate ? FALLOC_FL_ZERO_RANGE : (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
       if (::fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) return ok();
-      if (!allocate && ::fallocate(fd_, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
-                                   static_cast<off_t>(count)) == 0)
+      if (!allocate &&
+          ::fallocate(fd_, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0)
         return ok();
     }
     return write_zeroes(fd_, count, offset);  // no kernel support: plain writes
@@ -124,8 +124,7 @@ Result<std::unique_ptr<Endpoint>> open_file_endpoint(const std::string& path, Ro
     ::close(fd);
     return make_error(e, path + ": BLKGETSIZE64: " + std::strerror(e));
   }
-  return std::unique_ptr<Endpoint>(
-      std::make_unique<FileEndpoint>(path, fd, S_ISBLK(st.st_mode), size));
+  return std::unique_ptr<Endpoint>(std::make_unique<FileEndpoint>(path, fd, S_ISBLK(st.st_mode), size));
 }
 
 }  // namespace nbd::copy

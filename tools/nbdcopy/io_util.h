@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "endpoint.h"
 #include "common/zero.h"  // is_zero, zero_buffer
+#include "endpoint.h"
 #include "nbd/result.h"
 
 namespace nbd::copy {

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -49,7 +49,8 @@ void describe(const char* what, const Endpoint& e) {
 
 // Copying a file onto itself would truncate it first: refuse.
 Status check_not_same_file(const Options& o) {
-  if (o.source.kind != EndpointSpec::Kind::File || o.destination.kind != EndpointSpec::Kind::File) return ok();
+  if (o.source.kind != EndpointSpec::Kind::File || o.destination.kind != EndpointSpec::Kind::File)
+    return ok();
   struct stat a, b;
   if (::stat(o.source.text.c_str(), &a) == 0 && ::stat(o.destination.text.c_str(), &b) == 0 &&
       a.st_dev == b.st_dev && a.st_ino == b.st_ino)
@@ -92,7 +93,8 @@ Status print_blkhash(Blkhash& b, uint64_t size, const std::string& file) {
   if (!f) return make_error(errno, file + ": " + std::strerror(errno));
   bool good = std::fputs(hex.c_str(), f) >= 0;
   good = (f == stdout ? std::fflush(f) : std::fclose(f)) == 0 && good;
-  if (!good) return make_error(EIO, (file.empty() ? std::string("standard output") : file) + ": write failed");
+  if (!good)
+    return make_error(EIO, (file.empty() ? std::string("standard output") : file) + ": write failed");
   return ok();
 }
 
@@ -114,14 +116,16 @@ Status run(Options& o) {
   plan(o, *src, *dst);
   const bool sync = o.copy.synchronous || src->is_stream() || dst->is_stream() || !src_size;
   if (o.copy.verbose)
-    std::fprintf(stderr, "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u queue-size=%llu sparse=%llu\n",
+    std::fprintf(stderr,
+                 "nbdcopy: %s copy, connections=%u threads=%u request-size=%u requests=%u queue-size=%llu "
+                 "sparse=%llu\n",
                  sync ? "synchronous" : "parallel", sync ? 1 : o.copy.connections, sync ? 1 : o.copy.threads,
                  o.copy.request_size, o.copy.requests, static_cast<unsigned long long>(o.copy.queue_size),
                  static_cast<unsigned long long>(o.copy.sparse));
 
   Progress::Mode mode = o.progress_fd >= 0 ? Progress::Mode::Machine
-                        : o.progress_bar    ? Progress::Mode::Bar
-                                            : Progress::Mode::Off;
+                        : o.progress_bar   ? Progress::Mode::Bar
+                                           : Progress::Mode::Off;
   Progress progress(mode, o.progress_fd >= 0 ? o.progress_fd : 2, src_size.value_or(0));
   std::unique_ptr<Blkhash> blkhash;
   if (o.blkhash) {

@@ -226,7 +226,8 @@ class NbdEndpoint final : public Endpoint {
 
 }  // namespace
 
-Result<std::unique_ptr<Endpoint>> open_nbd_endpoint(const std::string& uri, Role role, const EndpointOptions& opts) {
+Result<std::unique_ptr<Endpoint>> open_nbd_endpoint(const std::string& uri, Role role,
+                                                    const EndpointOptions& opts) {
   auto ep = std::make_unique<NbdEndpoint>(uri, uri, std::vector<std::string>{}, opts);
   NBD_TRY(ep->open_first(role));
   return std::unique_ptr<Endpoint>(std::move(ep));

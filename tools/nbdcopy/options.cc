@@ -16,8 +16,16 @@ namespace nbd::copy {
 namespace {
 
 enum LongOnly {
-  kHelp = 256, kAllocated, kDestIsZero, kFlush, kNoExtents, kQueueSize, kRequestSize, kSynchronous,
-  kBlkhash, kBlkhashFile,
+  kHelp = 256,
+  kAllocated,
+  kDestIsZero,
+  kFlush,
+  kNoExtents,
+  kQueueSize,
+  kRequestSize,
+  kSynchronous,
+  kBlkhash,
+  kBlkhashFile,
 };
 
 const option kLongOptions[] = {
@@ -50,15 +58,32 @@ Result<unsigned> parse_count(const char* what, const char* value) {
 // The options without a value, each setting one switch; false when c is not one of them.
 bool set_switch(int c, Options& o) {
   switch (c) {
-    case kHelp: o.help = true; return true;
-    case kAllocated: o.copy.allocated = true; return true;
-    case kDestIsZero: o.copy.destination_is_zero = true; return true;
-    case kFlush: o.copy.flush = true; return true;
-    case kNoExtents: o.copy.no_extents = true; return true;
-    case kSynchronous: o.copy.synchronous = true; return true;
-    case 'v': o.copy.verbose = true; return true;
-    case 'V': o.version = true; return true;
-    default: return false;
+    case kHelp:
+      o.help = true;
+      return true;
+    case kAllocated:
+      o.copy.allocated = true;
+      return true;
+    case kDestIsZero:
+      o.copy.destination_is_zero = true;
+      return true;
+    case kFlush:
+      o.copy.flush = true;
+      return true;
+    case kNoExtents:
+      o.copy.no_extents = true;
+      return true;
+    case kSynchronous:
+      o.copy.synchronous = true;
+      return true;
+    case 'v':
+      o.copy.verbose = true;
+      return true;
+    case 'V':
+      o.version = true;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -77,8 +102,8 @@ Status parse_progress(const char* arg, Options& o) {
 Status parse_request_size(const char* arg, Options& o) {
   NBD_TRY_ASSIGN(uint64_t v, parse_size("--request-size", arg));
   if (v < 4096 || v > (32u << 20) || (v & (v - 1)) != 0)
-    return make_error(EINVAL,
-                      std::string("--request-size=") + arg + ": must be a power of 2 between 4096 and 33554432");
+    return make_error(
+        EINVAL, std::string("--request-size=") + arg + ": must be a power of 2 between 4096 and 33554432");
   o.copy.request_size = static_cast<uint32_t>(v);
   return ok();
 }
@@ -106,29 +131,37 @@ Status parse_one(int c, const char* arg, Options& o) {
       NBD_TRY_ASSIGN(o.blkhash, parse_blkhash(arg ? arg : ""));
       return ok();
     }
-    case kBlkhashFile: o.blkhash_file = arg; return ok();
-    case 'C': return parse_positive("--connections", arg, o.connections, o.connections_set);
-    case 'R': return parse_positive("--requests", arg, o.copy.requests, o.requests_set);
+    case kBlkhashFile:
+      o.blkhash_file = arg;
+      return ok();
+    case 'C':
+      return parse_positive("--connections", arg, o.connections, o.connections_set);
+    case 'R':
+      return parse_positive("--requests", arg, o.copy.requests, o.requests_set);
     case 'T': {
       NBD_TRY_ASSIGN(o.copy.threads, parse_count("--threads", arg));
       return ok();
     }
-    case 'p': return parse_progress(arg, o);
+    case 'p':
+      return parse_progress(arg, o);
     case kQueueSize: {
       NBD_TRY_ASSIGN(o.copy.queue_size, parse_size("--queue-size", arg));
       o.queue_size_set = true;
       return ok();
     }
-    case kRequestSize: return parse_request_size(arg, o);
-    case 'S': return parse_sparse(arg, o);
-    default: return make_error(EINVAL, "unknown option (try --help)");
+    case kRequestSize:
+      return parse_request_size(arg, o);
+    case 'S':
+      return parse_sparse(arg, o);
+    default:
+      return make_error(EINVAL, "unknown option (try --help)");
   }
 }
 
 // NBD URI schemes (nbd, nbds, nbd+unix, nbds+unix, nbd+vsock, nbds+vsock).
 bool looks_like_uri(std::string_view s) {
-  for (std::string_view scheme : {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://", "nbd+vsock://",
-                                  "nbds+vsock://"})
+  for (std::string_view scheme :
+       {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://", "nbd+vsock://", "nbds+vsock://"})
     if (s.starts_with(scheme)) return true;
   return false;
 }
@@ -140,7 +173,8 @@ Result<EndpointSpec> parse_endpoint(const std::vector<std::string>& args, size_t
   if (a == "[") {
     s.kind = EndpointSpec::Kind::Command;
     while (i < args.size() && args[i] != "]") s.argv.push_back(args[i++]);
-    if (i == args.size()) return make_error(EINVAL, "'[' without a matching ']' (they must be separate words)");
+    if (i == args.size())
+      return make_error(EINVAL, "'[' without a matching ']' (they must be separate words)");
     ++i;
     if (s.argv.empty()) return make_error(EINVAL, "'[ ]' needs a command between the brackets");
     s.text = s.argv[0];
@@ -188,7 +222,8 @@ Result<Options> parse_options(int argc, char** argv) {
   NBD_TRY_ASSIGN(o.source, parse_endpoint(args, i));
   if (i == args.size()) return make_error(EINVAL, "expected a DESTINATION after the SOURCE (try --help)");
   NBD_TRY_ASSIGN(o.destination, parse_endpoint(args, i));
-  if (i != args.size()) return make_error(EINVAL, "unexpected argument '" + args[i] + "' after the DESTINATION");
+  if (i != args.size())
+    return make_error(EINVAL, "unexpected argument '" + args[i] + "' after the DESTINATION");
   if (o.source.kind == EndpointSpec::Kind::Null) return make_error(EINVAL, "null: can only be a destination");
   if (o.copy.threads == 0) o.copy.threads = std::max(1u, std::thread::hardware_concurrency());
   if (!o.requests_set) o.copy.requests = requests_for(o.copy);

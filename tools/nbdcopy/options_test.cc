@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // nbdcopy command-line parsing: every option, the endpoint words, and one-line errors.
+#include "options.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "options.h"
 
 namespace nbd::copy {
 namespace {

@@ -16,9 +16,9 @@ class Progress {
   // fd: where to write (stderr for the bar). total: bytes to copy, 0 when unknown.
   Progress(Mode mode, int fd, uint64_t total) : mode_(mode), fd_(fd), total_(total) {}
 
-  void start();                 // prints 0%
-  void add(uint64_t bytes);     // bytes newly copied
-  void finish();                // prints 100% (and a newline for the bar)
+  void start();              // prints 0%
+  void add(uint64_t bytes);  // bytes newly copied
+  void finish();             // prints 100% (and a newline for the bar)
   uint64_t done() const { return done_.load(std::memory_order_relaxed); }
   // The text printed for `percent` (exposed for tests).
   static std::string machine_line(unsigned percent);

@@ -17,8 +17,8 @@ constexpr std::string_view kHexColor = "\x1b[1;34m";
 constexpr std::string_view kAlnumColor = "\x1b[1;31m";
 constexpr std::string_view kPunctColor = "\x1b[1;35m";
 constexpr std::string_view kReset = "\x1b[0m";
-constexpr std::string_view kBar = "\xe2\x94\x82";     // │
-constexpr std::string_view kDot = "\xc2\xb7";         // ·
+constexpr std::string_view kBar = "\xe2\x94\x82";       // │
+constexpr std::string_view kDot = "\xc2\xb7";           // ·
 constexpr std::string_view kSquashed = "\xe2\x98\x86";  // ☆
 
 }  // namespace

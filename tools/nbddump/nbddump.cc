@@ -35,10 +35,14 @@ const char kUsage[] =
 nbd::Result<Options> parse(int argc, char** argv) {
   enum { kHelp = 256, kColor, kNoColor, kOffset };
   static const option longopts[] = {
-      {"help", no_argument, nullptr, kHelp},      {"color", no_argument, nullptr, kColor},
-      {"colour", no_argument, nullptr, kColor},   {"no-color", no_argument, nullptr, kNoColor},
-      {"no-colour", no_argument, nullptr, kNoColor}, {"length", required_argument, nullptr, 'n'},
-      {"version", no_argument, nullptr, 'V'},     {"offset", required_argument, nullptr, kOffset},
+      {"help", no_argument, nullptr, kHelp},
+      {"color", no_argument, nullptr, kColor},
+      {"colour", no_argument, nullptr, kColor},
+      {"no-color", no_argument, nullptr, kNoColor},
+      {"no-colour", no_argument, nullptr, kNoColor},
+      {"length", required_argument, nullptr, 'n'},
+      {"version", no_argument, nullptr, 'V'},
+      {"offset", required_argument, nullptr, kOffset},
       {nullptr, 0, nullptr, 0},
   };
   Options o;
@@ -46,10 +50,18 @@ nbd::Result<Options> parse(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":n:V", longopts, nullptr)) != -1) {
     switch (c) {
-      case kHelp: o.help = true; break;
-      case kColor: o.color = 1; break;
-      case kNoColor: o.color = 0; break;
-      case 'V': o.version = true; break;
+      case kHelp:
+        o.help = true;
+        break;
+      case kColor:
+        o.color = 1;
+        break;
+      case kNoColor:
+        o.color = 0;
+        break;
+      case 'V':
+        o.version = true;
+        break;
       case 'n': {
         NBD_TRY_ASSIGN(o.limit, nbd::parse_size("--length", optarg));
         break;
@@ -66,7 +78,8 @@ nbd::Result<Options> parse(int argc, char** argv) {
       case ':':
         return nbd::make_error(EINVAL, std::string("option '") + argv[optind - 1] + "' needs a value");
       default:
-        return nbd::make_error(EINVAL, std::string("unrecognized option '") + argv[optind - 1] + "' (try --help)");
+        return nbd::make_error(EINVAL,
+                               std::string("unrecognized option '") + argv[optind - 1] + "' (try --help)");
     }
   }
   if (o.help || o.version) return o;
@@ -89,8 +102,8 @@ nbd::Status dump(nbd::client::Handle& h, const Options& o) {
   const uint64_t end = start + std::min<uint64_t>(static_cast<uint64_t>(size) - start, o.limit);
   const bool color = o.color == -1 ? ::isatty(1) : o.color == 1;
   nbd::dump::HexDumper dumper(
-      static_cast<uint64_t>(size), color, [](std::string_view s) { std::fwrite(s.data(), 1, s.size(), stdout); },
-      start);
+      static_cast<uint64_t>(size), color,
+      [](std::string_view s) { std::fwrite(s.data(), 1, s.size(), stdout); }, start);
   const bool extents = h.can_meta_context("base:allocation").value_or(false);
   constexpr uint64_t kChunk = 1 << 20;
   std::vector<std::byte> buf(kChunk);

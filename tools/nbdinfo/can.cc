@@ -41,7 +41,7 @@ nbd::Result<bool> is(Handle& h, const std::string& w) {
 }  // namespace
 
 int do_can(Handle& h, const Options& o) {
-  nbd::Result<bool> r = o.can_kind == "has" ? h.can_meta_context(o.can_what)
+  nbd::Result<bool> r = o.can_kind == "has"  ? h.can_meta_context(o.can_what)
                         : o.can_kind == "is" ? is(h, o.can_what)
                                              : can(h, o.can_what);
   if (!r) {

@@ -55,8 +55,8 @@ nbd::Result<std::vector<nbd::Extent>> collect(Handle& h, const std::string& ctx,
   while (offset < size) {
     uint64_t count = std::min(size - offset, limit);
     uint64_t end = offset;
-    nbd::client::ExtentCallback cb = [&](std::string_view name, uint64_t off,
-                                         std::span<const nbd::Extent> es, int*) {
+    nbd::client::ExtentCallback cb = [&](std::string_view name, uint64_t off, std::span<const nbd::Extent> es,
+                                         int*) {
       if (name != ctx) return 0;
       uint64_t pos = off;
       for (auto& e : es) {
@@ -72,7 +72,8 @@ nbd::Result<std::vector<nbd::Extent>> collect(Handle& h, const std::string& ctx,
       return 0;
     };
     NBD_TRY(h.block_status_64(count, offset, cb));
-    if (end <= offset) return nbd::make_error(EPROTO, "block status made no progress at offset " + std::to_string(offset));
+    if (end <= offset)
+      return nbd::make_error(EPROTO, "block status made no progress at offset " + std::to_string(offset));
     offset = end;
   }
   return out;
@@ -144,8 +145,10 @@ int do_map(Handle& h, const Options& o) {
     fprintf(stderr, "nbdinfo: %s\n", es.error().message.c_str());
     return 1;
   }
-  if (o.totals) print_totals(*es, ctx, size, o.json);
-  else print_map(*es, ctx, o.json);
+  if (o.totals)
+    print_totals(*es, ctx, size, o.json);
+  else
+    print_map(*es, ctx, o.json);
   return 0;
 }
 

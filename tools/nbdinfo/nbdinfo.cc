@@ -14,9 +14,22 @@ namespace {
 
 // Unknown --can/--is words fail before connecting, as upstream does.
 bool known_can(const Options& o) {
-  static const char* const kCan[] = {"connect", "read", "write", "cache", "df", "fast-zero", "fast_zero",
-                                     "flush", "fua", "multi-conn", "multi_conn", "trim", "zero",
-                                     "structured-reply", "structured_reply", "extended-headers",
+  static const char* const kCan[] = {"connect",
+                                     "read",
+                                     "write",
+                                     "cache",
+                                     "df",
+                                     "fast-zero",
+                                     "fast_zero",
+                                     "flush",
+                                     "fua",
+                                     "multi-conn",
+                                     "multi_conn",
+                                     "trim",
+                                     "zero",
+                                     "structured-reply",
+                                     "structured_reply",
+                                     "extended-headers",
                                      "extended_headers"};
   static const char* const kIs[] = {"read-only", "read_only", "readonly", "rotational", "tls"};
   if (o.can_kind == "has") return !o.can_what.empty();
@@ -75,17 +88,27 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   switch (o.mode) {
-    case Mode::Size: printf("%lld\n", (long long)h.get_size().value_or(0)); break;
+    case Mode::Size:
+      printf("%lld\n", (long long)h.get_size().value_or(0));
+      break;
     case Mode::Uri: {
       auto u = h.get_uri();
-      if (u) printf("%s\n", u->c_str());
-      else status = (fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str()), 1);
+      if (u)
+        printf("%s\n", u->c_str());
+      else
+        status = (fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str()), 1);
       break;
     }
-    case Mode::Map: status = do_map(h, o); break;
-    case Mode::Can: status = do_can(h, o); break;
+    case Mode::Map:
+      status = do_map(h, o);
+      break;
+    case Mode::Can:
+      status = do_can(h, o);
+      break;
     case Mode::Info:
-    case Mode::List: status = do_info(h, o); break;
+    case Mode::List:
+      status = do_info(h, o);
+      break;
   }
   fflush(stdout);
   // Say goodbye without waiting for the server to hang up: nothing more is needed from it.

@@ -22,8 +22,8 @@ struct Options {
   bool totals = false;
   int content = -1;  // -1: the default (on for info, off for --list)
   std::string map_context = "base:allocation";
-  std::string can_kind;  // "can", "is" or "has"
-  std::string can_what;  // e.g. "read-only", "trim", "base:allocation"
+  std::string can_kind;     // "can", "is" or "has"
+  std::string can_what;     // e.g. "read-only", "trim", "base:allocation"
   bool can_negate = false;  // --cannot / --isnt / --hasnt
   std::string uri;
   std::vector<std::string> command;  // [ CMD ARGS ... ]

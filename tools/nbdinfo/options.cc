@@ -71,7 +71,8 @@ constexpr CanOption kCanOptions[] = {
 nbd::Status parse_target(const std::vector<std::string>& rest, Options& o) {
   if (rest.empty()) return usage_error("");
   if (rest[0] == "[") {
-    if (rest.back() != "]" || rest.size() < 3) return usage_error("expecting [ CMD ARGS ... ] with the closing ]");
+    if (rest.back() != "]" || rest.size() < 3)
+      return usage_error("expecting [ CMD ARGS ... ] with the closing ]");
     o.command.assign(rest.begin() + 1, rest.end() - 1);
     return nbd::ok();
   }
@@ -97,16 +98,26 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
       rest.assign(a.begin() + long(i), a.end());
       break;
     }
-    if (s == "--help") o.help = true;
-    else if (s == "-V" || s == "--version") o.version = true;
-    else if (s == "--json") o.json = true;
-    else if (s == "--totals" || s == "--summary") o.totals = true;
-    else if (s == "--content") o.content = 1;
-    else if (s == "--no-content") o.content = 0;
-    else if (s == "-L" || s == "--list") list = true;
-    else if (s == "--size") size = true;
-    else if (s == "--uri") uri = true;
-    else if (s == "--map") map = true;
+    if (s == "--help")
+      o.help = true;
+    else if (s == "-V" || s == "--version")
+      o.version = true;
+    else if (s == "--json")
+      o.json = true;
+    else if (s == "--totals" || s == "--summary")
+      o.totals = true;
+    else if (s == "--content")
+      o.content = 1;
+    else if (s == "--no-content")
+      o.content = 0;
+    else if (s == "-L" || s == "--list")
+      list = true;
+    else if (s == "--size")
+      size = true;
+    else if (s == "--uri")
+      uri = true;
+    else if (s == "--map")
+      map = true;
     else if (s.rfind("--map=", 0) == 0) {
       map = true;
       o.map_context = s.substr(6);
@@ -132,7 +143,12 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     return make_error(EPERM, "you cannot use --list, --map, --size, --uri and --can/--is/--has together.");
   if (o.totals && !map) return make_error(EPERM, "you must use --totals only with --map option.");
   if (o.map_context.empty()) return make_error(EPERM, "--map= needs a metadata context name");
-  o.mode = list ? Mode::List : map ? Mode::Map : size ? Mode::Size : can ? Mode::Can : uri ? Mode::Uri : Mode::Info;
+  o.mode = list   ? Mode::List
+           : map  ? Mode::Map
+           : size ? Mode::Size
+           : can  ? Mode::Can
+           : uri  ? Mode::Uri
+                  : Mode::Info;
   NBD_TRY(parse_target(rest, o));
   return o;
 }
@@ -152,13 +168,27 @@ std::string json_string(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

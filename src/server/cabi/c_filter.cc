@@ -56,14 +56,13 @@ CNext* N(nbdkit_next* n) { return reinterpret_cast<CNext*>(n); }
 struct nbdkit_context {
   nbdkit_backend* backend = nullptr;
   nbd::OpenParams params;
-  const nbd::NextOpen* next_open = nullptr;            // during open only
-  std::unique_ptr<nbd::Connection> below;              // during open: what next_open opened
+  const nbd::NextOpen* next_open = nullptr;              // during open only
+  std::unique_ptr<nbd::Connection> below;                // during open: what next_open opened
   nbd::server::cabi::CFilterConnection* conn = nullptr;  // after open
 };
 
 namespace nbd::server::cabi {
 namespace {
-
 
 // A failure of the layer below, as the C filter sees it: the message goes into the calling
 // callback's scope (logged if the filter recovers, its error if it gives up).
@@ -134,8 +133,10 @@ int n_block_size(nbdkit_next* n, uint32_t* mn, uint32_t* pref, uint32_t* mx) {
   *mx = r->maximum;
   return 0;
 }
-#define NBD_NEXT_BOOL(name) \
-  int n_##name(nbdkit_next* n) { return next_value<int>(n, -1, nullptr, [](Connection& c) { return c.name(); }); }
+#define NBD_NEXT_BOOL(name)                                                         \
+  int n_##name(nbdkit_next* n) {                                                    \
+    return next_value<int>(n, -1, nullptr, [](Connection& c) { return c.name(); }); \
+  }
 NBD_NEXT_BOOL(can_write)
 NBD_NEXT_BOOL(can_flush)
 NBD_NEXT_BOOL(is_rotational)
@@ -148,12 +149,16 @@ NBD_NEXT_BOOL(can_multi_conn)
 int n_can_zero(nbdkit_next* n) {
   auto r = guarded([&] { return N(n)->conn->can_zero(); });
   if (!r) return report(r.error(), nullptr), -1;
-  return *r == ZeroMode::None ? NBDKIT_ZERO_NONE : *r == ZeroMode::Emulate ? NBDKIT_ZERO_EMULATE : NBDKIT_ZERO_NATIVE;
+  return *r == ZeroMode::None      ? NBDKIT_ZERO_NONE
+         : *r == ZeroMode::Emulate ? NBDKIT_ZERO_EMULATE
+                                   : NBDKIT_ZERO_NATIVE;
 }
 int n_can_fua(nbdkit_next* n) {
   auto r = guarded([&] { return N(n)->conn->can_fua(); });
   if (!r) return report(r.error(), nullptr), -1;
-  return *r == FuaMode::None ? NBDKIT_FUA_NONE : *r == FuaMode::Emulate ? NBDKIT_FUA_EMULATE : NBDKIT_FUA_NATIVE;
+  return *r == FuaMode::None      ? NBDKIT_FUA_NONE
+         : *r == FuaMode::Emulate ? NBDKIT_FUA_EMULATE
+                                  : NBDKIT_FUA_NATIVE;
 }
 int n_can_cache(nbdkit_next* n) {
   auto r = guarded([&] { return N(n)->conn->can_cache(); });
@@ -191,10 +196,12 @@ int n_cache(nbdkit_next* n, uint32_t count, uint64_t offset, uint32_t flags, int
 }
 
 const nbdkit_next_ops kNextOps = {
-    n_prepare,      n_finalize,    n_get_size,  n_export_description, n_block_size,   n_can_write,
-    n_can_flush,    n_is_rotational, n_can_trim, n_can_zero,          n_can_fast_zero, n_can_extents,
-    n_can_fua,      n_can_multi_conn, n_can_cache, n_pread,           n_pwrite,       n_flush,
-    n_trim,         n_zero,        n_extents,   n_cache,
+    n_prepare,    n_finalize,       n_get_size,      n_export_description,
+    n_block_size, n_can_write,      n_can_flush,     n_is_rotational,
+    n_can_trim,   n_can_zero,       n_can_fast_zero, n_can_extents,
+    n_can_fua,    n_can_multi_conn, n_can_cache,     n_pread,
+    n_pwrite,     n_flush,          n_trim,          n_zero,
+    n_extents,    n_cache,
 };
 
 std::unique_ptr<CNext> make_next(Connection* c) {
@@ -230,8 +237,8 @@ Status status(Result<T> r) {
 
 class CFilterConnection : public FilterConnection {
  public:
-  CFilterConnection(const nbdkit_filter& f, std::unique_ptr<Connection> below, std::unique_ptr<ClientContext> cctx,
-                    std::unique_ptr<nbdkit_context> ctx, void* h)
+  CFilterConnection(const nbdkit_filter& f, std::unique_ptr<Connection> below,
+                    std::unique_ptr<ClientContext> cctx, std::unique_ptr<nbdkit_context> ctx, void* h)
       : FilterConnection(std::move(below)), f_(f), cctx_(std::move(cctx)), ctx_(std::move(ctx)), h_(h) {
     next_ = make_next(&next());
     ctx_->conn = this;
@@ -281,11 +288,11 @@ class CFilterConnection : public FilterConnection {
     const char* d = f_.export_description(nx(), h_);
     return std::string(d ? d : "");
   }
-#define NBD_FILTER_BOOL(name)                                           \
-  Result<bool> name() override {                                        \
-    if (!f_.name) return FilterConnection::name();                      \
+#define NBD_FILTER_BOOL(name)                                             \
+  Result<bool> name() override {                                          \
+    if (!f_.name) return FilterConnection::name();                        \
     NBD_TRY_ASSIGN(int r, run(#name, [&] { return f_.name(nx(), h_); })); \
-    return r != 0;                                                      \
+    return r != 0;                                                        \
   }
   NBD_FILTER_BOOL(can_write)
   NBD_FILTER_BOOL(can_flush)
@@ -298,12 +305,16 @@ class CFilterConnection : public FilterConnection {
   Result<ZeroMode> can_zero() override {
     if (!f_.can_zero) return FilterConnection::can_zero();
     NBD_TRY_ASSIGN(int r, run("can_zero", [&] { return f_.can_zero(nx(), h_); }));
-    return r == NBDKIT_ZERO_NONE ? ZeroMode::None : r == NBDKIT_ZERO_EMULATE ? ZeroMode::Emulate : ZeroMode::Native;
+    return r == NBDKIT_ZERO_NONE      ? ZeroMode::None
+           : r == NBDKIT_ZERO_EMULATE ? ZeroMode::Emulate
+                                      : ZeroMode::Native;
   }
   Result<FuaMode> can_fua() override {
     if (!f_.can_fua) return FilterConnection::can_fua();
     NBD_TRY_ASSIGN(int r, run("can_fua", [&] { return f_.can_fua(nx(), h_); }));
-    return r == NBDKIT_FUA_NONE ? FuaMode::None : r == NBDKIT_FUA_EMULATE ? FuaMode::Emulate : FuaMode::Native;
+    return r == NBDKIT_FUA_NONE      ? FuaMode::None
+           : r == NBDKIT_FUA_EMULATE ? FuaMode::Emulate
+                                     : FuaMode::Native;
   }
   Result<CacheMode> can_cache() override {
     if (!f_.can_cache) return FilterConnection::can_cache();
@@ -316,14 +327,17 @@ class CFilterConnection : public FilterConnection {
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
     if (!f_.pread) return FilterConnection::pread(buf, offset, flags);
     return chunks(buf.size(), offset, [&](uint64_t done, uint32_t n, uint64_t off) {
-      return data("pread", [&](int* e) { return f_.pread(nx(), h_, buf.data() + done, n, off, to_c_flags(flags), e); });
+      return data("pread", [&](int* e) {
+        return f_.pread(nx(), h_, buf.data() + done, n, off, to_c_flags(flags), e);
+      });
     });
   }
   Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
     if (!f_.pwrite) return FilterConnection::pwrite(buf, offset, flags);
     return chunks(buf.size(), offset, [&](uint64_t done, uint32_t n, uint64_t off) {
-      return data("pwrite",
-                  [&](int* e) { return f_.pwrite(nx(), h_, buf.data() + done, n, off, to_c_flags(flags), e); });
+      return data("pwrite", [&](int* e) {
+        return f_.pwrite(nx(), h_, buf.data() + done, n, off, to_c_flags(flags), e);
+      });
     });
   }
   Status flush(uint32_t flags) override {
@@ -346,8 +360,10 @@ class CFilterConnection : public FilterConnection {
     if (!f_.extents) return FilterConnection::extents(count, offset, flags, list);
     nbdkit_extents e{&list, std::nullopt};
     uint32_t n = uint32_t(std::min<uint64_t>(count, kMaxChunk));
-    NBD_TRY(data("extents", [&](int* err) { return f_.extents(nx(), h_, n, offset, to_c_flags(flags), &e, err); }));
-    if (list.next_offset() <= offset) return make_error(EIO, "extents: the filter reported no extent at the offset");
+    NBD_TRY(data("extents",
+                 [&](int* err) { return f_.extents(nx(), h_, n, offset, to_c_flags(flags), &e, err); }));
+    if (list.next_offset() <= offset)
+      return make_error(EIO, "extents: the filter reported no extent at the offset");
     return ok();
   }
   Status cache(uint64_t count, uint64_t offset, uint32_t flags) override {
@@ -366,7 +382,8 @@ class CFilterConnection : public FilterConnection {
   template <class F>
   Status data(const char* what, F&& f) {
     int err = 0;
-    return status(call(cctx_.get(), what, [&] { return f(&err); }, &err));
+    return status(call(
+        cctx_.get(), what, [&] { return f(&err); }, &err));
   }
 
   const nbdkit_filter& f_;
@@ -460,7 +477,8 @@ class CFilter : public Filter {
   }
   Status config_complete() override {
     if (!f_.config_complete) return ok();
-    return status(call(nullptr, "config_complete", [&] { return f_.config_complete(next_config_complete, &backend_); }));
+    return status(call(nullptr, "config_complete",
+                       [&] { return f_.config_complete(next_config_complete, &backend_); }));
   }
   ThreadModel thread_model() override {
     if (!f_.thread_model) return ThreadModel::Parallel;
@@ -483,7 +501,8 @@ class CFilter : public Filter {
     if (!f_.preconnect) return ok();
     ClientContext ctx;
     ctx.peer = peer;
-    return status(call(&ctx, "preconnect", [&] { return f_.preconnect(next_preconnect, &backend_, readonly); }));
+    return status(
+        call(&ctx, "preconnect", [&] { return f_.preconnect(next_preconnect, &backend_, readonly); }));
   }
   Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls, const NextExports& next) override {
     if (!f_.list_exports) return next.list_exports(readonly, is_tls);
@@ -543,7 +562,8 @@ class CFilter : public Filter {
         CallScope scope;
         f_.close(h);
       }
-      return make_error(EIO, std::string("filter '") + f_.name + "': open did not open the layer below (next_open)");
+      return make_error(
+          EIO, std::string("filter '") + f_.name + "': open did not open the layer below (next_open)");
     }
     auto below = std::move(ctx->below);
     return std::unique_ptr<Connection>(
@@ -589,7 +609,6 @@ std::unique_ptr<Filter> (*const kFactories[kSlots])() = {make_filter<0>, make_fi
                                                          make_filter<3>, make_filter<4>, make_filter<5>,
                                                          make_filter<6>, make_filter<7>};
 
-
 // "1.32.5" → "1.32": fields after _version may move between upstream minor releases.
 std::string major_minor(const char* v) {
   std::string s(v ? v : "");
@@ -606,13 +625,15 @@ Result<const FilterInfo*> load_c_filter(nbdkit_filter* (*init)(), const std::str
   const nbdkit_filter* src = init();
   if (!src) return make_error(EINVAL, "filter '" + path + "': filter_init returned NULL");
   if (src->_api_version != NBDKIT_FILTER_API_VERSION)
-    return make_error(EINVAL, "filter '" + path + "': filter API version " + std::to_string(src->_api_version) +
+    return make_error(EINVAL, "filter '" + path + "': filter API version " +
+                                  std::to_string(src->_api_version) +
                                   " is not supported (this nbdkit knows version " +
                                   std::to_string(NBDKIT_FILTER_API_VERSION) + ")");
   if (major_minor(src->_version) != major_minor(NBDKIT_VERSION_STRING))
     return make_error(EINVAL, "filter '" + path + "' was built with nbdkit " +
-                                  (src->_version ? src->_version : "(unknown)") + " headers; this nbdkit takes " +
-                                  major_minor(NBDKIT_VERSION_STRING) + ".x filters (rebuild it)");
+                                  (src->_version ? src->_version : "(unknown)") +
+                                  " headers; this nbdkit takes " + major_minor(NBDKIT_VERSION_STRING) +
+                                  ".x filters (rebuild it)");
   Slot& s = g_slots[g_used];
   s.f = *src;
   if (!s.f.name || !*s.f.name) return make_error(EINVAL, "filter '" + path + "' has no name");
@@ -646,8 +667,8 @@ std::optional<Result<const FilterInfo*>> try_load_c_filter(const std::string& pa
 // The filter-only nbdkit_* functions.
 extern "C" {
 
-NBDKIT_DLL_PUBLIC struct nbdkit_extents* nbdkit_extents_full(nbdkit_next* next, uint32_t count, uint64_t offset,
-                                                             uint32_t flags, int* err) {
+NBDKIT_DLL_PUBLIC struct nbdkit_extents* nbdkit_extents_full(nbdkit_next* next, uint32_t count,
+                                                             uint64_t offset, uint32_t flags, int* err) {
   uint64_t end = offset + count;
   nbdkit_extents* e = nbdkit_extents_new(offset, end);
   if (!e) {
@@ -673,8 +694,9 @@ NBDKIT_DLL_PUBLIC struct nbdkit_extents* nbdkit_extents_full(nbdkit_next* next, 
 
 // Extents merged so that each is a multiple of align: whole aligned blocks inside one extent
 // keep its type; a block spanning several gets the types they all share (data wins).
-NBDKIT_DLL_PUBLIC int nbdkit_extents_aligned(nbdkit_next* next, uint32_t count, uint64_t offset, uint32_t flags,
-                                             uint32_t align, struct nbdkit_extents* out, int* err) {
+NBDKIT_DLL_PUBLIC int nbdkit_extents_aligned(nbdkit_next* next, uint32_t count, uint64_t offset,
+                                             uint32_t flags, uint32_t align, struct nbdkit_extents* out,
+                                             int* err) {
   if (align == 0 || (align & (align - 1)) || offset % align || count % align) {
     nbdkit_error("nbdkit_extents_aligned: offset and count must be multiples of the power of 2 %u", align);
     *err = EINVAL;
@@ -734,9 +756,7 @@ NBDKIT_DLL_PUBLIC nbdkit_next* nbdkit_next_context_open(nbdkit_backend* backend,
   return reinterpret_cast<nbdkit_next*>(n.release());
 }
 
-NBDKIT_DLL_PUBLIC void nbdkit_next_context_close(nbdkit_next* next) {
-  delete nbd::server::cabi::N(next);
-}
+NBDKIT_DLL_PUBLIC void nbdkit_next_context_close(nbdkit_next* next) { delete nbd::server::cabi::N(next); }
 
 NBDKIT_DLL_PUBLIC nbdkit_next* nbdkit_context_set_next(nbdkit_context* context, nbdkit_next* next) {
   namespace c = nbd::server::cabi;

@@ -38,7 +38,6 @@ constexpr int kSlots = 8;
 Slot g_slots[kSlots];
 int g_used = 0;
 
-
 // Runs one callback returning an integer or pointer, with ctx as the current client; a
 // negative (or null) result becomes the Error.
 template <class F>
@@ -353,7 +352,6 @@ std::unique_ptr<Plugin> make_plugin() {
 std::unique_ptr<Plugin> (*const kFactories[kSlots])() = {make_plugin<0>, make_plugin<1>, make_plugin<2>,
                                                          make_plugin<3>, make_plugin<4>, make_plugin<5>,
                                                          make_plugin<6>, make_plugin<7>};
-
 
 }  // namespace
 

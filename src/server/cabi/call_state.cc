@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The per-thread state behind the C ABI: which client a C plugin's call works for, and what
 // the call reported with nbdkit_error / nbdkit_set_error (include/nbdkit-common.h).
-#include "nbdkit-plugin.h"
 #include "nbd/log.h"
+#include "nbdkit-plugin.h"
 #include "server/cabi/cabi.h"
 
 namespace nbd::server::cabi {
