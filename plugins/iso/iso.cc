@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/subprocess.h"
 #include "disk/image.h"
 #include "disk/mkfs.h"
 #include "nbd/plugin.h"
@@ -17,10 +18,8 @@ namespace nbd::plugins {
 namespace {
 
 std::string default_prog() {
-  for (const char* p : {"xorriso", "genisoimage", "mkisofs"}) {
-    std::string cmd = "command -v " + std::string(p) + " >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) return p;
-  }
+  for (const char* p : {"xorriso", "genisoimage", "mkisofs"})
+    if (find_program(p)) return p;
   return "xorriso";
 }
 

@@ -50,24 +50,6 @@ std::vector<std::string> child_env(const Program& c) {
   return env;
 }
 
-// execvp's lookup, done before spawning so "no such command" is an error of start().
-Result<std::string> find_program(const std::string& name) {
-  if (name.empty()) return make_error(EINVAL, "the command to run is empty");
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
-  int err = ENOENT;
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = std::min(dirs.find(':', start), dirs.size());
-    std::string dir(dirs.substr(start, end - start));
-    std::string full = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(full.c_str(), X_OK) == 0) return full;
-    if (errno == EACCES) err = EACCES;
-    start = end + 1;
-  }
-  return sys_error(name, err);
-}
-
 // The file actions and attributes of one spawn; every descriptor the child gets has been
 // duplicated to `base` or above first, so each dup2 onto 0..2 or an extra target is safe.
 struct Spawn {
@@ -159,6 +141,23 @@ int wait_pidfd(pid_t pid, int timeout_ms) {
 }
 
 }  // namespace
+
+Result<std::string> find_program(const std::string& name) {
+  if (name.empty()) return make_error(EINVAL, "the command to run is empty");
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  int err = ENOENT;
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = std::min(dirs.find(':', start), dirs.size());
+    std::string dir(dirs.substr(start, end - start));
+    std::string full = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(full.c_str(), X_OK) == 0) return full;
+    if (errno == EACCES) err = EACCES;
+    start = end + 1;
+  }
+  return sys_error(name, err);
+}
 
 Program Program::shell(std::string script, std::string shell) {
   Program c;

@@ -95,6 +95,10 @@ class Subprocess {
   int fds_[3] = {-1, -1, -1};
 };
 
+// The program start() would run for argv[0]: a name with a '/' as it is, else the first
+// executable one on $PATH (as execvp). ENOENT (or EACCES) when there is none.
+Result<std::string> find_program(const std::string& name);
+
 // A wait status in words: "exited with status 2", "was killed by signal 9".
 std::string describe_wait_status(int wait_status);
 // True when the program exited with status 0.

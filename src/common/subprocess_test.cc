@@ -184,5 +184,17 @@ TEST(Subprocess, WaitForTerminateAndDestructionReap) {
   EXPECT_EQ(errno, ESRCH);
 }
 
+TEST(Subprocess, FindProgramSearchesPathAsExecvp) {
+  auto sh = find_program("sh");
+  ASSERT_TRUE(sh) << sh.error().message;
+  EXPECT_EQ(sh->substr(sh->size() - 3), "/sh");
+  EXPECT_EQ(::access(sh->c_str(), X_OK), 0);
+  EXPECT_EQ(*find_program("/no/such/dir/prog"), "/no/such/dir/prog");  // a path is used as it is
+  auto none = find_program("nbdkitpp-no-such-program");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().errnum, ENOENT);
+  EXPECT_NE(none.error().message.find("nbdkitpp-no-such-program"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nbd
