@@ -60,7 +60,8 @@ inline constexpr uint32_t kShutdownAbandonPending = 0x10000;  // don't wait for 
 // ---- base:allocation extent flags: nbd::kExtentHole, nbd::kExtentZero (nbd/extent.h) ----
 
 enum class TlsMode { Disable, Allow, Require };
-enum class BlockSize { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
+// Which of the block sizes get_block_size returns (libnbd's LIBNBD_SIZE_*).
+enum class BlockSizeKind { Minimum = 0, Preferred = 1, Maximum = 2, Payload = 3 };
 
 // A command's identity while it is in flight: positive, unique and increasing per handle.
 using Cookie = uint64_t;
@@ -253,7 +254,7 @@ class Handle {
 
   // ---- export info (after opt_info or once ready) ----
   Result<int64_t> get_size() const;
-  Result<int64_t> get_block_size(BlockSize which) const;  // 0 if the server did not say
+  Result<int64_t> get_block_size(BlockSizeKind which) const;  // 0 if the server did not say
   Result<bool> is_read_only() const;
   Result<bool> is_rotational() const;
   Result<bool> can_flush() const;

@@ -249,13 +249,13 @@ Result<InfoRequest> decode_info_request(std::span<const std::byte> payload);
 std::vector<std::byte> encode_info_export(uint64_t size, uint16_t flags);
 std::vector<std::byte> encode_info_name(std::string_view name);
 std::vector<std::byte> encode_info_description(std::string_view description);
-std::vector<std::byte> encode_info_block_size(uint32_t minimum, uint32_t preferred, uint32_t maximum);
+std::vector<std::byte> encode_info_block_size(const BlockSize& bs);
 struct Info {
   uint16_t type = 0;
-  uint64_t export_size = 0;                                    // kInfoExport
-  uint16_t export_flags = 0;                                   // kInfoExport
-  std::string text;                                            // kInfoName / kInfoDescription
-  uint32_t min_block = 0, preferred_block = 0, max_block = 0;  // kInfoBlockSize
+  uint64_t export_size = 0;   // kInfoExport
+  uint16_t export_flags = 0;  // kInfoExport
+  std::string text;           // kInfoName / kInfoDescription
+  BlockSize block_size;       // kInfoBlockSize
 };
 Result<Info> decode_info(std::span<const std::byte> payload);  // unknown types: type set, rest empty
 

@@ -65,7 +65,7 @@ Status check_range(Handle::Impl& h, const CmdSpec& s, uint64_t count, uint64_t o
   if ((h.strict & kStrictZeroSize) && count == 0) return h.fail(EINVAL, "count cannot be 0");
   if ((h.strict & kStrictBounds) && (offset > h.info.size || count > h.info.size - offset))
     return h.fail(EINVAL, "request out of bounds");
-  uint32_t align = h.info.block_min;
+  uint32_t align = h.info.block_size.minimum;
   if ((h.strict & kStrictAlign) && align > 1 && (offset % align || count % align))
     return h.fail(EINVAL, "request is unaligned (the server's minimum block size is %u)", align);
   return ok();

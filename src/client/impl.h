@@ -28,7 +28,7 @@ struct ExportInfo {
   bool valid = false;
   uint64_t size = 0;
   uint16_t flags = 0;
-  uint32_t block_min = 0, block_pref = 0, block_max = 0;
+  nbd::BlockSize block_size;  // NBD_INFO_BLOCK_SIZE, all zero when the server sent none
   std::string canonical_name, description;
   bool have_name = false, have_description = false;
 };

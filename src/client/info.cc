@@ -34,19 +34,19 @@ Result<int64_t> Handle::get_size() const {
   return int64_t(i->size);
 }
 
-Result<int64_t> Handle::get_block_size(BlockSize which) const {
+Result<int64_t> Handle::get_block_size(BlockSizeKind which) const {
   NBD_HANDLE_CALL("nbd_get_block_size");
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   switch (which) {
-    case BlockSize::Minimum:
-      return int64_t(i->block_min);
-    case BlockSize::Preferred:
-      return int64_t(i->block_pref);
-    case BlockSize::Maximum:
-      return int64_t(i->block_max);
-    case BlockSize::Payload: {
+    case BlockSizeKind::Minimum:
+      return int64_t(i->block_size.minimum);
+    case BlockSizeKind::Preferred:
+      return int64_t(i->block_size.preferred);
+    case BlockSizeKind::Maximum:
+      return int64_t(i->block_size.maximum);
+    case BlockSizeKind::Payload: {
       // The largest read/write payload we will send: the server's maximum, capped at 32M.
-      uint64_t m = i->block_max ? i->block_max : kDefaultMaxPayload;
+      uint64_t m = i->block_size.maximum ? i->block_size.maximum : kDefaultMaxPayload;
       return int64_t(m < kDefaultMaxPayload ? m : kDefaultMaxPayload);
     }
   }

@@ -233,9 +233,7 @@ static void apply_info(ExportInfo& i, const Info& in) {
       i.have_description = true;
       break;
     case kInfoBlockSize:
-      i.block_min = in.min_block;
-      i.block_pref = in.preferred_block;
-      i.block_max = in.max_block;
+      i.block_size = in.block_size;
       break;
     default:
       break;  // unknown info types are ignored, as the spec asks

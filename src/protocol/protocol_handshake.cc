@@ -103,9 +103,9 @@ std::vector<std::byte> encode_info_description(std::string_view description) {
   Writer(out).u16(kInfoDescription).str(description);
   return out;
 }
-std::vector<std::byte> encode_info_block_size(uint32_t minimum, uint32_t preferred, uint32_t maximum) {
+std::vector<std::byte> encode_info_block_size(const BlockSize& bs) {
   std::vector<std::byte> out;
-  Writer(out).u16(kInfoBlockSize).u32(minimum).u32(preferred).u32(maximum);
+  Writer(out).u16(kInfoBlockSize).u32(bs.minimum).u32(bs.preferred).u32(bs.maximum);
   return out;
 }
 
@@ -128,9 +128,9 @@ Result<Info> decode_info(std::span<const std::byte> payload) {
     }
     case kInfoBlockSize: {
       if (r.remaining() != 12) return make_error(EINVAL, "NBD_INFO_BLOCK_SIZE has the wrong length");
-      NBD_TRY_ASSIGN(info.min_block, r.u32("minimum block size"));
-      NBD_TRY_ASSIGN(info.preferred_block, r.u32("preferred block size"));
-      NBD_TRY_ASSIGN(info.max_block, r.u32("maximum block size"));
+      NBD_TRY_ASSIGN(info.block_size.minimum, r.u32("minimum block size"));
+      NBD_TRY_ASSIGN(info.block_size.preferred, r.u32("preferred block size"));
+      NBD_TRY_ASSIGN(info.block_size.maximum, r.u32("maximum block size"));
       break;
     }
     default:

@@ -93,12 +93,12 @@ TEST(Protocol, InfoPayloads) {
   EXPECT_EQ(encode_info_export(1024, 0x0001), hex("0000 0000000000000400 0001"));
   EXPECT_EQ(encode_info_name("a"), hex("0001 61"));
   EXPECT_EQ(encode_info_description("b"), hex("0002 62"));
-  EXPECT_EQ(encode_info_block_size(1, 4096, 33554432), hex("0003 00000001 00001000 02000000"));
+  EXPECT_EQ(encode_info_block_size({1, 4096, 33554432}), hex("0003 00000001 00001000 02000000"));
   const InfoCase cases[] = {
       {encode_info_export(1024, 1), kInfoExport},
       {encode_info_name("disk"), kInfoName},
       {encode_info_description("desc"), kInfoDescription},
-      {encode_info_block_size(512, 4096, 1 << 25), kInfoBlockSize},
+      {encode_info_block_size({512, 4096, 1 << 25}), kInfoBlockSize},
   };
   for (const auto& c : cases) {
     auto d = decode_info(c.bytes);
@@ -107,7 +107,7 @@ TEST(Protocol, InfoPayloads) {
   }
   EXPECT_EQ(decode_info(cases[0].bytes)->export_size, 1024u);
   EXPECT_EQ(decode_info(cases[1].bytes)->text, "disk");
-  EXPECT_EQ(decode_info(cases[3].bytes)->preferred_block, 4096u);
+  EXPECT_EQ(decode_info(cases[3].bytes)->block_size.preferred, 4096u);
   EXPECT_FALSE(decode_info(hex("0000 00000000")));           // short INFO_EXPORT
   EXPECT_FALSE(decode_info(hex("0003 00000001 00001000")));  // short BLOCK_SIZE
   EXPECT_FALSE(decode_info(hex("00")));

@@ -238,7 +238,7 @@ Result<bool> Session::opt_info_go(uint32_t opt, std::span<const std::byte> paylo
   if (wants(kInfoName)) NBD_TRY(reply(opt, kRepInfo, encode_info_name(export_name_)));
   if (wants(kInfoDescription) && !description_.empty())
     NBD_TRY(reply(opt, kRepInfo, encode_info_description(description_.substr(0, kMaxStringLength))));
-  NBD_TRY(reply(opt, kRepInfo, encode_info_block_size(bs_.minimum, bs_.preferred, caps_.max_block)));
+  NBD_TRY(reply(opt, kRepInfo, encode_info_block_size({bs_.minimum, bs_.preferred, caps_.max_block})));
   NBD_TRY(reply(opt, kRepAck));
   if (Option(opt) == Option::Info) {
     close_export();

@@ -178,8 +178,8 @@ class NbdEndpoint final : public Endpoint {
     socklen_t len = sizeof sa;
     remote_ = ::getsockname(first_->aio_get_fd(), reinterpret_cast<sockaddr*>(&sa), &len) == 0 &&
               sa.ss_family != AF_UNIX;
-    preferred_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSize::Preferred).value_or(0));
-    max_request_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSize::Maximum).value_or(0));
+    preferred_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSizeKind::Preferred).value_or(0));
+    max_request_ = static_cast<uint32_t>(first_->get_block_size(client::BlockSizeKind::Maximum).value_or(0));
     return ok();
   }
 

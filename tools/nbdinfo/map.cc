@@ -43,7 +43,7 @@ namespace {
 
 // One request covers at most this much (aligned, so strict alignment checks pass).
 uint64_t request_limit(Handle& h) {
-  uint64_t align = uint64_t(h.get_block_size(nbd::client::BlockSize::Minimum).value_or(0));
+  uint64_t align = uint64_t(h.get_block_size(nbd::client::BlockSizeKind::Minimum).value_or(0));
   uint64_t lim = uint64_t(1) << 31;
   if (align > 1) lim -= lim % align;
   return lim;

@@ -14,7 +14,7 @@
 
 namespace nbdinfo {
 
-using nbd::client::BlockSize;
+using nbd::client::BlockSizeKind;
 using nbd::client::Handle;
 
 namespace {
@@ -81,9 +81,9 @@ void collect(Handle& h, Facts& f, bool captive) {
            {"can_multi_conn", flag(h.can_multi_conn())},
            {"can_trim", flag(h.can_trim())},
            {"can_zero", flag(h.can_zero())}};
-  f.block[0] = h.get_block_size(BlockSize::Minimum).value_or(0);
-  f.block[1] = h.get_block_size(BlockSize::Preferred).value_or(0);
-  f.block[2] = h.get_block_size(BlockSize::Maximum).value_or(0);
+  f.block[0] = h.get_block_size(BlockSizeKind::Minimum).value_or(0);
+  f.block[1] = h.get_block_size(BlockSizeKind::Preferred).value_or(0);
+  f.block[2] = h.get_block_size(BlockSizeKind::Maximum).value_or(0);
 }
 
 const char* const kBlockNames[] = {"block_size_minimum", "block_size_preferred", "block_size_maximum"};
