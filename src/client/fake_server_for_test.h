@@ -12,6 +12,7 @@
 #include <functional>
 #include <thread>
 
+#include "fixtures/socket_bytes.h"
 #include "nbd/client.h"
 #include "nbd/protocol.h"
 
@@ -47,17 +48,7 @@ class FakeServer {
   void send_raw(const char* s, size_t n) { (void)!::write(fd_, s, n); }
   void hangup() { ::shutdown(fd_, SHUT_RDWR); }
   // Reads exactly n bytes (or fewer at end of stream).
-  Bytes recv(size_t n) {
-    Bytes b(n);
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::read(fd_, b.data() + got, n - got);
-      if (r <= 0) break;
-      got += size_t(r);
-    }
-    b.resize(got);
-    return b;
-  }
+  Bytes recv(size_t n) { return nbd::testing::read_exact(fd_, n); }
   // Fixed newstyle handshake; answers options until GO, then returns. Unknown options get
   // NBD_REP_ERR_UNSUP. Structured replies and base:allocation (id 7) are accepted.
   void newstyle(uint64_t size, uint16_t flags, bool structured = true) {

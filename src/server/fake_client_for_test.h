@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "fixtures/socket_bytes.h"
 #include "nbd/protocol.h"
 #include "server/backend.h"
 #include "server/options.h"
@@ -73,17 +74,7 @@ class FakeClient {
   // Writes every byte of b; false if the socket took fewer (the server hung up).
   bool send(const Bytes& b) { return ::write(fd_, b.data(), b.size()) == ssize_t(b.size()); }
   // Reads exactly n bytes, or fewer when the server closes the connection first.
-  Bytes recv(size_t n) {
-    Bytes b(n);
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::read(fd_, b.data() + got, n - got);
-      if (r <= 0) break;
-      got += size_t(r);
-    }
-    b.resize(got);
-    return b;
-  }
+  Bytes recv(size_t n) { return nbd::testing::read_exact(fd_, n); }
   // True when the server has closed the connection (nothing more to read).
   bool closed() { return recv(1).empty(); }
 
