@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -22,6 +24,10 @@ struct Error {
 };
 
 inline Error make_error(int errnum, std::string message) { return Error{errnum, std::move(message)}; }
+// A failed system call: "WHAT: strerror(errnum)" with errnum, errno unless given.
+inline Error errno_error(std::string_view what, int errnum = errno) {
+  return make_error(errnum, std::string(what) + ": " + std::strerror(errnum));
+}
 
 template <class T>
 class [[nodiscard]] Result {

@@ -18,11 +18,6 @@
 namespace nbd::plugins {
 namespace {
 
-Error errno_error(const std::string& what) {
-  int e = errno;
-  return make_error(e, what + ": " + std::strerror(e));
-}
-
 struct OpenFile {
   std::string name;
   int fd = -1;

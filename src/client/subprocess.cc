@@ -18,12 +18,11 @@ void Handle::Impl::reap_child() {
   if (child) {
     // A socket-activated server keeps listening after we hang up, so it is told to stop;
     // a command server sees end of file on stdin and exits by itself (killed if it hangs).
-    if (child_is_activated) {
+    // Still running after that: reset() kills and reaps it.
+    if (child_is_activated)
       (void)child->terminate(10000);
-    } else if (auto r = child->wait_for(10000); !r || !*r) {
-      child->kill(SIGKILL);
-      (void)child->wait();
-    }
+    else
+      (void)child->wait_for(10000);
     child.reset();
   }
   activation_dir.remove();

@@ -24,10 +24,6 @@ extern char** environ;
 namespace nbd {
 namespace {
 
-Error sys_error(const std::string& what, int e = errno) {
-  return make_error(e, what + ": " + std::strerror(e));
-}
-
 std::vector<char*> c_strings(std::vector<std::string>& v) {
   std::vector<char*> out;
   for (auto& s : v) out.push_back(s.data());
@@ -80,7 +76,7 @@ struct Spawn {
   }
   Status give(int from, int to) {
     int high = ::fcntl(from, F_DUPFD_CLOEXEC, base);
-    if (high < 0) return sys_error("dup");
+    if (high < 0) return errno_error("dup");
     temps.emplace_back(high);
     posix_spawn_file_actions_adddup2(&fa, high, to);
     return ok();
@@ -89,7 +85,7 @@ struct Spawn {
 
 Status make_pipe(Fd& r, Fd& w) {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) return sys_error("pipe");
+  if (::pipe2(p, O_CLOEXEC) < 0) return errno_error("pipe");
   r = Fd(p[0]);
   w = Fd(p[1]);
   return ok();
@@ -116,15 +112,14 @@ Status redirect(Spawn& sp, const Redirect& r, int to, Fd& mine) {
   return ok();
 }
 
-// The argv actually spawned: pid_env goes through a shell that sets it to its own pid (which
-// the program keeps, as the shell execs it).
+// The argv actually spawned, argv[0] as the caller gave it (as execvp does). pid_env goes
+// through a shell that sets it to its own pid (which the program keeps, as the shell execs
+// it); the shell gets the program's path as $0, so it looks nothing up again.
 std::vector<std::string> spawn_argv(const Program& c, const std::string& program) {
-  std::vector<std::string> args = c.argv;
-  args[0] = program;
-  if (c.pid_env.empty()) return args;
+  if (c.pid_env.empty()) return c.argv;
   std::vector<std::string> sh = {"/bin/sh", "-c",
-                                 c.pid_env + "=$$; export " + c.pid_env + "; exec \"$0\" \"$@\""};
-  sh.insert(sh.end(), args.begin(), args.end());
+                                 c.pid_env + "=$$; export " + c.pid_env + "; exec \"$0\" \"$@\"", program};
+  sh.insert(sh.end(), c.argv.begin() + 1, c.argv.end());
   return sh;
 }
 
@@ -156,7 +151,7 @@ Result<std::string> find_program(const std::string& name) {
     if (errno == EACCES) err = EACCES;
     start = end + 1;
   }
-  return sys_error(name, err);
+  return errno_error(name, err);
 }
 
 Program Program::shell(std::string script, std::string shell) {
@@ -168,7 +163,7 @@ Program Program::shell(std::string script, std::string shell) {
 Result<Subprocess> Subprocess::start(const Program& c) {
   if (c.argv.empty()) return make_error(EINVAL, "the command to run is empty");
   NBD_TRY_ASSIGN(std::string program, find_program(c.argv[0]));
-  if (!c.pid_env.empty() && ::access(program.c_str(), X_OK) < 0) return sys_error(c.argv[0]);
+  if (!c.pid_env.empty() && ::access(program.c_str(), X_OK) < 0) return errno_error(c.argv[0]);
   Spawn sp(c);
   Subprocess p;
   Fd mine[3];
@@ -178,15 +173,17 @@ Result<Subprocess> Subprocess::start(const Program& c) {
   posix_spawn_file_actions_addclosefrom_np(&sp.fa, sp.base);
   std::vector<std::string> args = spawn_argv(c, program), env = child_env(c);
   std::vector<char*> argv = c_strings(args), envp = c_strings(env);
+  const std::string path = c.pid_env.empty() ? program : args[0];
   pid_t pid;
-  int r = posix_spawn(&pid, argv[0], &sp.fa, &sp.attr, argv.data(), envp.data());
+  int r = posix_spawn(&pid, path.c_str(), &sp.fa, &sp.attr, argv.data(), envp.data());
   if (r == ENOEXEC) {
-    // As execvp: a file without "#!" is a shell script.
+    // As execvp: a file without "#!" is a shell script, run as `sh PATH ARGS...`.
     args.insert(args.begin(), "/bin/sh");
+    args[1] = path;
     argv = c_strings(args);
     r = posix_spawn(&pid, "/bin/sh", &sp.fa, &sp.attr, argv.data(), envp.data());
   }
-  if (r != 0) return sys_error(c.argv[0], r);
+  if (r != 0) return errno_error(c.argv[0], r);
   p.pid_ = pid;
   p.group_ = c.new_process_group;
   for (int i = 0; i < 3; ++i) p.fds_[i] = mine[i].release();
@@ -228,7 +225,7 @@ Result<int> Subprocess::wait() {
   if (pid_ <= 0) return make_error(ECHILD, "wait: the program has already been reaped");
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0) {
-    if (errno != EINTR) return sys_error("waitpid");
+    if (errno != EINTR) return errno_error("waitpid");
   }
   pid_ = -1;
   return status;
@@ -245,7 +242,7 @@ Result<std::optional<int>> Subprocess::wait_for(int timeout_ms) {
     int status = 0;
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return sys_error("waitpid");
+    if (r < 0) return errno_error("waitpid");
     if (r == pid_) {
       pid_ = -1;
       return std::optional<int>(status);

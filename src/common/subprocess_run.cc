@@ -43,7 +43,8 @@ class Pump {
  public:
   Pump(Subprocess& p, const RunOptions& o, RunResult& res) : p_(p), o_(o), res_(res) {}
 
-  // Returns false when the loop should end early (output limit reached).
+  // Feeds and drains until all three pipes are closed or the output limit is reached; fails
+  // on a poll error or at the deadline.
   Status loop() {
     using clock = std::chrono::steady_clock;
     auto deadline = clock::now() + std::chrono::milliseconds(o_.timeout_ms);
@@ -63,7 +64,7 @@ class Pump {
       pollfd fds[3] = {{p_.stdin_fd(), POLLOUT, 0}, {p_.stdout_fd(), POLLIN, 0}, {p_.stderr_fd(), POLLIN, 0}};
       if (::poll(fds, 3, wait_ms) < 0) {
         if (errno == EINTR) continue;
-        return make_error(errno, std::string("poll: ") + std::strerror(errno));
+        return errno_error("poll");
       }
       if (fds[0].revents) feed();
       if (fds[1].revents && !drain_out()) p_.close_stdout();

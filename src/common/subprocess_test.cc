@@ -139,8 +139,12 @@ TEST(Subprocess, ExtraDescriptorsAndRedirectsLandWhereAsked) {
 }
 
 TEST(Subprocess, OtherDescriptorsDoNotLeak) {
-  int fd = ::open("/dev/null", O_RDONLY);  // not close-on-exec
-  ASSERT_GE(fd, 0);
+  // Not close-on-exec, and high: a low number could be the one `ls` opens for the listing.
+  int low = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(low, 0);
+  int fd = ::fcntl(low, F_DUPFD, 50);
+  ::close(low);
+  ASSERT_GE(fd, 50);
   auto r = run(piped_shell("ls /proc/self/fd | sort -n | tr '\\n' ' '"));
   ::close(fd);
   ASSERT_TRUE(r);
@@ -182,6 +186,13 @@ TEST(Subprocess, WaitForTerminateAndDestructionReap) {
   }
   EXPECT_EQ(::kill(pid, 0), -1);  // killed and reaped: no zombie left
   EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(Subprocess, KeepsArgvZeroAsGiven) {
+  // As execvp: the program is found on PATH, but sees the name it was started by.
+  auto r = run(piped({"cat", "/proc/self/cmdline"}));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->out, std::string("cat\0/proc/self/cmdline\0", 23));
 }
 
 TEST(Subprocess, FindProgramSearchesPathAsExecvp) {

@@ -14,17 +14,12 @@
 #include "common/zero.h"
 
 namespace nbd::vdisk {
-namespace {
-
-Error io_error(const char* op) { return make_error(errno, std::string(op) + ": " + std::strerror(errno)); }
-
-}  // namespace
 
 Status read_fully(int fd, std::span<std::byte> buf, uint64_t offset) {
   while (!buf.empty()) {
     ssize_t r = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return io_error("pread");
+    if (r < 0) return errno_error("pread");
     if (r == 0) return make_error(EIO, "pread: unexpected end of file");
     buf = buf.subspan(static_cast<size_t>(r));
     offset += static_cast<uint64_t>(r);
@@ -36,7 +31,7 @@ Status write_fully(int fd, std::span<const std::byte> buf, uint64_t offset) {
   while (!buf.empty()) {
     ssize_t r = ::pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return io_error("pwrite");
+    if (r < 0) return errno_error("pwrite");
     buf = buf.subspan(static_cast<size_t>(r));
     offset += static_cast<uint64_t>(r);
   }
@@ -68,7 +63,7 @@ ImageConnection::~ImageConnection() {
 }
 
 Status ImageConnection::flush(uint32_t) {
-  if (::fdatasync(fd_) < 0) return io_error("fdatasync");
+  if (::fdatasync(fd_) < 0) return errno_error("fdatasync");
   return ok();
 }
 
@@ -77,14 +72,14 @@ Status ImageConnection::trim(uint64_t count, uint64_t offset, uint32_t) {
   if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                   static_cast<off_t>(count)) < 0 &&
       errno != EOPNOTSUPP)
-    return io_error("fallocate");
+    return errno_error("fallocate");
   return ok();
 }
 
 Status ImageConnection::zero(uint64_t count, uint64_t offset, uint32_t flags) {
   int mode = (flags & kMayTrim) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE;
   if (::fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(count)) == 0) return ok();
-  if (errno != EOPNOTSUPP) return io_error("fallocate");
+  if (errno != EOPNOTSUPP) return errno_error("fallocate");
   if (flags & kFastZero) return make_error(ENOTSUP, "fast zero is not supported here");
   auto zeroes = zero_buffer();
   while (count > 0) {

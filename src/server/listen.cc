@@ -23,8 +23,6 @@
 namespace nbd::server {
 namespace {
 
-Error sys_error(const std::string& what) { return make_error(errno, what + ": " + std::strerror(errno)); }
-
 void set_cloexec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
 Result<int> listen_unix(const std::string& path) {
@@ -34,10 +32,10 @@ Result<int> listen_unix(const std::string& path) {
     return make_error(ENAMETOOLONG, "-U " + path + ": socket path is too long");
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return sys_error("socket");
+  if (fd < 0) return errno_error("socket");
   ::unlink(path.c_str());
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0) {
-    Error e = sys_error("-U " + path);
+    Error e = errno_error("-U " + path);
     ::close(fd);
     return e;
   }
@@ -76,13 +74,13 @@ Status listen_vsock(const Options& o, Listeners& l) {
 #ifdef __linux__
   l.port = o.port.empty() ? "10809" : o.port;
   int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return sys_error("--vsock: socket");
+  if (fd < 0) return errno_error("--vsock: socket");
   struct sockaddr_vm sa = {};
   sa.svm_family = AF_VSOCK;
   sa.svm_cid = VMADDR_CID_ANY;
   sa.svm_port = unsigned(std::stoul(l.port));
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0) {
-    Error e = sys_error("--vsock");
+    Error e = errno_error("--vsock");
     ::close(fd);
     return e;
   }

@@ -11,12 +11,6 @@
 
 namespace nbd::copy {
 
-namespace {
-Error errno_error(const char* what, int e) {
-  return make_error(e, std::string(what) + ": " + std::strerror(e));
-}
-}  // namespace
-
 Result<size_t> pread_full(int fd, std::span<std::byte> buf, uint64_t offset) {
   size_t done = 0;
   while (done < buf.size()) {
