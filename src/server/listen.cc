@@ -144,7 +144,8 @@ Result<Listeners> open_listeners(const Options& o) {
   if (!o.unix_socket.empty()) {
     std::string path = o.unix_socket;
     if (path == "-") {
-      NBD_TRY_ASSIGN(l.private_dir, TempDir::create("nbdkit"));
+      // In /tmp whatever $TMPDIR says, as upstream: a socket path must stay short.
+      NBD_TRY_ASSIGN(l.private_dir, TempDir::create("nbdkit", "/tmp"));
       path = l.private_dir.file("socket");
     }
     auto fd = listen_unix(path);

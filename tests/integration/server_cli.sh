@@ -34,6 +34,9 @@ expect_eq "$port" "" "\$port"
 expect_eq "$exportname" "" "\$exportname"
 [ -e "$sock" ] && fail "private socket $sock not removed"
 [ -d "$(dirname "$sock")" ] && fail "private socket dir not removed"
+# -U - is under /tmp whatever $TMPDIR says, as upstream's (a socket path must stay short).
+sock=$(TMPDIR="$T" "$NBDKIT" -U - null --run 'echo "$unixsocket"')
+case "$sock" in /tmp/nbdkit*/socket) ;; *) fail "-U - socket is $sock, not /tmp/nbdkitXXXXXX/socket" ;; esac
 out=$("$NBDKIT" -U - -e foo null --run 'echo "$uri $exportname"')
 [[ "$out" == "nbd+unix:///foo?socket="*" foo" ]] || fail "-e in \$uri: $out"
 "$NBDKIT" -U - null --run 'exit 3'; expect_eq "$?" 3 "--run exit status"
