@@ -64,12 +64,9 @@ double seconds(std::string_view arg, std::string_view v) {
 
 const char* rw_name(Rw rw) {
   switch (rw) {
-    case Rw::RandRead:
-      return "randread";
-    case Rw::RandWrite:
-      return "randwrite";
-    case Rw::RandRw:
-      return "randrw";
+    case Rw::RandRead: return "randread";
+    case Rw::RandWrite: return "randwrite";
+    case Rw::RandRw: return "randrw";
   }
   return "?";
 }

@@ -52,14 +52,10 @@ Vars with_result(Vars v, const Error* err) {
 
 const char* extent_type(uint64_t t) {
   switch (t & (kExtentHole | kExtentZero)) {
-    case 0:
-      return "\"\"";
-    case kExtentHole:
-      return "\"hole\"";
-    case kExtentZero:
-      return "\"zero\"";
-    default:
-      return "\"hole,zero\"";
+    case 0: return "\"\"";
+    case kExtentHole: return "\"hole\"";
+    case kExtentZero: return "\"zero\"";
+    default: return "\"hole,zero\"";
   }
 }
 

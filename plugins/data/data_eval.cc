@@ -69,8 +69,7 @@ class Evaluator {
   Result<uint64_t> move_offset(const Node& n, uint64_t off) const {
     uint64_t v = n.n;
     switch (n.offset_mode) {
-      case OffsetMode::Absolute:
-        break;
+      case OffsetMode::Absolute: break;
       case OffsetMode::Forward:
         if (n.n > Image::kMaxSize - off) return error(n, "@+" + std::to_string(n.n) + " moves past 2^63-1");
         v = off + n.n;
@@ -96,8 +95,7 @@ class Evaluator {
       case NodeKind::Literal:
         return Image::from_bytes(Bytes(reinterpret_cast<const std::byte*>(n.text.data()),
                                        reinterpret_cast<const std::byte*>(n.text.data()) + n.text.size()));
-      case NodeKind::Group:
-        return group(n, &scope);
+      case NodeKind::Group: return group(n, &scope);
       case NodeKind::File:
       case NodeKind::Script: {
         auto r = n.kind == NodeKind::File ? read_file(n.text, limit) : run_script(n.text, limit);
@@ -109,19 +107,16 @@ class Evaluator {
         if (!v) return error(n, "\\" + n.text + " is not defined");
         return *v;
       }
-      case NodeKind::Var:
-        return variable(n, scope);
+      case NodeKind::Var: return variable(n, scope);
       case NodeKind::Repeat: {
         NBD_TRY_ASSIGN(Image unit, eval(*n.children[0], scope, kNoLimit));
         auto r = Image::repeat(unit, n.n);
         if (!r) return error(n, r.error().message);
         return r;
       }
-      case NodeKind::Slice:
-        return slice(n, scope, limit);
+      case NodeKind::Slice: return slice(n, scope, limit);
       case NodeKind::Offset:
-      case NodeKind::Assign:
-        break;
+      case NodeKind::Assign: break;
     }
     return error(n, "internal error: unexpected expression");
   }

@@ -207,15 +207,9 @@ void Image::read(std::span<std::byte> out, uint64_t offset) const {
     size_t n = static_cast<size_t>(std::min<uint64_t>(e.length - d, out.size() - done));
     auto part = out.subspan(done, n);
     switch (e.kind) {
-      case Kind::Zero:
-        std::memset(part.data(), 0, n);
-        break;
-      case Kind::Data:
-        std::memcpy(part.data(), e.bytes->data() + e.start + d, n);
-        break;
-      case Kind::Tile:
-        read_tile(e, d, part);
-        break;
+      case Kind::Zero: std::memset(part.data(), 0, n); break;
+      case Kind::Data: std::memcpy(part.data(), e.bytes->data() + e.start + d, n); break;
+      case Kind::Tile: read_tile(e, d, part); break;
     }
     done += n;
   }

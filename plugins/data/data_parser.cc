@@ -170,21 +170,15 @@ class Parser {
     }
     ++p_;
     switch (c) {
-      case '-':
-        return error_at(n->pos, "negative numbers are not allowed");
-      case '@':
-        NBD_TRY(offset(*n));
-        return n;
+      case '-': return error_at(n->pos, "negative numbers are not allowed");
+      case '@': NBD_TRY(offset(*n)); return n;
       case '"': {
         n->kind = NodeKind::Literal;
         NBD_TRY_ASSIGN(n->text, string_literal(n->pos));
         return n;
       }
-      case '(':
-        return group(depth + 1, n->pos);
-      case '<':
-        NBD_TRY(file_or_script(*n));
-        return n;
+      case '(': return group(depth + 1, n->pos);
+      case '<': NBD_TRY(file_or_script(*n)); return n;
       case '\\': {
         n->kind = NodeKind::Name;
         NBD_TRY_ASSIGN(n->text, word(is_name_char, "a name after '\\'"));
@@ -195,8 +189,7 @@ class Parser {
         NBD_TRY_ASSIGN(n->text, word(is_var_char, "a variable name after '$'"));
         return n;
       }
-      default:
-        break;
+      default: break;
     }
     --p_;
     if (std::isalpha(static_cast<unsigned char>(c))) return endian_word(std::move(n));
@@ -222,8 +215,7 @@ class Parser {
         what = "an alignment after '@^'";
         ++p_;
         break;
-      default:
-        break;
+      default: break;
     }
     NBD_TRY_ASSIGN(n.n, number(what, true));
     if (n.offset_mode == OffsetMode::Align && (n.n == 0 || (n.n & (n.n - 1)) != 0))
@@ -351,35 +343,18 @@ class Parser {
     size_t at = p_ - 1;
     char e = s_[p_++];
     switch (e) {
-      case 'a':
-        out.push_back('\a');
-        return ok();
-      case 'b':
-        out.push_back('\b');
-        return ok();
-      case 'f':
-        out.push_back('\f');
-        return ok();
-      case 'n':
-        out.push_back('\n');
-        return ok();
-      case 'r':
-        out.push_back('\r');
-        return ok();
-      case 't':
-        out.push_back('\t');
-        return ok();
-      case 'v':
-        out.push_back('\v');
-        return ok();
+      case 'a': out.push_back('\a'); return ok();
+      case 'b': out.push_back('\b'); return ok();
+      case 'f': out.push_back('\f'); return ok();
+      case 'n': out.push_back('\n'); return ok();
+      case 'r': out.push_back('\r'); return ok();
+      case 't': out.push_back('\t'); return ok();
+      case 'v': out.push_back('\v'); return ok();
       case '\\':
       case '"':
       case '\'':
-      case '?':
-        out.push_back(e);
-        return ok();
-      default:
-        break;
+      case '?': out.push_back(e); return ok();
+      default: break;
     }
     unsigned v = 0, n = 0;
     if (e == 'x') {

@@ -96,14 +96,10 @@ class FilePlugin final : public Plugin {
 
   Result<std::unique_ptr<Connection>> open(const OpenParams& params) override {
     switch (mode_) {
-      case Mode::File:
-        return file::open_file(path_, params.readonly, opts_);
-      case Mode::Dir:
-        return open_in_dir(params);
-      case Mode::Fd:
-        return open_fd(params.readonly);
-      case Mode::Unset:
-        break;
+      case Mode::File: return file::open_file(path_, params.readonly, opts_);
+      case Mode::Dir: return open_in_dir(params);
+      case Mode::Fd: return open_fd(params.readonly);
+      case Mode::Unset: break;
     }
     return make_error(EINVAL, "no file configured");
   }

@@ -95,14 +95,10 @@ Result<Exit> decode_status(std::string_view script, int st, std::string_view err
   }
   if (!WIFEXITED(st)) return make_error(EIO, std::string(script) + ": script ended abnormally");
   switch (WEXITSTATUS(st)) {
-    case 0:
-      return Exit::Ok;
-    case kExitMissing:
-      return Exit::Missing;
-    case kExitFalse:
-      return Exit::False;
-    default:
-      return error_from_stderr(script, err);
+    case 0: return Exit::Ok;
+    case kExitMissing: return Exit::Missing;
+    case kExitFalse: return Exit::False;
+    default: return error_from_stderr(script, err);
   }
 }
 

@@ -109,12 +109,9 @@ Result<bool> ScriptPlugin::ask(std::string_view method, std::vector<std::string>
                                std::string_view companion) const {
   NBD_TRY_ASSIGN(Reply r, call(method, std::move(args)));
   switch (r.exit) {
-    case Exit::Ok:
-      return true;
-    case Exit::False:
-      return false;
-    case Exit::Missing:
-      return !companion.empty() && defines(companion);
+    case Exit::Ok: return true;
+    case Exit::False: return false;
+    case Exit::Missing: return !companion.empty() && defines(companion);
   }
   return false;
 }

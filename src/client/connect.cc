@@ -213,10 +213,8 @@ Status start_uri(Handle::Impl& h, std::string_view uri_text) {
   if (!u.tls_username.empty()) h.tls_username = u.tls_username;
   if (u.tls_verify_peer >= 0) h.tls_verify_peer = u.tls_verify_peer != 0;
   switch (u.transport) {
-    case Uri::Transport::Unix:
-      return start_unix(h, u.socket);
-    case Uri::Transport::Tcp:
-      return start_tcp(h, u.host, u.port);
+    case Uri::Transport::Unix: return start_unix(h, u.socket);
+    case Uri::Transport::Tcp: return start_tcp(h, u.host, u.port);
     case Uri::Transport::Vsock: {
       unsigned long cid = strtoul(u.host.c_str(), nullptr, 10);
       unsigned long port = strtoul(u.port.c_str(), nullptr, 10);

@@ -38,12 +38,9 @@ Result<int64_t> Handle::get_block_size(BlockSizeKind which) const {
   NBD_HANDLE_CALL("nbd_get_block_size");
   NBD_TRY_ASSIGN(const ExportInfo* i, need_info(*impl_));
   switch (which) {
-    case BlockSizeKind::Minimum:
-      return int64_t(i->block_size.minimum);
-    case BlockSizeKind::Preferred:
-      return int64_t(i->block_size.preferred);
-    case BlockSizeKind::Maximum:
-      return int64_t(i->block_size.maximum);
+    case BlockSizeKind::Minimum: return int64_t(i->block_size.minimum);
+    case BlockSizeKind::Preferred: return int64_t(i->block_size.preferred);
+    case BlockSizeKind::Maximum: return int64_t(i->block_size.maximum);
     case BlockSizeKind::Payload: {
       // The largest read/write payload we will send: the server's maximum, capped at 32M.
       uint64_t m = i->block_size.maximum ? i->block_size.maximum : kDefaultMaxPayload;
@@ -134,13 +131,11 @@ Result<std::string> Handle::get_uri() const {
       std::string host = v6 ? "[" + h.where_host + "]" : h.where_host;
       return std::string(tls ? "nbds://" : "nbd://") + user + host + ":" + h.where_port + path + query;
     }
-    case Impl::Where::Unix:
-      return std::string(tls ? "nbds+unix://" : "nbd+unix://") + user + path + query;
+    case Impl::Where::Unix: return std::string(tls ? "nbds+unix://" : "nbd+unix://") + user + path + query;
     case Impl::Where::Vsock:
       return std::string(tls ? "nbds+vsock://" : "nbd+vsock://") + user + h.where_host + ":" + h.where_port +
              path + query;
-    case Impl::Where::None:
-      break;
+    case Impl::Where::None: break;
   }
   return impl_->fail(EINVAL, "the handle was not connected to a socket address");
 }

@@ -144,19 +144,11 @@ static void write_loop(Handle::Impl& h) {
 Status Handle::Impl::notify(void (*move)(Impl&)) {
   switch (state) {
     case State::Created:
-    case State::Closed:
-      return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
-    case State::Dead:
-      return last_error();
-    case State::Connecting:
-      on_connected();
-      break;
-    case State::TlsHandshake:
-      tls_step();
-      break;
-    default:
-      move(*this);
-      break;
+    case State::Closed: return fail(ENOTCONN, "invalid state: %s: not connected", client::state_name(state));
+    case State::Dead: return last_error();
+    case State::Connecting: on_connected(); break;
+    case State::TlsHandshake: tls_step(); break;
+    default: move(*this); break;
   }
   return check_alive();
 }
@@ -168,16 +160,13 @@ unsigned Handle::Impl::direction() const {
   switch (state) {
     case State::Created:
     case State::Dead:
-    case State::Closed:
-      return 0;
-    case State::Connecting:
-      return kAioDirectionWrite;
+    case State::Closed: return 0;
+    case State::Connecting: return kAioDirectionWrite;
     case State::TlsHandshake: {
       unsigned d = transport ? transport->blocked_direction() : 0;
       return d ? d : kAioDirectionRead;
     }
-    default:
-      break;
+    default: break;
   }
   unsigned d = kAioDirectionRead;
   if (have_output()) d |= kAioDirectionWrite;

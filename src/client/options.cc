@@ -21,26 +21,16 @@ std::string payload_text(const std::vector<std::byte>& p) {
 // Host errno for an NBD_REP_ERR_* reply.
 int rep_errno(uint32_t type) {
   switch (type) {
-    case kRepErrUnsup:
-      return ENOTSUP;
-    case kRepErrPolicy:
-      return EPERM;
-    case kRepErrInvalid:
-      return EINVAL;
-    case kRepErrPlatform:
-      return EOPNOTSUPP;
-    case kRepErrTlsReqd:
-      return ENOTSUP;
-    case kRepErrUnknown:
-      return ENOENT;
-    case kRepErrShutdown:
-      return ESHUTDOWN;
-    case kRepErrBlockSizeReqd:
-      return EINVAL;
-    case kRepErrTooBig:
-      return ERANGE;
-    default:
-      return EINVAL;
+    case kRepErrUnsup: return ENOTSUP;
+    case kRepErrPolicy: return EPERM;
+    case kRepErrInvalid: return EINVAL;
+    case kRepErrPlatform: return EOPNOTSUPP;
+    case kRepErrTlsReqd: return ENOTSUP;
+    case kRepErrUnknown: return ENOENT;
+    case kRepErrShutdown: return ESHUTDOWN;
+    case kRepErrBlockSizeReqd: return EINVAL;
+    case kRepErrTooBig: return ERANGE;
+    default: return EINVAL;
   }
 }
 }  // namespace
@@ -63,8 +53,7 @@ State Handle::Impl::next_automatic(State after) const {
     case State::OptStructuredReply:
       if (opt_mode) return State::Negotiating;
       [[fallthrough]];
-    default:
-      return State::OptGo;  // with SET_META_CONTEXT before it: start_go
+    default: return State::OptGo;  // with SET_META_CONTEXT before it: start_go
   }
 }
 
@@ -110,9 +99,7 @@ static std::vector<std::byte> option_request(const Handle::Impl& h, State s, Opt
     case State::OptList:
       if (std::holds_alternative<std::monostate>(data)) data = ListOption{};
       break;
-    default:
-      data = SwitchOption{};
-      break;
+    default: data = SwitchOption{}; break;
   }
   std::vector<std::byte> b;
   encode_option_header(b, state_option(s), uint32_t(body.size()));
@@ -232,11 +219,8 @@ static void apply_info(ExportInfo& i, const Info& in) {
       i.description = in.text;
       i.have_description = true;
       break;
-    case kInfoBlockSize:
-      i.block_size = in.block_size;
-      break;
-    default:
-      break;  // unknown info types are ignored, as the spec asks
+    case kInfoBlockSize: i.block_size = in.block_size; break;
+    default: break;  // unknown info types are ignored, as the spec asks
   }
 }
 
@@ -301,16 +285,12 @@ void Handle::Impl::handle_opt_reply(uint32_t type) {
       if (ext) sr = true;
       opt_data<SwitchOption>().agreed = ext;
       return option_done(ok());
-    case State::OptList:
-      return on_list_reply(*this, type);
+    case State::OptList: return on_list_reply(*this, type);
     case State::OptListMetaContext:
-    case State::OptSetMetaContext:
-      return on_meta_reply(*this, type);
+    case State::OptSetMetaContext: return on_meta_reply(*this, type);
     case State::OptInfo:
-    case State::OptGo:
-      return on_go_reply(*this, type);
-    default:
-      return option_done(err ? rep_error(*this, type) : ok());
+    case State::OptGo: return on_go_reply(*this, type);
+    default: return option_done(err ? rep_error(*this, type) : ok());
   }
 }
 

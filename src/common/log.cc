@@ -39,11 +39,8 @@ void emit(int priority, const char* kind, const char* fmt, va_list ap) {
   line += msg;
   while (!line.empty() && line.back() == '\n') line.pop_back();
   switch (g_dest.load()) {
-    case Destination::Null:
-      return;
-    case Destination::Syslog:
-      syslog(priority, "%s", line.c_str());
-      return;
+    case Destination::Null: return;
+    case Destination::Syslog: syslog(priority, "%s", line.c_str()); return;
     case Destination::Stderr:
       line += '\n';
       [[maybe_unused]] ssize_t r = ::write(2, line.data(), line.size());

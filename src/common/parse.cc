@@ -46,37 +46,21 @@ Result<uint64_t> parse_size(std::string_view what, std::string_view value) {
     std::string_view tail = suffix.substr(1);
     switch (c) {
       case 'b':
-      case 'B':
-        mult = 1;
-        break;
+      case 'B': mult = 1; break;
       case 's':
-      case 'S':
-        mult = 512;
-        break;
+      case 'S': mult = 512; break;
       case 'k':
-      case 'K':
-        shift = 10;
-        break;
+      case 'K': shift = 10; break;
       case 'm':
-      case 'M':
-        shift = 20;
-        break;
+      case 'M': shift = 20; break;
       case 'g':
-      case 'G':
-        shift = 30;
-        break;
+      case 'G': shift = 30; break;
       case 't':
-      case 'T':
-        shift = 40;
-        break;
+      case 'T': shift = 40; break;
       case 'p':
-      case 'P':
-        shift = 50;
-        break;
+      case 'P': shift = 50; break;
       case 'e':
-      case 'E':
-        shift = 60;
-        break;
+      case 'E': shift = 60; break;
       default:
         return bad(what, value,
                    std::string("unknown size suffix '") + c +

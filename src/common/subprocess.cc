@@ -94,13 +94,11 @@ Status make_pipe(Fd& r, Fd& w) {
 // Sets up one of 0..2 in the child; a pipe's parent end goes to *mine.
 Status redirect(Spawn& sp, const Redirect& r, int to, Fd& mine) {
   switch (r.kind) {
-    case Redirect::Kind::Inherit:
-      return ok();
+    case Redirect::Kind::Inherit: return ok();
     case Redirect::Kind::Null:
       posix_spawn_file_actions_addopen(&sp.fa, to, "/dev/null", to == 0 ? O_RDONLY : O_WRONLY, 0);
       return ok();
-    case Redirect::Kind::Fd:
-      return sp.give(r.fd, to);
+    case Redirect::Kind::Fd: return sp.give(r.fd, to);
     case Redirect::Kind::Pipe: {
       Fd rd, wr;
       NBD_TRY(make_pipe(rd, wr));

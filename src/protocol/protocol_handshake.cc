@@ -133,8 +133,7 @@ Result<Info> decode_info(std::span<const std::byte> payload) {
       NBD_TRY_ASSIGN(info.block_size.maximum, r.u32("maximum block size"));
       break;
     }
-    default:
-      break;
+    default: break;
   }
   return info;
 }
@@ -194,65 +193,38 @@ Result<RepMetaContext> decode_rep_meta_context(std::span<const std::byte> payloa
 
 const char* option_name(uint32_t option) {
   switch (option) {
-    case 1:
-      return "NBD_OPT_EXPORT_NAME";
-    case 2:
-      return "NBD_OPT_ABORT";
-    case 3:
-      return "NBD_OPT_LIST";
-    case 4:
-      return "NBD_OPT_PEEK_EXPORT";
-    case 5:
-      return "NBD_OPT_STARTTLS";
-    case 6:
-      return "NBD_OPT_INFO";
-    case 7:
-      return "NBD_OPT_GO";
-    case 8:
-      return "NBD_OPT_STRUCTURED_REPLY";
-    case 9:
-      return "NBD_OPT_LIST_META_CONTEXT";
-    case 10:
-      return "NBD_OPT_SET_META_CONTEXT";
-    case 11:
-      return "NBD_OPT_EXTENDED_HEADERS";
-    default:
-      return "unknown option";
+    case 1: return "NBD_OPT_EXPORT_NAME";
+    case 2: return "NBD_OPT_ABORT";
+    case 3: return "NBD_OPT_LIST";
+    case 4: return "NBD_OPT_PEEK_EXPORT";
+    case 5: return "NBD_OPT_STARTTLS";
+    case 6: return "NBD_OPT_INFO";
+    case 7: return "NBD_OPT_GO";
+    case 8: return "NBD_OPT_STRUCTURED_REPLY";
+    case 9: return "NBD_OPT_LIST_META_CONTEXT";
+    case 10: return "NBD_OPT_SET_META_CONTEXT";
+    case 11: return "NBD_OPT_EXTENDED_HEADERS";
+    default: return "unknown option";
   }
 }
 
 const char* rep_name(uint32_t rep) {
   switch (rep) {
-    case kRepAck:
-      return "NBD_REP_ACK";
-    case kRepServer:
-      return "NBD_REP_SERVER";
-    case kRepInfo:
-      return "NBD_REP_INFO";
-    case kRepMetaContext:
-      return "NBD_REP_META_CONTEXT";
-    case kRepErrUnsup:
-      return "NBD_REP_ERR_UNSUP";
-    case kRepErrPolicy:
-      return "NBD_REP_ERR_POLICY";
-    case kRepErrInvalid:
-      return "NBD_REP_ERR_INVALID";
-    case kRepErrPlatform:
-      return "NBD_REP_ERR_PLATFORM";
-    case kRepErrTlsReqd:
-      return "NBD_REP_ERR_TLS_REQD";
-    case kRepErrUnknown:
-      return "NBD_REP_ERR_UNKNOWN";
-    case kRepErrShutdown:
-      return "NBD_REP_ERR_SHUTDOWN";
-    case kRepErrBlockSizeReqd:
-      return "NBD_REP_ERR_BLOCK_SIZE_REQD";
-    case kRepErrTooBig:
-      return "NBD_REP_ERR_TOO_BIG";
-    case kRepErrExtHeaderReqd:
-      return "NBD_REP_ERR_EXT_HEADER_REQD";
-    default:
-      return "unknown reply";
+    case kRepAck: return "NBD_REP_ACK";
+    case kRepServer: return "NBD_REP_SERVER";
+    case kRepInfo: return "NBD_REP_INFO";
+    case kRepMetaContext: return "NBD_REP_META_CONTEXT";
+    case kRepErrUnsup: return "NBD_REP_ERR_UNSUP";
+    case kRepErrPolicy: return "NBD_REP_ERR_POLICY";
+    case kRepErrInvalid: return "NBD_REP_ERR_INVALID";
+    case kRepErrPlatform: return "NBD_REP_ERR_PLATFORM";
+    case kRepErrTlsReqd: return "NBD_REP_ERR_TLS_REQD";
+    case kRepErrUnknown: return "NBD_REP_ERR_UNKNOWN";
+    case kRepErrShutdown: return "NBD_REP_ERR_SHUTDOWN";
+    case kRepErrBlockSizeReqd: return "NBD_REP_ERR_BLOCK_SIZE_REQD";
+    case kRepErrTooBig: return "NBD_REP_ERR_TOO_BIG";
+    case kRepErrExtHeaderReqd: return "NBD_REP_ERR_EXT_HEADER_REQD";
+    default: return "unknown reply";
   }
 }
 

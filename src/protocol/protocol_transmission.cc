@@ -62,14 +62,10 @@ size_t encode_chunk_header(std::byte* out, bool extended, uint16_t flags, uint16
 
 size_t reply_header_size(uint32_t magic) {
   switch (magic) {
-    case kSimpleReplyMagic:
-      return kSimpleReplySize;
-    case kStructuredReplyMagic:
-      return kStructuredReplySize;
-    case kExtendedReplyMagic:
-      return kExtendedReplySize;
-    default:
-      return 0;
+    case kSimpleReplyMagic: return kSimpleReplySize;
+    case kStructuredReplyMagic: return kStructuredReplySize;
+    case kExtendedReplyMagic: return kExtendedReplySize;
+    default: return 0;
   }
 }
 
@@ -176,101 +172,64 @@ Result<BlockStatusRequestPayload> decode_block_status_request_payload(std::span<
 
 const char* command_name(uint16_t command) {
   switch (command) {
-    case 0:
-      return "NBD_CMD_READ";
-    case 1:
-      return "NBD_CMD_WRITE";
-    case 2:
-      return "NBD_CMD_DISC";
-    case 3:
-      return "NBD_CMD_FLUSH";
-    case 4:
-      return "NBD_CMD_TRIM";
-    case 5:
-      return "NBD_CMD_CACHE";
-    case 6:
-      return "NBD_CMD_WRITE_ZEROES";
-    case 7:
-      return "NBD_CMD_BLOCK_STATUS";
-    case 8:
-      return "NBD_CMD_RESIZE";
-    default:
-      return "unknown command";
+    case 0: return "NBD_CMD_READ";
+    case 1: return "NBD_CMD_WRITE";
+    case 2: return "NBD_CMD_DISC";
+    case 3: return "NBD_CMD_FLUSH";
+    case 4: return "NBD_CMD_TRIM";
+    case 5: return "NBD_CMD_CACHE";
+    case 6: return "NBD_CMD_WRITE_ZEROES";
+    case 7: return "NBD_CMD_BLOCK_STATUS";
+    case 8: return "NBD_CMD_RESIZE";
+    default: return "unknown command";
   }
 }
 
 const char* reply_type_name(uint16_t type) {
   switch (type) {
-    case kReplyTypeNone:
-      return "NBD_REPLY_TYPE_NONE";
-    case kReplyTypeOffsetData:
-      return "NBD_REPLY_TYPE_OFFSET_DATA";
-    case kReplyTypeOffsetHole:
-      return "NBD_REPLY_TYPE_OFFSET_HOLE";
-    case kReplyTypeBlockStatus:
-      return "NBD_REPLY_TYPE_BLOCK_STATUS";
-    case kReplyTypeBlockStatusExt:
-      return "NBD_REPLY_TYPE_BLOCK_STATUS_EXT";
-    case kReplyTypeError:
-      return "NBD_REPLY_TYPE_ERROR";
-    case kReplyTypeErrorOffset:
-      return "NBD_REPLY_TYPE_ERROR_OFFSET";
-    default:
-      return "unknown reply type";
+    case kReplyTypeNone: return "NBD_REPLY_TYPE_NONE";
+    case kReplyTypeOffsetData: return "NBD_REPLY_TYPE_OFFSET_DATA";
+    case kReplyTypeOffsetHole: return "NBD_REPLY_TYPE_OFFSET_HOLE";
+    case kReplyTypeBlockStatus: return "NBD_REPLY_TYPE_BLOCK_STATUS";
+    case kReplyTypeBlockStatusExt: return "NBD_REPLY_TYPE_BLOCK_STATUS_EXT";
+    case kReplyTypeError: return "NBD_REPLY_TYPE_ERROR";
+    case kReplyTypeErrorOffset: return "NBD_REPLY_TYPE_ERROR_OFFSET";
+    default: return "unknown reply type";
   }
 }
 
 uint32_t errno_to_nbd(int errnum) {
   switch (errnum) {
-    case 0:
-      return 0;
+    case 0: return 0;
     case EPERM:
-    case EROFS:
-      return kEPERM;
-    case EIO:
-      return kEIO;
-    case ENOMEM:
-      return kENOMEM;
+    case EROFS: return kEPERM;
+    case EIO: return kEIO;
+    case ENOMEM: return kENOMEM;
 #ifdef EDQUOT
     case EDQUOT:
 #endif
     case EFBIG:
-    case ENOSPC:
-      return kENOSPC;
-    case EOVERFLOW:
-      return kEOVERFLOW;
-    case ENOTSUP:
-      return kENOTSUP;
-    case ESHUTDOWN:
-      return kESHUTDOWN;
+    case ENOSPC: return kENOSPC;
+    case EOVERFLOW: return kEOVERFLOW;
+    case ENOTSUP: return kENOTSUP;
+    case ESHUTDOWN: return kESHUTDOWN;
     case EINVAL:
-    default:
-      return errnum == EINVAL ? kEINVAL : kEIO;
+    default: return errnum == EINVAL ? kEINVAL : kEIO;
   }
 }
 
 int nbd_to_errno(uint32_t e) {
   switch (e) {
-    case 0:
-      return 0;
-    case kEPERM:
-      return EPERM;
-    case kEIO:
-      return EIO;
-    case kENOMEM:
-      return ENOMEM;
-    case kEINVAL:
-      return EINVAL;
-    case kENOSPC:
-      return ENOSPC;
-    case kEOVERFLOW:
-      return EOVERFLOW;
-    case kENOTSUP:
-      return ENOTSUP;
-    case kESHUTDOWN:
-      return ESHUTDOWN;
-    default:
-      return EINVAL;  // the spec: unknown errors are treated as EINVAL
+    case 0: return 0;
+    case kEPERM: return EPERM;
+    case kEIO: return EIO;
+    case kENOMEM: return ENOMEM;
+    case kEINVAL: return EINVAL;
+    case kENOSPC: return ENOSPC;
+    case kEOVERFLOW: return EOVERFLOW;
+    case kENOTSUP: return ENOTSUP;
+    case kESHUTDOWN: return ESHUTDOWN;
+    default: return EINVAL;  // the spec: unknown errors are treated as EINVAL
   }
 }
 

@@ -94,8 +94,7 @@ TEST_P(AllocatorModel, MatchesByteVector) {
         std::memmove(model.data() + off, model.data() + src, len);
         break;
       }
-      default:
-        break;
+      default: break;
     }
     std::vector<std::byte> r(len);
     ASSERT_TRUE(a->read(r, off));

@@ -99,14 +99,10 @@ ClientScope::~ClientScope() { t_client_fd = saved_; }
 
 const char* thread_model_name(ThreadModel m) {
   switch (m) {
-    case ThreadModel::SerializeConnections:
-      return "serialize_connections";
-    case ThreadModel::SerializeAllRequests:
-      return "serialize_all_requests";
-    case ThreadModel::SerializeRequests:
-      return "serialize_requests";
-    case ThreadModel::Parallel:
-      return "parallel";
+    case ThreadModel::SerializeConnections: return "serialize_connections";
+    case ThreadModel::SerializeAllRequests: return "serialize_all_requests";
+    case ThreadModel::SerializeRequests: return "serialize_requests";
+    case ThreadModel::Parallel: return "parallel";
   }
   return "unknown";
 }

@@ -74,28 +74,14 @@ Status Transmitter::execute(Workspace& ws, const Request& r, std::span<const std
   Connection& c = conn_;
   Status s;
   switch (Command(r.type)) {
-    case Command::Read:
-      return do_read(ws, r);
-    case Command::BlockStatus:
-      return do_block_status(ws, r);
-    case Command::Write:
-      s = call(ws, r, [&] { return c.pwrite(payload, r.offset, flags); });
-      break;
-    case Command::Flush:
-      s = call(ws, r, [&] { return c.flush(0); });
-      break;
-    case Command::Trim:
-      s = call(ws, r, [&] { return c.trim(r.length, r.offset, flags); });
-      break;
-    case Command::WriteZeroes:
-      s = call(ws, r, [&] { return c.zero(r.length, r.offset, flags); });
-      break;
-    case Command::Cache:
-      s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); });
-      break;
-    default:
-      s = make_error(EINVAL, "unexpected command");
-      break;
+    case Command::Read: return do_read(ws, r);
+    case Command::BlockStatus: return do_block_status(ws, r);
+    case Command::Write: s = call(ws, r, [&] { return c.pwrite(payload, r.offset, flags); }); break;
+    case Command::Flush: s = call(ws, r, [&] { return c.flush(0); }); break;
+    case Command::Trim: s = call(ws, r, [&] { return c.trim(r.length, r.offset, flags); }); break;
+    case Command::WriteZeroes: s = call(ws, r, [&] { return c.zero(r.length, r.offset, flags); }); break;
+    case Command::Cache: s = call(ws, r, [&] { return c.cache(r.length, r.offset, 0); }); break;
+    default: s = make_error(EINVAL, "unexpected command"); break;
   }
   if (s)
     writer_.success(ws.replies, r);

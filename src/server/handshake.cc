@@ -22,16 +22,11 @@ bool is_power_of_2(uint32_t v) { return v && !(v & (v - 1)); }
 uint32_t open_error_rep(int errnum) {
   switch (errnum) {
     case EPERM:
-    case EACCES:
-      return kRepErrPolicy;
-    case ESHUTDOWN:
-      return kRepErrShutdown;
-    case ENOENT:
-      return kRepErrUnknown;
-    case EINVAL:
-      return kRepErrInvalid;
-    default:
-      return kRepErrUnknown;
+    case EACCES: return kRepErrPolicy;
+    case ESHUTDOWN: return kRepErrShutdown;
+    case ENOENT: return kRepErrUnknown;
+    case EINVAL: return kRepErrInvalid;
+    default: return kRepErrUnknown;
   }
 }
 
@@ -146,20 +141,14 @@ Status Session::newstyle() {
 Result<bool> Session::option(uint32_t opt, std::vector<std::byte>& payload) {
   const Options& o = ctx_.opts;
   switch (Option(opt)) {
-    case Option::ExportName:
-      return opt_export_name(payload);
-    case Option::Abort:
-      (void)reply(opt, kRepAck);
-      return make_error(0, "client aborted the handshake");
-    case Option::List:
-      NBD_TRY(opt_list(opt, payload));
-      return false;
+    case Option::ExportName: return opt_export_name(payload);
+    case Option::Abort: (void)reply(opt, kRepAck); return make_error(0, "client aborted the handshake");
+    case Option::List: NBD_TRY(opt_list(opt, payload)); return false;
     case Option::StartTls:
       NBD_TRY(reply_error(opt, kRepErrUnsup, "TLS is not enabled on this server"));
       return false;
     case Option::Info:
-    case Option::Go:
-      return opt_info_go(opt, payload);
+    case Option::Go: return opt_info_go(opt, payload);
     case Option::StructuredReply:
       if (!payload.empty())
         NBD_TRY(reply_error(opt, kRepErrInvalid, "unexpected payload"));
@@ -183,9 +172,7 @@ Result<bool> Session::option(uint32_t opt, std::vector<std::byte>& payload) {
       }
       return false;
     case Option::ListMetaContext:
-    case Option::SetMetaContext:
-      NBD_TRY(opt_meta_context(opt, payload));
-      return false;
+    case Option::SetMetaContext: NBD_TRY(opt_meta_context(opt, payload)); return false;
     default:
       NBD_TRY(
           reply_error(opt, kRepErrUnsup, std::string("option ") + std::to_string(opt) + " is not supported"));

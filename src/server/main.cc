@@ -88,16 +88,10 @@ int main(int argc, char** argv) {
   if (!parsed) return fail(parsed.error().message);
   const Options& o = *parsed;
   switch (o.mode) {
-    case Mode::Help:
-      std::fputs(usage_text(), stdout);
-      return 0;
-    case Mode::Version:
-      std::printf("nbdkit %s (nbdkit++)\n", kVersion);
-      return 0;
-    case Mode::DumpConfig:
-      return dump_config();
-    default:
-      break;
+    case Mode::Help: std::fputs(usage_text(), stdout); return 0;
+    case Mode::Version: std::printf("nbdkit %s (nbdkit++)\n", kVersion); return 0;
+    case Mode::DumpConfig: return dump_config();
+    default: break;
   }
   setup_log(o);
   log::debug("nbdkit %s (nbdkit++)", kVersion);

@@ -25,14 +25,12 @@ std::string address_string(const sockaddr_storage& ss) {
       inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
       return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
     }
-    case AF_UNIX:
-      return "unix";
+    case AF_UNIX: return "unix";
     case AF_VSOCK: {
       auto* a = reinterpret_cast<const sockaddr_vm*>(&ss);
       return "vsock:" + std::to_string(a->svm_cid) + ":" + std::to_string(a->svm_port);
     }
-    default:
-      return "";
+    default: return "";
   }
 }
 

@@ -12,18 +12,12 @@ Verdict bad(uint32_t error, std::string msg) { return Verdict{error, std::move(m
 uint16_t allowed_flags(Command c, const ExportCaps& k) {
   uint16_t payload_len = k.extended ? kCmdFlagPayloadLen : 0;
   switch (c) {
-    case Command::Read:
-      return k.df ? kCmdFlagDf : 0;
-    case Command::Write:
-      return uint16_t(kCmdFlagFua | payload_len);
-    case Command::Trim:
-      return kCmdFlagFua;
-    case Command::WriteZeroes:
-      return kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero;
-    case Command::BlockStatus:
-      return kCmdFlagReqOne;
-    default:
-      return 0;
+    case Command::Read: return k.df ? kCmdFlagDf : 0;
+    case Command::Write: return uint16_t(kCmdFlagFua | payload_len);
+    case Command::Trim: return kCmdFlagFua;
+    case Command::WriteZeroes: return kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero;
+    case Command::BlockStatus: return kCmdFlagReqOne;
+    default: return 0;
   }
 }
 
@@ -36,10 +30,8 @@ bool is_known(uint16_t t) {
     case Command::Trim:
     case Command::Cache:
     case Command::WriteZeroes:
-    case Command::BlockStatus:
-      return true;
-    default:
-      return false;
+    case Command::BlockStatus: return true;
+    default: return false;
   }
 }
 

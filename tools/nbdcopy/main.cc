@@ -26,16 +26,11 @@ Result<std::unique_ptr<Endpoint>> open_endpoint(const EndpointSpec& s, Role role
   eo.verbose = o.copy.verbose;
   eo.connections = o.connections;
   switch (s.kind) {
-    case EndpointSpec::Kind::Stdio:
-      return open_pipe_endpoint(role == Role::Source ? 0 : 1, "-", role);
-    case EndpointSpec::Kind::Null:
-      return open_null_endpoint();
-    case EndpointSpec::Kind::Uri:
-      return open_nbd_endpoint(s.text, role, eo);
-    case EndpointSpec::Kind::Command:
-      return open_nbd_command_endpoint(s.argv, role, eo);
-    case EndpointSpec::Kind::File:
-      break;
+    case EndpointSpec::Kind::Stdio: return open_pipe_endpoint(role == Role::Source ? 0 : 1, "-", role);
+    case EndpointSpec::Kind::Null: return open_null_endpoint();
+    case EndpointSpec::Kind::Uri: return open_nbd_endpoint(s.text, role, eo);
+    case EndpointSpec::Kind::Command: return open_nbd_command_endpoint(s.argv, role, eo);
+    case EndpointSpec::Kind::File: break;
   }
   return open_file_endpoint(s.text, role);
 }

@@ -58,32 +58,15 @@ Result<unsigned> parse_count(const char* what, const char* value) {
 // The options without a value, each setting one switch; false when c is not one of them.
 bool set_switch(int c, Options& o) {
   switch (c) {
-    case kHelp:
-      o.help = true;
-      return true;
-    case kAllocated:
-      o.copy.allocated = true;
-      return true;
-    case kDestIsZero:
-      o.copy.destination_is_zero = true;
-      return true;
-    case kFlush:
-      o.copy.flush = true;
-      return true;
-    case kNoExtents:
-      o.copy.no_extents = true;
-      return true;
-    case kSynchronous:
-      o.copy.synchronous = true;
-      return true;
-    case 'v':
-      o.copy.verbose = true;
-      return true;
-    case 'V':
-      o.version = true;
-      return true;
-    default:
-      return false;
+    case kHelp: o.help = true; return true;
+    case kAllocated: o.copy.allocated = true; return true;
+    case kDestIsZero: o.copy.destination_is_zero = true; return true;
+    case kFlush: o.copy.flush = true; return true;
+    case kNoExtents: o.copy.no_extents = true; return true;
+    case kSynchronous: o.copy.synchronous = true; return true;
+    case 'v': o.copy.verbose = true; return true;
+    case 'V': o.version = true; return true;
+    default: return false;
   }
 }
 
@@ -131,30 +114,22 @@ Status parse_one(int c, const char* arg, Options& o) {
       NBD_TRY_ASSIGN(o.blkhash, parse_blkhash(arg ? arg : ""));
       return ok();
     }
-    case kBlkhashFile:
-      o.blkhash_file = arg;
-      return ok();
-    case 'C':
-      return parse_positive("--connections", arg, o.connections, o.connections_set);
-    case 'R':
-      return parse_positive("--requests", arg, o.copy.requests, o.requests_set);
+    case kBlkhashFile: o.blkhash_file = arg; return ok();
+    case 'C': return parse_positive("--connections", arg, o.connections, o.connections_set);
+    case 'R': return parse_positive("--requests", arg, o.copy.requests, o.requests_set);
     case 'T': {
       NBD_TRY_ASSIGN(o.copy.threads, parse_count("--threads", arg));
       return ok();
     }
-    case 'p':
-      return parse_progress(arg, o);
+    case 'p': return parse_progress(arg, o);
     case kQueueSize: {
       NBD_TRY_ASSIGN(o.copy.queue_size, parse_size("--queue-size", arg));
       o.queue_size_set = true;
       return ok();
     }
-    case kRequestSize:
-      return parse_request_size(arg, o);
-    case 'S':
-      return parse_sparse(arg, o);
-    default:
-      return make_error(EINVAL, "unknown option (try --help)");
+    case kRequestSize: return parse_request_size(arg, o);
+    case 'S': return parse_sparse(arg, o);
+    default: return make_error(EINVAL, "unknown option (try --help)");
   }
 }
 

@@ -50,18 +50,10 @@ nbd::Result<Options> parse(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":n:V", longopts, nullptr)) != -1) {
     switch (c) {
-      case kHelp:
-        o.help = true;
-        break;
-      case kColor:
-        o.color = 1;
-        break;
-      case kNoColor:
-        o.color = 0;
-        break;
-      case 'V':
-        o.version = true;
-        break;
+      case kHelp: o.help = true; break;
+      case kColor: o.color = 1; break;
+      case kNoColor: o.color = 0; break;
+      case 'V': o.version = true; break;
       case 'n': {
         NBD_TRY_ASSIGN(o.limit, nbd::parse_size("--length", optarg));
         break;

@@ -88,9 +88,7 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   switch (o.mode) {
-    case Mode::Size:
-      printf("%lld\n", (long long)h.get_size().value_or(0));
-      break;
+    case Mode::Size: printf("%lld\n", (long long)h.get_size().value_or(0)); break;
     case Mode::Uri: {
       auto u = h.get_uri();
       if (u)
@@ -99,16 +97,10 @@ int main(int argc, char** argv) {
         status = (fprintf(stderr, "nbdinfo: %s\n", h.get_error().c_str()), 1);
       break;
     }
-    case Mode::Map:
-      status = do_map(h, o);
-      break;
-    case Mode::Can:
-      status = do_can(h, o);
-      break;
+    case Mode::Map: status = do_map(h, o); break;
+    case Mode::Can: status = do_can(h, o); break;
     case Mode::Info:
-    case Mode::List:
-      status = do_info(h, o);
-      break;
+    case Mode::List: status = do_info(h, o); break;
   }
   fflush(stdout);
   // Say goodbye without waiting for the server to hang up: nothing more is needed from it.
