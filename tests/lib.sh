@@ -80,3 +80,37 @@ start_server() {
   bg "$NBDKIT" -f -U "$sock" -P "$sock.pid" "$@"
   wait_for_file "$sock.pid"
 }
+
+# make_pki DIR: test certificates made with certtool, as ../shared/RECIPES.md section 4:
+# DIR/{ca-cert,server-cert,server-key,client-cert,client-key}.pem (server: localhost, 127.0.0.1,
+# ::1). For the negative cases, each a directory a client can use: DIR/otherca (a second CA,
+# which trusts nothing the server has), DIR/foreign (trusts our CA, presents a client
+# certificate of the second CA), DIR/expired (a client certificate of our CA that expired in
+# 2020), DIR/caonly (our CA, no client certificate).
+make_pki() {
+  local d=$1
+  mkdir -p "$d/otherca" "$d/foreign" "$d/expired" "$d/caonly"
+  (
+    cd "$d" || exit 1
+    _pki_key() { certtool --generate-privkey > "$1" 2>/dev/null && chmod 600 "$1"; }
+    _pki_cert() {  # KEY TEMPLATE OUT CA-CERT CA-KEY
+      certtool --generate-certificate --load-ca-certificate "$4" --load-ca-privkey "$5" \
+        --load-privkey "$1" --template "$2" --outfile "$3" 2>/dev/null
+    }
+    printf 'cn = NBD Test CA\nca\ncert_signing_key\nexpiration_days = 3650\n' > ca.info
+    printf 'organization = NBD Test\ncn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\nip_address = ::1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 3650\n' > server.info
+    printf 'organization = NBD Test\ncn = client.example.com\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 3650\n' > client.info
+    printf 'organization = NBD Test\ncn = old.example.com\ntls_www_client\nencryption_key\nsigning_key\nactivation_date = "2019-01-01 00:00:00"\nexpiration_date = "2020-01-01 00:00:00"\n' > expired.info
+    _pki_key ca-key.pem && certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info \
+      --outfile ca-cert.pem 2>/dev/null || exit 1
+    _pki_key server-key.pem && _pki_cert server-key.pem server.info server-cert.pem ca-cert.pem ca-key.pem || exit 1
+    _pki_key client-key.pem && _pki_cert client-key.pem client.info client-cert.pem ca-cert.pem ca-key.pem || exit 1
+    cp ca-cert.pem caonly/ && cp ca-cert.pem expired/ && cp ca-cert.pem foreign/ || exit 1
+    _pki_key expired/client-key.pem &&
+      _pki_cert expired/client-key.pem expired.info expired/client-cert.pem ca-cert.pem ca-key.pem || exit 1
+    _pki_key otherca/ca-key.pem && certtool --generate-self-signed --load-privkey otherca/ca-key.pem \
+      --template ca.info --outfile otherca/ca-cert.pem 2>/dev/null || exit 1
+    _pki_key foreign/client-key.pem && _pki_cert foreign/client-key.pem client.info foreign/client-cert.pem \
+      otherca/ca-cert.pem otherca/ca-key.pem
+  ) || fail "make_pki: certtool could not make the test certificates"
+}

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// TLS after NBD_OPT_STARTTLS, with gnutls loaded by dlopen on first use: linking gnutls
-// would make every start of every tool pay for its initialisation (measured: ~13 ms).
+// TLS after NBD_OPT_STARTTLS, with gnutls loaded by dlopen on first use (common/gnutls_lib.h).
 // X.509 (tls-certificates dir) or PSK (tls-psk-file + username), optional peer verification.
-#include <dlfcn.h>
 #include <gnutls/gnutls.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,62 +9,16 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 
 #include "client/impl.h"
+#include "common/gnutls_lib.h"
 
 namespace nbd::client {
 
 namespace {
 
-#define NBD_GNUTLS_FUNCTIONS(X)               \
-  X(gnutls_init)                              \
-  X(gnutls_deinit)                            \
-  X(gnutls_priority_set_direct)               \
-  X(gnutls_credentials_set)                   \
-  X(gnutls_certificate_allocate_credentials)  \
-  X(gnutls_certificate_free_credentials)      \
-  X(gnutls_certificate_set_x509_trust_file)   \
-  X(gnutls_certificate_set_x509_system_trust) \
-  X(gnutls_certificate_set_x509_key_file)     \
-  X(gnutls_psk_allocate_client_credentials)   \
-  X(gnutls_psk_free_client_credentials)       \
-  X(gnutls_psk_set_client_credentials)        \
-  X(gnutls_transport_set_int2)                \
-  X(gnutls_handshake)                         \
-  X(gnutls_record_recv)                       \
-  X(gnutls_record_send)                       \
-  X(gnutls_record_check_pending)              \
-  X(gnutls_record_get_direction)              \
-  X(gnutls_bye)                               \
-  X(gnutls_strerror)                          \
-  X(gnutls_session_set_verify_cert)           \
-  X(gnutls_server_name_set)                   \
-  X(gnutls_transport_set_ptr)                 \
-  X(gnutls_transport_set_push_function)
-
-struct Gnutls {
-#define NBD_GNUTLS_PTR(f) decltype(&::f) f = nullptr;
-  NBD_GNUTLS_FUNCTIONS(NBD_GNUTLS_PTR)
-#undef NBD_GNUTLS_PTR
-};
-
-Result<const Gnutls*> load_gnutls() {
-  static Gnutls g;
-  static bool loaded = false;
-  static std::mutex mutex;  // handles in different threads may connect at once
-  std::lock_guard lock(mutex);
-  if (loaded) return &g;
-  void* lib = dlopen("libgnutls.so.30", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) return make_error(ENOTSUP, std::string("TLS is not available: ") + dlerror());
-#define NBD_GNUTLS_LOAD(f)                               \
-  g.f = reinterpret_cast<decltype(g.f)>(dlsym(lib, #f)); \
-  if (!g.f) return make_error(ENOTSUP, "TLS is not available: libgnutls lacks " #f);
-  NBD_GNUTLS_FUNCTIONS(NBD_GNUTLS_LOAD)
-#undef NBD_GNUTLS_LOAD
-  loaded = true;
-  return &g;
-}
+using tls::Gnutls;
+using tls::load_gnutls;
 
 bool exists(const std::string& p) {
   struct stat st;

@@ -43,13 +43,15 @@ Status Session::open_export(const std::string& requested) {
   bool ro = ctx_.opts.readonly;
   std::string name = requested;
   if (name.empty()) {
-    NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, false));
+    NBD_TRY_ASSIGN(name, ctx_.backend.default_export(ro, tls_on_));
   }
   OpenParams params{.readonly = ro,
                     .export_name = name,
+                    .is_tls = tls_on_,
                     .client_address = peer_.address,
                     .peer = peer_,
-                    .connection_id = id_};
+                    .connection_id = id_,
+                    .tls_identity = tls_identity_};
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
   const LayerCaps& l = conn->caps();
   BlockSize bs = l.block_size;
@@ -140,13 +142,25 @@ Status Session::newstyle() {
 
 Result<bool> Session::option(uint32_t opt, std::vector<std::byte>& payload) {
   const Options& o = ctx_.opts;
+  // --tls=require: nothing but STARTTLS (and ABORT) before TLS, as upstream.
+  if (ctx_.tls && ctx_.tls->level() == 2 && !tls_on_ && Option(opt) != Option::StartTls &&
+      Option(opt) != Option::Abort) {
+    if (Option(opt) == Option::ExportName) {
+      log::error("client used NBD_OPT_EXPORT_NAME without TLS, but --tls=require: closing the connection");
+      return make_error(0, "client used EXPORT_NAME before TLS");
+    }
+    if (!warned_plaintext_)
+      log::error("client sent %s without TLS, but --tls=require: refused with NBD_REP_ERR_TLS_REQD",
+                 option_name(opt));
+    warned_plaintext_ = true;
+    NBD_TRY(reply_error(opt, kRepErrTlsReqd, "TLS is required before this option"));
+    return false;
+  }
   switch (Option(opt)) {
     case Option::ExportName: return opt_export_name(payload);
     case Option::Abort: (void)reply(opt, kRepAck); return make_error(0, "client aborted the handshake");
     case Option::List: NBD_TRY(opt_list(opt, payload)); return false;
-    case Option::StartTls:
-      NBD_TRY(reply_error(opt, kRepErrUnsup, "TLS is not enabled on this server"));
-      return false;
+    case Option::StartTls: NBD_TRY(opt_starttls(opt, payload)); return false;
     case Option::Info:
     case Option::Go: return opt_info_go(opt, payload);
     case Option::StructuredReply:
@@ -193,9 +207,33 @@ Result<bool> Session::opt_export_name(std::span<const std::byte> payload) {
   return true;
 }
 
+Status Session::opt_starttls(uint32_t opt, std::span<const std::byte> payload) {
+  if (!payload.empty()) return reply_error(opt, kRepErrInvalid, "NBD_OPT_STARTTLS takes no payload");
+  if (!ctx_.tls) return reply_error(opt, kRepErrPolicy, "TLS is not enabled on this server");
+  if (tls_on_) return reply_error(opt, kRepErrInvalid, "TLS is already active");
+  // Bytes after STARTTLS that came before our ACK would be plaintext smuggled into the TLS
+  // session (the STARTTLS injection attack): a client that sends them is dropped.
+  if (io_.buffered() > 0)
+    return make_error(EPROTO, "client sent data after NBD_OPT_STARTTLS before the reply");
+  NBD_TRY(reply(opt, kRepAck));
+  auto session = ctx_.tls->accept(io_.in_fd(), io_.out_fd(), ctx_.opts.timeout_ns);
+  if (!session) {
+    log::error("%s", session.error().message.c_str());
+    return make_error(0, "TLS handshake failed");
+  }
+  tls_identity_ = (*session)->identity();
+  io_.start_tls(std::move(*session));
+  tls_on_ = true;
+  // Nothing negotiated in plaintext survives into the TLS session.
+  structured_ = extended_ = meta_base_ = false;
+  close_export();
+  log::debug("TLS handshake complete%s%s", tls_identity_.empty() ? "" : ": peer ", tls_identity_.c_str());
+  return ok();
+}
+
 Status Session::opt_list(uint32_t opt, std::span<const std::byte> payload) {
   if (!payload.empty()) return reply_error(opt, kRepErrInvalid, "NBD_OPT_LIST takes no payload");
-  auto list = ctx_.backend.list_exports(ctx_.opts.readonly, false);
+  auto list = ctx_.backend.list_exports(ctx_.opts.readonly, tls_on_);
   if (!list) return reply_error(opt, kRepErrPlatform, list.error().message);
   for (const auto& e : *list) NBD_TRY(reply(opt, kRepServer, encode_rep_server(e.name, e.description)));
   return reply(opt, kRepAck);

@@ -2,6 +2,7 @@
 // Io: buffered reads and gathered writes for one client connection.
 #include "server/io.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -39,6 +40,21 @@ Error io_error(const char* what) {
 
 Io::Io(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd), rbuf_(kReadBuffer) {}
 
+Io::~Io() {
+  if (!tls_) return;
+  // close_notify, best effort: a client that stopped reading must not hold us here.
+  int fl = fcntl(out_fd_, F_GETFL);
+  if (fl >= 0) fcntl(out_fd_, F_SETFL, fl | O_NONBLOCK);
+  tls_->bye();
+}
+
+void Io::start_tls(std::unique_ptr<TlsSession> tls) {
+  tls_ = std::move(tls);
+  spin_ = false;  // records are read whole by gnutls: nothing to gain from polling the socket
+}
+
+ssize_t Io::raw_read(std::byte* p, size_t n) { return tls_ ? tls_->recv(p, n) : ::read(in_fd_, p, n); }
+
 void Io::set_read_timeout_ns(uint64_t ns) { timeout_ns_ = ns; }
 
 Status Io::fill(size_t n) {
@@ -50,14 +66,14 @@ Status Io::fill(size_t n) {
     pos_ = 0;
   }
   while (end_ - pos_ < n) {
-    if (timeout_ns_) {
+    if (timeout_ns_ && !(tls_ && tls_->pending())) {
       struct pollfd p = {in_fd_, POLLIN, 0};
       int r = ::poll(&p, 1, int(std::max<uint64_t>(1, timeout_ns_ / 1000000)));
       if (r == 0) return make_error(ETIMEDOUT, "client timed out during the handshake");
       if (r < 0 && errno != EINTR) return io_error("poll");
     }
     ssize_t r = spin_read(rbuf_.data() + end_, rbuf_.size() - end_);
-    if (r < 0 && errno == EWOULDBLOCK) r = ::read(in_fd_, rbuf_.data() + end_, rbuf_.size() - end_);
+    if (r < 0 && errno == EWOULDBLOCK) r = raw_read(rbuf_.data() + end_, rbuf_.size() - end_);
     ++read_calls_;
     if (r == 0) return make_error(end_ == pos_ ? 0 : ECONNRESET, "client closed the connection");
     if (r < 0) {
@@ -117,7 +133,7 @@ Status Io::read_exact(std::byte* p, size_t n) {
   // Large remainders go straight into the caller's buffer (no double copy).
   if (n >= rbuf_.size() / 2) {
     while (n > 0) {
-      ssize_t r = ::read(in_fd_, p, n);
+      ssize_t r = raw_read(p, n);
       ++read_calls_;
       if (r == 0) return make_error(ECONNRESET, "client closed the connection mid-request");
       if (r < 0) {
@@ -152,6 +168,7 @@ Status Io::discard(uint64_t n) {
 }
 
 Status Io::write_all(struct iovec* iov, int iovcnt) {
+  if (tls_) return tls_->send(iov, iovcnt);
   while (iovcnt > 0) {
     ssize_t r = ::writev(out_fd_, iov, std::min(iovcnt, IOV_MAX));
     if (r < 0) {

@@ -6,16 +6,24 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "nbd/result.h"
+#include "server/tls.h"
 
 namespace nbd::server {
 
 class Io {
  public:
   Io(int in_fd, int out_fd);
+  ~Io();
+
+  // From now on every byte goes through the TLS session (after NBD_OPT_STARTTLS). Bytes the
+  // client sent before it are not allowed: the caller checks buffered() == 0 first.
+  void start_tls(std::unique_ptr<TlsSession> tls);
+  const TlsSession* tls() const { return tls_.get(); }
 
   // Reads exactly n bytes (from the buffer first). ECONNRESET-like Error on EOF.
   Status read_exact(std::byte* p, size_t n);
@@ -35,7 +43,7 @@ class Io {
   Status write_all(std::span<const std::byte> b);
 
   // Polls briefly before blocking in reads (the transmission phase; see spin_read).
-  void enable_spinning() { spin_ = true; }
+  void enable_spinning() { spin_ = !tls_; }
 
   // Sets a receive timeout (0 = none) used during the handshake.
   void set_read_timeout_ns(uint64_t ns);
@@ -53,8 +61,11 @@ class Io {
   uint64_t read_calls_ = 0;
   bool spin_ = false;
   unsigned backoff_ = 0, skip_ = 0;
+  std::unique_ptr<TlsSession> tls_;
 
   ssize_t spin_read(std::byte* p, size_t n);
+  // One read(2), or one TLS record read.
+  ssize_t raw_read(std::byte* p, size_t n);
 };
 
 }  // namespace nbd::server

@@ -114,15 +114,16 @@ bool socket_activation(Listeners& l) {
 
 }  // namespace
 
-std::string Listeners::uri(const std::string& exportname) const {
+std::string Listeners::uri(const std::string& exportname, bool tls) const {
   std::string path = exportname.empty() ? "" : "/" + percent_encode(exportname, "-._~/");
-  if (!unix_path.empty()) return "nbd+unix://" + (path.empty() ? "" : path) + "?socket=" + unix_path;
-  if (vsock) return "nbd+vsock://1:" + port + path;
+  std::string scheme = tls ? "nbds" : "nbd";
+  if (!unix_path.empty()) return scheme + "+unix://" + (path.empty() ? "" : path) + "?socket=" + unix_path;
+  if (vsock) return scheme + "+vsock://1:" + port + path;
   if (!port.empty()) {
     std::string host = ipaddr.empty()                          ? "localhost"
                        : ipaddr.find(':') != std::string::npos ? "[" + ipaddr + "]"
                                                                : ipaddr;
-    return "nbd://" + host + ":" + port + path;
+    return scheme + "://" + host + ":" + port + path;
   }
   return "";
 }

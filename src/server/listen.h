@@ -22,8 +22,9 @@ struct Listeners {
   bool activated = false;  // socket activation
 
   // The URI clients use ($uri in --run), like upstream's: nbd+unix://?socket=... or
-  // nbd://localhost:PORT, with /EXPORT when an export name is given.
-  std::string uri(const std::string& exportname) const;
+  // nbd://localhost:PORT, with /EXPORT when an export name is given; nbds... when TLS is
+  // required.
+  std::string uri(const std::string& exportname, bool tls = false) const;
   // Closes the fds and removes the socket file and the private dir.
   void close_and_remove();
 };

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/gnutls_lib.h"
 #include "nbd/log.h"
 #include "server/backend.h"
 #include "server/options.h"
@@ -59,7 +60,8 @@ int dump_config() {
   std::printf("version=%s\n", kVersion);
   std::printf("version_major=1\nversion_minor=32\n");
   std::printf("host_os=linux-gnu\n");
-  std::printf("tls=no\nzstd=no\n");
+  std::printf("tls=%s\nzstd=no\n", nbd::tls::load_gnutls() ? "yes" : "no");
+  std::printf("root_tls_certificates_dir=/etc/pki/nbdkit\n");
   std::string plugins, filters;
   for (const PluginInfo* p : builtin_plugins())
     plugins += (plugins.empty() ? "" : " ") + std::string(p->name);

@@ -119,7 +119,10 @@ void set_switch(Options& o, Flags& f, std::string_view n) {
     o.keepalive = true;
   else if (n == "vsock")
     o.vsock = true;
-  // --swap and --tls-verify-peer are accepted and have no effect here.
+  else if (n == "swap")
+    o.swap = true;
+  else if (n == "tls-verify-peer")
+    o.tls_verify_peer = true;
 }
 
 // -D NAME.FLAG=N, split at the first '.' and the first '=' as upstream does.
@@ -133,12 +136,14 @@ Status parse_debug(Options& o, const std::string& v) {
   return ok();
 }
 
-// --tls: only "off" is implemented; asking for TLS is ENOTSUP rather than a silent plain server.
+// --tls=off|on|require, with upstream's spellings (booleans; "required", "force").
 Status parse_tls(Options& o, const std::string& v, const std::string& shown) {
   if (v == "off" || v == "no" || v == "false" || v == "0")
-    o.tls = "off";
-  else if (v == "on" || v == "require" || v == "yes" || v == "true" || v == "1")
-    return make_error(ENOTSUP, shown + ": TLS is not supported by this nbdkit yet");
+    o.tls = TlsMode::Off;
+  else if (v == "on" || v == "yes" || v == "true" || v == "1")
+    o.tls = TlsMode::On;
+  else if (v == "require" || v == "required" || v == "force")
+    o.tls = TlsMode::Require;
   else
     return make_error(EINVAL, shown + ": use --tls=off, --tls=on or --tls=require");
   return ok();
@@ -182,7 +187,12 @@ Status set_value(Options& o, std::string_view n, const std::string& v, const std
     o.user = v;
   else if (n == "run")
     o.run = v;
-  // --selinux-label, --tls-certificates and --tls-psk are accepted and have no effect here.
+  else if (n == "tls-certificates")
+    o.tls_certificates = v;
+  else if (n == "tls-psk")
+    o.tls_psk = v;
+  else if (n == "selinux-label")  // as upstream's nbdkit built without libselinux
+    return make_error(ENOTSUP, shown + ": this nbdkit was built without SELinux support");
   return ok();
 }
 
@@ -201,6 +211,8 @@ Status check_combinations(const Options& o) {
     return make_error(EINVAL, "-s/--single cannot be combined with --run, -U, -p or --vsock");
   if (!o.unix_socket.empty() && (!o.port.empty() || !o.ipaddr.empty()))
     return make_error(EINVAL, "-U cannot be combined with -p or -i");
+  if (o.oldstyle && o.tls == TlsMode::Require)
+    return make_error(EINVAL, "cannot use oldstyle protocol (-o) and require TLS");
   return ok();
 }
 

@@ -15,6 +15,9 @@ namespace nbd::server {
 
 enum class Mode { Serve, Help, Version, DumpConfig, DumpPlugin, PluginHelp };
 
+// --tls. Default: on when certificates are found (or --tls-psk is given), as upstream.
+enum class TlsMode { Default, Off, On, Require };
+
 struct Param {
   std::string key;  // empty: a bare VALUE for the plugin's magic config key
   std::string value;
@@ -60,7 +63,11 @@ struct Options {
   bool keepalive = false;
   uint64_t timeout_ns = 0;  // --timeout: handshake timeout, 0 = none
   std::string user, group;  // -u, -g
-  std::string tls = "off";  // --tls: only "off" is implemented
+  bool swap = false;        // --swap: mlockall
+  TlsMode tls = TlsMode::Default;
+  std::string tls_certificates;  // --tls-certificates=DIR
+  std::string tls_psk;           // --tls-psk=FILE
+  bool tls_verify_peer = false;  // --tls-verify-peer
 };
 
 // Parses argv (argv[0] is the program). Errors are one line naming the offending argument,

@@ -86,11 +86,18 @@ TEST(Options, ErrorsNameTheArgument) {
     std::vector<std::string> argv;
     std::string needle;
   } cases[] = {
-      {{"--badopt", "null"}, "--badopt"},     {{"-Z", "null"}, "-Z"},
-      {{"-t", "0", "null"}, "threads"},       {{"-p", "99999", "null"}, "port"},
-      {{"--log=file", "null"}, "--log=file"}, {{"--tls=require", "null"}, "TLS"},
-      {{"-4", "-6", "null"}, "-4"},           {{}, "no plugin"},
-      {{"null", "--run"}, "--run"},           {{"-s", "--run", "x", "null"}, "-s"},
+      {{"--badopt", "null"}, "--badopt"},
+      {{"-Z", "null"}, "-Z"},
+      {{"-t", "0", "null"}, "threads"},
+      {{"-p", "99999", "null"}, "port"},
+      {{"--log=file", "null"}, "--log=file"},
+      {{"--tls=maybe", "null"}, "--tls=maybe"},
+      {{"-o", "--tls=require", "null"}, "oldstyle"},
+      {{"--selinux-label=x", "null"}, "--selinux-label"},
+      {{"-4", "-6", "null"}, "-4"},
+      {{}, "no plugin"},
+      {{"null", "--run"}, "--run"},
+      {{"-s", "--run", "x", "null"}, "-s"},
   };
   for (const auto& c : cases) {
     auto o = parse(c.argv);
@@ -98,6 +105,24 @@ TEST(Options, ErrorsNameTheArgument) {
     EXPECT_NE(o.error().message.find(c.needle), std::string::npos) << o.error().message;
     EXPECT_EQ(o.error().message.find('\n'), std::string::npos);
   }
+}
+
+TEST(Options, Tls) {
+  auto o = parse({"--tls=require", "--tls-certificates=/d", "--tls-verify-peer", "null"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->tls, TlsMode::Require);
+  EXPECT_EQ(o->tls_certificates, "/d");
+  EXPECT_TRUE(o->tls_verify_peer);
+  o = parse({"--tls=on", "--tls-psk=/k", "null"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->tls, TlsMode::On);
+  EXPECT_EQ(o->tls_psk, "/k");
+  o = parse({"--tls", "off", "null"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->tls, TlsMode::Off);
+  o = parse({"null"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->tls, TlsMode::Default);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -104,12 +105,16 @@ Status change_user(const Options& o) {
 
 // The --run command: sh -c with $uri and friends set, the TLS secrets of our own
 // environment kept from it.
-Result<Subprocess> start_run(const Options& o, const Listeners& l) {
-  std::string uri = l.uri(o.exportname);
+// $tls is upstream's: unset when TLS is off, "1" for --tls=on, "2" for --tls=require.
+Result<Subprocess> start_run(const Options& o, const Listeners& l, int tls_level) {
+  std::string uri = l.uri(o.exportname, tls_level == 2);
   Program c = Program::shell(o.run);
   c.set_env = {"uri=" + uri, "nbd=" + uri, "port=" + (l.unix_path.empty() ? l.port : std::string()),
                "unixsocket=" + l.unix_path, "exportname=" + o.exportname};
-  c.unset_env = {"tls"};
+  if (tls_level)
+    c.set_env.push_back("tls=" + std::to_string(tls_level));
+  else
+    c.unset_env = {"tls"};
   return Subprocess::start(c);
 }
 
@@ -208,15 +213,16 @@ bool go_to_background(const Options& o, const Listeners& l) {
 
 // What runs once we are the serving process, before the first accept: after_fork, the
 // pidfile, --print-uri and the --run command (returned, if there is one).
-Result<std::optional<Subprocess>> start_serving(const Options& o, Backend& backend, const Listeners& l) {
+Result<std::optional<Subprocess>> start_serving(const Options& o, Backend& backend, const Listeners& l,
+                                                int tls_level) {
   NBD_TRY(backend.after_fork());
   if (!o.pidfile.empty()) NBD_TRY(write_pidfile(o.pidfile));
   if (o.print_uri) {
-    std::printf("%s\n", l.uri(o.exportname).c_str());
+    std::printf("%s\n", l.uri(o.exportname, tls_level == 2).c_str());
     std::fflush(stdout);
   }
   if (o.run.empty()) return std::optional<Subprocess>();
-  auto r = start_run(o, l);
+  auto r = start_run(o, l, tls_level);
   if (!r) return make_error(r.error().errnum, "--run: " + r.error().message);
   return std::optional<Subprocess>(std::move(*r));
 }
@@ -226,7 +232,13 @@ Result<std::optional<Subprocess>> start_serving(const Options& o, Backend& backe
 int serve(const Options& o, Backend& backend) {
   signal(SIGPIPE, SIG_IGN);
   if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (o.swap && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+    return log::error("--swap: mlockall: %s", std::strerror(errno)), 1;
+  auto tls = ServerTls::create(o);
+  if (!tls) return log::error("%s", tls.error().message.c_str()), 1;
   ServerContext ctx{backend, o, backend.thread_model()};
+  ctx.tls = tls->get();
+  int tls_level = ctx.tls ? ctx.tls->level() : 0;
   log::debug("using thread model: %s", thread_model_name(ctx.model));
   if (o.single) return serve_single(ctx);
   install_signals();
@@ -242,7 +254,7 @@ int serve(const Options& o, Backend& backend) {
   }
   if (!go_to_background(o, *l)) return 1;
   Clients clients;
-  auto run = start_serving(o, backend, *l);
+  auto run = start_serving(o, backend, *l, tls_level);
   if (!run) return log::error("%s", run.error().message.c_str()), finish(backend, clients, *l, 1);
   Subprocess* command = *run ? &**run : nullptr;
   int status = accept_loop(ctx, *l, command, clients);

@@ -15,6 +15,7 @@
 #include "server/io.h"
 #include "server/layer.h"
 #include "server/options.h"
+#include "server/tls.h"
 #include "server/validate.h"
 
 namespace nbd::server {
@@ -25,6 +26,7 @@ struct ServerContext {
   Backend& backend;
   const Options& opts;
   ThreadModel model = ThreadModel::Parallel;
+  ServerTls* tls = nullptr;    // null: TLS is off (STARTTLS is refused)
   std::mutex all_requests;     // held around each request under serialize_all_requests
   std::mutex all_connections;  // held for a whole session under serialize_connections
 };
@@ -49,6 +51,7 @@ class Session {
   Result<bool> opt_info_go(uint32_t opt, std::span<const std::byte> payload);
   Status opt_meta_context(uint32_t opt, std::span<const std::byte> payload);
   Result<bool> opt_export_name(std::span<const std::byte> payload);
+  Status opt_starttls(uint32_t opt, std::span<const std::byte> payload);
   // Opens the named export ("" = default) and fills conn_, caps_, bs_ and description_.
   Status open_export(const std::string& name);
   // The one place the negotiated capabilities are assembled: caps_'s protocol fields and the
@@ -64,6 +67,9 @@ class Session {
   // Negotiated.
   bool fixed_ = false, no_zeroes_ = false, structured_ = false, extended_ = false;
   bool meta_base_ = false;  // base:allocation selected
+  bool tls_on_ = false;     // STARTTLS completed
+  bool warned_plaintext_ = false;
+  std::string tls_identity_;
   std::string export_name_;
   // Open export.
   std::unique_ptr<Layer> conn_;

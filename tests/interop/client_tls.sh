@@ -8,27 +8,8 @@ require_bin nbdinfo
 require_peer nbdkit certtool psktool
 
 pki=$T/pki
-mkdir -p "$pki"
-(
-  cd "$pki" || exit 1
-  certtool --generate-privkey > ca-key.pem 2>/dev/null
-  printf 'cn = NBD Test CA\nca\ncert_signing_key\nexpiration_days = 3650\n' > ca.info
-  certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem 2>/dev/null
-  certtool --generate-privkey > server-key.pem 2>/dev/null
-  printf 'organization = NBD Test\ncn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 3650\n' > server.info
-  certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem \
-    --load-privkey server-key.pem --template server.info --outfile server-cert.pem 2>/dev/null
-  certtool --generate-privkey > client-key.pem 2>/dev/null
-  printf 'organization = NBD Test\ncn = client.example.com\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 3650\n' > client.info
-  certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem \
-    --load-privkey client-key.pem --template client.info --outfile client-cert.pem 2>/dev/null
-) || fail "could not make certificates"
+make_pki "$pki"
 psktool -u alice -p "$T/keys.psk" >/dev/null 2>&1 || fail "psktool failed"
-# A CA the server does not know, for the negative case.
-mkdir -p "$T/other"
-( cd "$T/other" && certtool --generate-privkey > k.pem 2>/dev/null &&
-  certtool --generate-self-signed --load-privkey k.pem --template "$pki/ca.info" --outfile ca-cert.pem 2>/dev/null ) ||
-  fail "could not make the second CA"
 
 P=$(free_port)
 bg "$REF_NBDKIT" -f -i 127.0.0.1 -p "$P" -P "$T/x.pid" --tls=require --tls-certificates="$pki" \
@@ -64,7 +45,7 @@ expect_eq "$("$NBDINFO" --size "nbds://alice@localhost:$PP/?tls-psk-file=$T/keys
 # Failures: each one line, exit 1, never a hang.
 expect_fail_line 1 "TLS" "$NBDINFO" --size "nbd://localhost:$P/"
 expect_fail_line 1 "no key for user 'bob'" "$NBDINFO" --size "nbds://bob@localhost:$PP/?tls-psk-file=$T/keys.psk"
-expect_fail_line 1 "certificate" "$NBDINFO" --size "nbds://localhost:$P/?tls-certificates=$T/other"
+expect_fail_line 1 "certificate" "$NBDINFO" --size "nbds://localhost:$P/?tls-certificates=$pki/otherca"
 expect_fail_line 1 "certificate" "$NBDINFO" --size \
   "nbds+unix:///?socket=$T/tls.sock&tls-certificates=$pki&tls-hostname=wronghost"
 expect_fail_line 1 "tls-psk-file" "$NBDINFO" --size "nbds+unix:///?socket=$T/tls.sock&tls-psk-file=$T/nonexistent.psk"

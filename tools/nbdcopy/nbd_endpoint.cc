@@ -208,6 +208,8 @@ class NbdEndpoint final : public Endpoint {
     if (o_.verbose) h->set_debug(true);
     // Every byte we read is overwritten by the server's reply; zeroing first only costs time.
     h->set_pread_initialize(false);
+    // The user typed the URI: its tls-certificates= and tls-psk-file= are theirs to name.
+    h->set_uri_allow_local_file(true);
     (void)h->add_meta_context("base:allocation");
     auto st = argv_.empty() ? h->connect_uri(uri_) : h->connect_systemd_socket_activation(argv_);
     if (!st) return make_error(st.error().errnum, name_ + ": " + st.error().message);

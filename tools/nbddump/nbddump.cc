@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
   nbd::client::Handle h;
   (void)h.add_meta_context("base:allocation");
   h.set_pread_initialize(false);
+  h.set_uri_allow_local_file(true);  // the user typed the URI, as nbdinfo and nbdcopy
   auto st = o->argv.empty() ? h.connect_uri(o->uri) : h.connect_systemd_socket_activation(o->argv);
   const std::string what = o->argv.empty() ? o->uri : o->argv[0];
   if (st) st = dump(h, *o);
