@@ -6,14 +6,19 @@ source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdinfo nbdcopy
 require_peer python3
 
-# wait_exit PID SECONDS: polls until PID has gone; prints its exit status.
+# wait_exit PID SECONDS: polls until PID (a child of this shell) has gone; sets $st to its
+# exit status, or to "running". Not in a $(...) subshell: only this shell can reap it.
 wait_exit() {
   local i
   for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; echo $?; return 0; }
+    if ! kill -0 "$1" 2>/dev/null; then
+      wait "$1"
+      st=$?
+      return 0
+    fi
     sleep 0.1
   done
-  echo running
+  st=running
 }
 
 start_server "$T/sock" --filter=exitlast pattern 1M
@@ -31,12 +36,12 @@ time.sleep(0.5)
 assert b.pread(8, 16) == struct.pack(">Q", 16), "second client still served"
 b.shutdown()
 PY
-expect_eq "$(wait_exit "$srv" 20)" 0 "exit status after the last client"
+wait_exit "$srv" 20; expect_eq "$st" 0 "exit status after the last client"
 [ -e "$T/sock" ] && fail "socket left behind"
 
 # Negative: without the filter the server outlives its client.
 start_server "$T/sock2" pattern 1M
 srv=${PIDS[-1]}
 "$NBDCOPY" "nbd+unix:///?socket=$T/sock2" "$T/out.img" || fail "copy without exitlast"
-expect_eq "$(wait_exit "$srv" 1)" running "server without exitlast keeps running"
+wait_exit "$srv" 1; expect_eq "$st" running "server without exitlast keeps running"
 pass
