@@ -71,8 +71,11 @@ Status Session::open_export(const std::string& requested) {
   k.zero = l.zero != ZeroMode::None;
   k.fast_zero = l.fast_zero && k.zero;
   k.cache = l.cache != CacheMode::None;
-  k.min_block = bs.minimum;
-  k.max_block = std::min(bs.maximum, kMaxPayloadCap);
+  // As upstream, the advertised block sizes are advice to the client, not enforced here (only
+  // the payload cap is): blocksize-error-policy=error (blocksize-policy filter) refuses what
+  // breaks them, the blocksize filter fixes it up for a plugin that cannot cope.
+  k.min_block = 1;
+  k.max_block = kMaxPayloadCap;
   caps_ = k;
   bs_ = bs;
   description_ = l.description;
@@ -263,7 +266,8 @@ Result<bool> Session::opt_info_go(uint32_t opt, std::span<const std::byte> paylo
   if (wants(kInfoName)) NBD_TRY(reply(opt, kRepInfo, encode_info_name(export_name_)));
   if (wants(kInfoDescription) && !description_.empty())
     NBD_TRY(reply(opt, kRepInfo, encode_info_description(description_.substr(0, kMaxStringLength))));
-  NBD_TRY(reply(opt, kRepInfo, encode_info_block_size({bs_.minimum, bs_.preferred, caps_.max_block})));
+  NBD_TRY(reply(opt, kRepInfo,
+                encode_info_block_size({bs_.minimum, bs_.preferred, std::min(bs_.maximum, kMaxPayloadCap)})));
   NBD_TRY(reply(opt, kRepAck));
   if (Option(opt) == Option::Info) {
     close_export();
