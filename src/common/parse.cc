@@ -138,13 +138,18 @@ Result<uint64_t> parse_delay_ns(std::string_view what, std::string_view value) {
 Result<double> parse_probability(std::string_view what, std::string_view value) {
   std::string s(value);
   char* end = nullptr;
-  if (auto colon = s.find(':'); colon != std::string::npos) {
-    std::string a = s.substr(0, colon), b = s.substr(colon + 1);
+  // A ratio N:M or N/M, as upstream's nbdkit_parse_probability (divided exactly, so 1:1e9 is
+  // 1e-9, not rounded away).
+  if (auto sep = s.find_first_of(":/"); sep != std::string::npos) {
+    std::string a = s.substr(0, sep), b = s.substr(sep + 1);
     double x = std::strtod(a.c_str(), &end);
     if (a.empty() || *end) return bad(what, value, "could not parse probability");
     double y = std::strtod(b.c_str(), &end);
-    if (b.empty() || *end || y <= 0) return bad(what, value, "could not parse probability");
-    s = std::to_string(x / y);
+    if (b.empty() || *end || !(y > 0) || !std::isfinite(x) || !std::isfinite(y))
+      return bad(what, value, "could not parse probability");
+    double p = x / y;
+    if (!(p >= 0 && p <= 1)) return bad(what, value, "probability must be between 0 and 1 (or 0% and 100%)");
+    return p;
   }
   bool percent = !s.empty() && s.back() == '%';
   if (percent) s.pop_back();

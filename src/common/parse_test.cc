@@ -63,6 +63,10 @@ TEST(ParseProbability, Forms) {
   EXPECT_DOUBLE_EQ(*parse_probability("r", "0.25"), 0.25);
   EXPECT_DOUBLE_EQ(*parse_probability("r", "50%"), 0.5);
   EXPECT_DOUBLE_EQ(*parse_probability("r", "1:4"), 0.25);
+  EXPECT_DOUBLE_EQ(*parse_probability("r", "1/8"), 0.125);
+  EXPECT_DOUBLE_EQ(*parse_probability("r", "1:1000000000"), 1e-9);
+  EXPECT_FALSE(parse_probability("r", "3:2"));
+  EXPECT_FALSE(parse_probability("r", "1:0"));
   EXPECT_FALSE(parse_probability("r", "2"));
   EXPECT_FALSE(parse_probability("r", "x"));
 }
