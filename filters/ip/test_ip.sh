@@ -81,6 +81,26 @@ start_server "$T/sock3" --filter=ip pattern 1M allow=gid:$(id -g),allunix deny=a
 expect_eq "$($GREET unix "$T/sock3")" greeting "allow=gid over unix"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
 
+# dn: with real TLS client certificates: the client's certificate DN (gnutls's form) is allowed,
+# the same client without a matching rule is refused (no export), and a foreign DN too.
+pki=$T/pki
+make_pki "$pki"
+dn="O=NBD Test,CN=client.example.com"
+tls_try() {  # WANT RULE...: serve with the rules, connect with the client certificate
+  local want=$1 got; shift
+  P=$(free_port)
+  bg "$NBDKIT" -f -i 127.0.0.1 -p "$P" -P "$T/tls$P.pid" --tls=require --tls-certificates="$pki" \
+    --tls-verify-peer --filter=ip pattern 1M "$@" 2>"$T/tls$P.log"
+  wait_for_file "$T/tls$P.pid"
+  if got=$("$NBDINFO" --size "nbds://localhost:$P/?tls-certificates=$pki" 2>/dev/null); then got=ok:$got; else got=refused; fi
+  expect_eq "$got" "$want" "TLS client with '$*'"
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
+}
+tls_try ok:1048576 "allow=dn:$dn" deny=all
+tls_try refused "allow=dn:O=Other,CN=x" deny=all
+tls_try refused "deny=dn:$dn"
+tls_try ok:1048576 "deny=dn:O=Other,CN=x"
+
 # Negative: bad entries are one line naming the parameter, exit 1.
 for bad in 300.1.1.1 10.0.0.0/33 uid:abc bogus ::1/129 ,,; do
   expect_fail_line 1 "allow=" "$NBDKIT" -U - --filter=ip null 1M "allow=$bad" --run true
