@@ -10,7 +10,8 @@ namespace {
 
 using namespace nbd::testing;  // FakeDisk, FakeCall, configure, open_over, bytes_of
 
-Result<std::unique_ptr<Connection>> open_mode(FakeDisk& disk, const std::string& mode, bool readonly = false) {
+Result<std::unique_ptr<Connection>> open_mode(FakeDisk& disk, const std::string& mode,
+                                              bool readonly = false) {
   static std::vector<std::unique_ptr<Filter>> keep;  // the filter outlives its connections
   keep.push_back(fua_filter_info.factory());
   if (!mode.empty()) NBD_TRY(configure(*keep.back(), {{"fuamode", mode}}));
@@ -22,8 +23,8 @@ TEST(FuaFilter, AdvertisesLikeUpstream) {
   const struct {
     std::string mode;
     FuaMode fua;
-  } table[] = {{"", FuaMode::None},          {"none", FuaMode::None},     {"emulate", FuaMode::Emulate},
-               {"native", FuaMode::Native},  {"force", FuaMode::Native},  {"pass", FuaMode::Native},
+  } table[] = {{"", FuaMode::None},         {"none", FuaMode::None},    {"emulate", FuaMode::Emulate},
+               {"native", FuaMode::Native}, {"force", FuaMode::Native}, {"pass", FuaMode::Native},
                {"discard", FuaMode::Native}};
   for (const auto& t : table) {
     FakeDisk disk(100);
@@ -85,11 +86,13 @@ TEST(FuaFilter, RefusesModesThePluginCannotBack) {
   disk.caps().fua = FuaMode::None;
   auto e = open_mode(disk, "emulate");
   ASSERT_FALSE(e);
-  EXPECT_NE(e.error().message.find("fuamode=emulate requires the plugin to support flush"), std::string::npos);
+  EXPECT_NE(e.error().message.find("fuamode=emulate requires the plugin to support flush"),
+            std::string::npos);
   for (std::string m : {"native", "force"}) {
     auto c = open_mode(disk, m);
     ASSERT_FALSE(c) << m;
-    EXPECT_NE(c.error().message.find("fuamode=" + m + " requires the plugin to support FUA"), std::string::npos);
+    EXPECT_NE(c.error().message.find("fuamode=" + m + " requires the plugin to support FUA"),
+              std::string::npos);
   }
   // Read-only connections never write, so nothing is required of the plugin (as upstream's -r).
   EXPECT_TRUE(open_mode(disk, "emulate", true));
