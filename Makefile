@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: build deps run check clean asan tsan
+.PHONY: build deps run check clean asan tsan fuzz
 
 build:
 	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -37,5 +37,14 @@ tsan: deps
 	@if ls build-tsan/reports | grep -q .; then grep -h -A30 "^WARNING: ThreadSanitizer" build-tsan/reports/* | head -200; \
 	  echo "ThreadSanitizer reported problems: build-tsan/reports/"; exit 1; fi
 
+# Every libFuzzer target (fuzz/README.md) for FUZZ_SECONDS each, built by clang with ASan + UBSan
+# in build-fuzz/. Findings (crash, leak, hang, runaway memory) fail the target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@test -f build-fuzz/build.ninja || CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DNBD_FUZZ=ON -DNBD_TESTS=OFF -DNBD_SANITIZE=address,undefined
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_protocol fuzz_server fuzz_client fuzz_uri fuzz_data fuzz_parse
+	bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

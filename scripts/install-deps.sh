@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(
   # build
   build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev clang-format
+  clang libclang-rt-14-dev  # make fuzz: libFuzzer targets (fuzz/)
   libgnutls28-dev liblzma-dev zlib1g-dev
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)

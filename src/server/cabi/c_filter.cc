@@ -462,7 +462,7 @@ int next_open(nbdkit_context* c, int readonly, const char* exportname) {
 
 class CFilter : public Filter {
  public:
-  explicit CFilter(const Slot& s) : s_(s), f_(s.f) { backend_.filter = this; }
+  explicit CFilter(const Slot& s) : f_(s.f) { backend_.filter = this; }
 
   Status config(std::string_view key, std::string_view value, const NextConfig& next) override {
     if (!f_.config) return next(key, value);
@@ -595,7 +595,6 @@ class CFilter : public Filter {
     bool saved_tls;
   };
 
-  const Slot& s_;
   const nbdkit_filter& f_;
   nbdkit_backend backend_;
   std::deque<std::string> args_;
