@@ -36,6 +36,7 @@ struct Node {
   uint64_t m = 0;
   bool has_start = false;
   bool has_end = false;
+  uint32_t height = 0;  // longest path to a leaf: the parser bounds it (evaluation recurses on it)
   std::vector<std::unique_ptr<Node>> children;
 };
 

@@ -3,6 +3,7 @@
 // the offset in that string and what was expected.
 #include "data_parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <string>
@@ -10,7 +11,9 @@
 namespace nbd::data {
 namespace {
 
-constexpr int kMaxDepth = 1000;
+// Nesting of groups, repeats, slices and assignments: the evaluator (and the tree's destructor)
+// recurse on it, so it is bounded well inside a thread's stack, sanitizer builds included.
+constexpr uint32_t kMaxHeight = 200;
 constexpr const char* kItemExpected =
     "a byte, string, le16:/be16:/le32:/be32:/le64:/be64: word, '@', '(', '<', '\\NAME' or '$VAR'";
 
@@ -66,7 +69,7 @@ class Parser {
 
   // A group's items up to ')' (nested) or the end (top level). start is the '(' position.
   Result<NodePtr> group(int depth, size_t start) {
-    if (depth > kMaxDepth) return error_at(start, "groups nested too deeply");
+    if (uint32_t(depth) > kMaxHeight) return error_at(start, "groups nested too deeply");
     auto g = std::make_unique<Node>();
     g->kind = NodeKind::Group;
     g->pos = start;
@@ -82,6 +85,8 @@ class Parser {
         return g;
       }
       NBD_TRY_ASSIGN(NodePtr item, expression(depth));
+      if (item->height + 1 > kMaxHeight) return error_at(item->pos, "expression nested too deeply");
+      g->height = std::max(g->height, item->height + 1);
       auto& kids = g->children;
       if (item->kind == NodeKind::Literal && !kids.empty() && kids.back()->kind == NodeKind::Literal) {
         kids.back()->text += item->text;
@@ -126,12 +131,15 @@ class Parser {
         ++p_;
         wrap->kind = NodeKind::Assign;
         NBD_TRY_ASSIGN(wrap->text, word(is_name_char, "a name after '\\'"));
+        wrap->height = e->height + 1;
         wrap->children.push_back(std::move(e));
         return wrap;
       } else {
         p_ = save;
         return e;
       }
+      if (e->height + 1 > kMaxHeight) return error_at(wrap->pos, "expression nested too deeply");
+      wrap->height = e->height + 1;
       wrap->children.push_back(std::move(e));
       e = std::move(wrap);
     }

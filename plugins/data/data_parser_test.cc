@@ -173,6 +173,30 @@ TEST(DataLanguage, ErrorsNameTheOffsetAndWhatWasExpected) {
   }
 }
 
+// Found by fuzz/fuzz_data: a thousand nested groups overflowed the stack of an ASan build, and a
+// long chain of postfixes (1*1*1...) built a tree as deep as it was long. Both are bounded.
+TEST(DataLanguage, NestingIsBoundedNotAStackOverflow) {
+  std::string groups = std::string(199, '(') + "1" + std::string(199, ')');
+  auto ok = evaluate_string(groups, "data", test_vars);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(hex(*ok), "01");
+  std::string deep = std::string(5000, '(') + "1" + std::string(5000, ')');
+  auto r = evaluate_string(deep, "data", test_vars);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("nested too deeply"), std::string::npos) << r.error().message;
+
+  std::string chain = "1";
+  for (int i = 0; i < 100000; ++i) chain += "*1";
+  r = evaluate_string(chain, "data", test_vars);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("expression nested too deeply"), std::string::npos) << r.error().message;
+  std::string short_chain = "1";
+  for (int i = 0; i < 150; ++i) short_chain += "*1";
+  auto s = evaluate_string(short_chain + "[0:1]", "data", test_vars);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(hex(*s), "01");
+}
+
 TEST(DataLanguage, AdjacentLiteralsAreMergedIntoOneNode) {
   auto tree = parse("1 2 \"ab\" le16:3 (4) 5*2 6", "data");
   ASSERT_TRUE(tree);
