@@ -46,6 +46,12 @@ for p in 1 3 5 6; do
     fail "Debian's nbdkit could not serve dos partition $p"
   cmp -s "$T/ours.p$p" "$T/ref.p$p" || fail "dos partition $p differs from Debian's nbdkit"
 done
+# Debian's own partition filter .so, loaded into our nbdkit, serves the same bytes.
+so=/usr/lib/x86_64-linux-gnu/nbdkit/filters/nbdkit-partition-filter.so
+[ -f "$so" ] || fail "$so is missing (scripts/install-deps.sh installs nbdkit)"
+"$NBDKIT" -U - --filter="$so" file "$dos" partition=5 --run "\"$NBDCOPY\" \"\$uri\" $T/so.p5" ||
+  fail "Debian's partition filter .so in our nbdkit failed"
+cmp -s "$T/so.p5" "$T/ours.p5" || fail "Debian's partition filter .so in our nbdkit serves other bytes"
 # Negative: the partitions differ from each other, so a wrong offset cannot pass.
 ! cmp -s "$T/ours.p5" <(head -c 1048576 "$T/ours.p1") || fail "partitions 1 and 5 have the same bytes"
 

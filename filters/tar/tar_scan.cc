@@ -48,7 +48,7 @@ std::optional<uint64_t> parse_number(const std::byte* p, size_t n) {
 // The stored checksum against the sum of the header's bytes with the checksum field read as
 // spaces; old tars summed signed chars, so either sum is accepted (as GNU tar does).
 Status check_checksum(const std::byte* h, uint64_t offset) {
-  auto stored = parse_number(h + 148, 8);
+  auto stored = (static_cast<unsigned char>(h[148]) & 0x80) ? std::nullopt : parse_number(h + 148, 8);
   if (!stored)
     return bad(at(offset) +
                ": corrupt checksum field (not an octal number): not a tar file, or a corrupt one");

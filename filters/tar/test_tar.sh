@@ -40,6 +40,12 @@ for format in gnu ustar pax v7; do
   ours -r file "$tarball" tar-entry=disk.img --run "qemu-img compare -q -f raw -F raw \"\$uri\" $src/disk.img" ||
     fail "qemu-img compare: $format disk.img"
 done
+# Debian's own tar filter .so, loaded into our nbdkit, serves the same bytes.
+so=/usr/lib/x86_64-linux-gnu/nbdkit/filters/nbdkit-tar-filter.so
+[ -f "$so" ] || fail "$so is missing (scripts/install-deps.sh installs nbdkit)"
+"$NBDKIT" -U - --filter="$so" file "$T/pax.tar" tar-entry=disk.img --run "\"$NBDCOPY\" \"\$uri\" $T/so.out" ||
+  fail "Debian's tar filter .so in our nbdkit failed"
+cmp -s "$T/so.out" "$src/disk.img" || fail "Debian's tar filter .so in our nbdkit serves other bytes"
 # Negative: a different entry really has different bytes (no test above passes by accident).
 ours file "$T/gnu.tar" tar-entry=small.txt --run "\"$NBDCOPY\" \"\$uri\" $T/out"
 ! cmp -s "$T/out" "$src/disk.img" || fail "small.txt served disk.img's bytes"
@@ -95,5 +101,6 @@ refused "tar header at offset 1024: checksum mismatch" file "$T/corrupt.tar" tar
 head -c 600000 "$T/gnu.tar" >"$T/short.tar"
 refused "its entry (1000037 bytes at offset 1536) extends beyond the end of the tar file (600000 bytes)" \
   file "$T/short.tar" tar-entry=disk.img
-refused "tar header at offset 0: corrupt checksum field (not an octal number): not a tar file" file "$src/disk.img" tar-entry=disk.img
+# Random bytes: the checksum field is not octal or the sum is wrong, depending on the bytes.
+refused "not a tar file, or a corrupt one" file "$src/disk.img" tar-entry=disk.img
 pass
