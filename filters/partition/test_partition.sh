@@ -112,6 +112,12 @@ for spec in "$g4k 1 256 1024" "$g4k 2 1280 2048" "$d4k 1 256 1024" "$d4k 5 1536 
     fail "4k: ${img##*/} partition $p failed"
   cmp -s "$T/ours.4k" "$T/4k.p$p" || fail "4k: ${img##*/} partition $p bytes differ"
 done
+# Under the blocksize-policy filter the layer below advertises a 4096-byte minimum block size,
+# from which the sector size is taken without the parameter, as upstream does.
+ours file "$g4k" partition=2 --filter=blocksize-policy blocksize-minimum=4096 --run "\"$NBDCOPY\" \"\$uri\" $T/ours.4k" ||
+  fail "4k: sector size not taken from the minimum block size"
+extract "$g4k" 1280 2048 4096 "$T/4k.p2"
+cmp -s "$T/ours.4k" "$T/4k.p2" || fail "4k: partition 2 found from the block size has other bytes"
 # Without the parameter the file plugin advertises no 4096 minimum block size, so 512 is used:
 # the GPT is not found and the error says which sector size would find it.
 if ours file "$g4k" partition=1 --run "\"$NBDINFO\" --size \"\$uri\"" 2>"$T/err" >/dev/null; then

@@ -15,10 +15,15 @@ head -c 1000037 /dev/urandom >"$src/disk.img"
 echo "a small file" >"$src/small.txt"
 head -c 70000 /dev/urandom >"$src/$long"
 [ ${#long} -gt 100 ] || fail "the long name is only ${#long} characters"
+# 130 characters: too long for ustar's name field, so ustar splits it into prefix and name.
+mid=$(printf 'p%.0s' $(seq 1 60))/$(printf 'f%.0s' $(seq 1 69))
+mkdir -p "$src/${mid%/*}"
+head -c 5000 /dev/urandom >"$src/$mid"
 
 for format in gnu ustar pax v7; do
   tarball=$T/$format.tar
   names="small.txt disk.img"
+  [ $format = v7 ] || names="$names $mid"
   [ $format = gnu ] || [ $format = pax ] && names="$names $long"
   # shellcheck disable=SC2086
   (cd "$src" && tar --format=$format -cf "$tarball" $names) || fail "tar --format=$format failed"
@@ -29,10 +34,10 @@ for format in gnu ustar pax v7; do
       "$(stat -c %s "$src/$name")" "$format: $name size"
     "$REF_NBDKIT" -U - --filter=tar file "$tarball" tar-entry="$name" --run "$REF_NBDCOPY \"\$uri\" $T/ref" ||
       fail "Debian's nbdkit could not serve $format: $name"
-    if [ $format = gnu ] && [ "$name" = "$long" ]; then
+    if [ $format = gnu ] && [ ${#name} -gt 100 ]; then
       # Debian's 1.32 takes the offset from GNU tar's --block-number, which for a long name is
       # the block of the 'L' header: it serves the name itself, then the entry's header.
-      expect_eq "$(head -c ${#long} "$T/ref")" "$long" "Debian's nbdkit serves the GNU long name's block"
+      expect_eq "$(head -c ${#name} "$T/ref")" "$name" "Debian's nbdkit serves the GNU long name's block"
     else
       cmp -s "$T/out" "$T/ref" || fail "$format: $name differs from Debian's nbdkit"
     fi
@@ -56,7 +61,7 @@ head -c 1000037 /dev/urandom >"$T/new"
 ours file "$T/w.tar" tar-entry=disk.img --run "\"$NBDCOPY\" $T/new \"\$uri\"" || fail "write through the filter failed"
 expect_eq "$(tar -xOf "$T/w.tar" disk.img | md5sum)" "$(md5sum <"$T/new")" "tar xOf reads what was written"
 expect_eq "$(tar -xOf "$T/w.tar" "$long" | md5sum)" "$(md5sum <"$src/$long")" "the long-named entry is untouched"
-expect_eq "$(tar -tf "$T/w.tar" | wc -l)" 3 "tar still lists three entries"
+expect_eq "$(tar -tf "$T/w.tar" | wc -l)" 4 "tar still lists four entries"
 expect_eq "$(stat -c %s "$T/w.tar")" "$(stat -c %s "$T/pax.tar")" "the tar file kept its size"
 # The entry cannot grow: a write past its end fails and changes nothing.
 cp "$T/w.tar" "$T/w2.tar"
@@ -80,6 +85,7 @@ cmp -s "$T/out" "$T/p2" || fail "partition 2 of the disk inside the tar differs"
 cmp -s "$T/out" "$T/ref" || fail "partition over tar differs from Debian's nbdkit"
 
 # --- Negative cases.
+expect_fail_line 1 "only one tar-entry" "$NBDKIT" -U - --filter=tar file "$T/gnu.tar" tar-entry=a tar-entry=b --run true
 expect_fail_line 1 "tar-entry=<FILENAME>" "$NBDKIT" -U - --filter=tar file "$T/gnu.tar" --run true
 expect_fail_line 1 "tar=gtar: not supported" "$NBDKIT" -U - --filter=tar file "$T/gnu.tar" tar-entry=a tar=gtar --run true
 expect_fail_line 1 "tar-limit=lots" "$NBDKIT" -U - --filter=tar file "$T/gnu.tar" tar-entry=a tar-limit=lots --run true
@@ -91,6 +97,13 @@ refused() {  # refused MESSAGE ARGS...: the server starts but serves no export, 
 refused "tar: entry 'nope.txt' not found in the tar file" file "$T/gnu.tar" tar-entry=nope.txt
 (cd "$src" && tar -cf "$T/dirs.tar" dir-with-a-long-name)
 refused "entry 'dir-with-a-long-name/' at offset 0 is a directory, not a plain file" file "$T/dirs.tar" tar-entry=dir-with-a-long-name/
+# GNU sparse entries (pax GNU.sparse.* records, old GNU 'S' headers) store only the data
+# runs, so their archive bytes are not the file: refused rather than served wrong.
+truncate -s 1M "$src/holes.bin" && printf 'data' | dd of="$src/holes.bin" bs=1 seek=500000 conv=notrunc status=none
+(cd "$src" && tar --format=pax --sparse -cf "$T/psparse.tar" holes.bin && tar --format=gnu --sparse -cf "$T/gsparse.tar" holes.bin) ||
+  fail "tar --sparse"
+refused "entry 'holes.bin' at offset 1024 is a GNU sparse file, not a plain file" file "$T/psparse.tar" tar-entry=holes.bin
+refused "entry 'holes.bin' at offset 0 is a GNU sparse file, not a plain file" file "$T/gsparse.tar" tar-entry=holes.bin
 # disk.img's header is after small.txt's (1024 bytes in): a 1K limit stops before it.
 refused "tar-limit=1024 reached at offset 1024 before entry 'disk.img' was found" file "$T/gnu.tar" tar-entry=disk.img tar-limit=1K
 expect_eq "$(ours file "$T/gnu.tar" tar-entry=disk.img tar-limit=2K --run "\"$NBDINFO\" --size \"\$uri\"")" 1000037 \
