@@ -1,63 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // offset filter: serves the window [offset, offset+range) of the layer below, like upstream's
-// nbdkit-offset-filter. Requests and extents are shifted; the window must fit the plugin.
+// nbdkit-offset-filter. Requests and extents are shifted (vdisk::WindowConnection, shared with
+// the partition and tar filters); the window must fit the plugin, checked when a client opens.
 #include <optional>
 
+#include "disk/window_connection.h"
 #include "nbd/filter.h"
 #include "nbd/parse.h"
 
 namespace nbd::filters {
 namespace {
-
-class OffsetConnection final : public FilterConnection {
- public:
-  OffsetConnection(std::unique_ptr<Connection> next, uint64_t offset, std::optional<uint64_t> range)
-      : FilterConnection(std::move(next)), offset_(offset), range_(range) {}
-
-  Result<uint64_t> get_size() override {
-    NBD_TRY_ASSIGN(uint64_t real, next().get_size());
-    if (range_) {
-      if (offset_ > real || *range_ > real - offset_)
-        return make_error(EINVAL, "offset: offset+range (" + std::to_string(offset_) + "+" +
-                                      std::to_string(*range_) + ") is larger than the real size (" +
-                                      std::to_string(real) + ") of the underlying file or device");
-      return *range_;
-    }
-    if (offset_ > real)
-      return make_error(EINVAL, "offset: offset (" + std::to_string(offset_) +
-                                    ") is larger than the real size (" + std::to_string(real) +
-                                    ") of the underlying file or device");
-    return real - offset_;
-  }
-
-  Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t flags) override {
-    return next().pread(buf, offset + offset_, flags);
-  }
-  Status pwrite(std::span<const std::byte> buf, uint64_t offset, uint32_t flags) override {
-    return next().pwrite(buf, offset + offset_, flags);
-  }
-  Status trim(uint64_t count, uint64_t offset, uint32_t flags) override {
-    return next().trim(count, offset + offset_, flags);
-  }
-  Status zero(uint64_t count, uint64_t offset, uint32_t flags) override {
-    return next().zero(count, offset + offset_, flags);
-  }
-  Status cache(uint64_t count, uint64_t offset, uint32_t flags) override {
-    return next().cache(count, offset + offset_, flags);
-  }
-  // Asks below for the shifted range, then moves each extent back into the window; extents
-  // past the window's end are dropped by the caller's list.
-  Status extents(uint64_t count, uint64_t offset, uint32_t flags, ExtentList& out) override {
-    ExtentList below(offset + offset_, offset + offset_ + count);
-    NBD_TRY(next().extents(count, offset + offset_, flags, below));
-    for (const Extent& e : below.extents()) NBD_TRY(out.add(e.offset - offset_, e.length, e.flags));
-    return ok();
-  }
-
- private:
-  uint64_t offset_;
-  std::optional<uint64_t> range_;
-};
 
 class OffsetFilter final : public Filter {
  public:
@@ -74,7 +26,23 @@ class OffsetFilter final : public Filter {
   }
   Result<std::unique_ptr<Connection>> open(const OpenParams& params, const NextOpen& next) override {
     NBD_TRY_ASSIGN(auto below, next(params));
-    return std::unique_ptr<Connection>(std::make_unique<OffsetConnection>(std::move(below), offset_, range_));
+    NBD_TRY_ASSIGN(uint64_t real, below->get_size());
+    uint64_t size;
+    if (range_) {
+      if (offset_ > real || *range_ > real - offset_)
+        return make_error(EINVAL, "offset: offset+range (" + std::to_string(offset_) + "+" +
+                                      std::to_string(*range_) + ") is larger than the real size (" +
+                                      std::to_string(real) + ") of the underlying file or device");
+      size = *range_;
+    } else {
+      if (offset_ > real)
+        return make_error(EINVAL, "offset: offset (" + std::to_string(offset_) +
+                                      ") is larger than the real size (" + std::to_string(real) +
+                                      ") of the underlying file or device");
+      size = real - offset_;
+    }
+    return std::unique_ptr<Connection>(
+        std::make_unique<vdisk::WindowConnection>(std::move(below), offset_, size));
   }
 
  private:
