@@ -14,6 +14,7 @@ pkgs=(
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language
+  gddrescue  # ddrescue filter test: mapfiles written by ddrescue and ddrescuelog
 )
 
 missing=()
