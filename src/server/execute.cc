@@ -28,6 +28,13 @@ uint32_t plugin_flags(const Request& r) {
 
 }  // namespace
 
+void Workspace::release_large_buffer() {
+  if (data_cap > kKeepBufferBytes) {
+    data.reset();
+    data_cap = 0;
+  }
+}
+
 std::span<std::byte> Workspace::data_buffer(size_t n) {
   if (data_cap < n) {
     data.reset(new std::byte[n]);

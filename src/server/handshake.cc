@@ -33,9 +33,9 @@ uint32_t open_error_rep(int errnum) {
 }  // namespace
 
 Status Session::handshake() {
-  if (ctx_.opts.timeout_ns) io_.set_read_timeout_ns(ctx_.opts.timeout_ns);
+  io_.set_read_deadline_ns(ctx_.opts.timeout_ns);
   Status s = ctx_.opts.oldstyle ? oldstyle() : newstyle();
-  io_.set_read_timeout_ns(0);
+  io_.set_read_deadline_ns(0);
   return s;
 }
 
@@ -219,7 +219,7 @@ Status Session::opt_starttls(uint32_t opt, std::span<const std::byte> payload) {
   if (io_.buffered() > 0)
     return make_error(EPROTO, "client sent data after NBD_OPT_STARTTLS before the reply");
   NBD_TRY(reply(opt, kRepAck));
-  auto session = ctx_.tls->accept(io_.in_fd(), io_.out_fd(), ctx_.opts.timeout_ns);
+  auto session = ctx_.tls->accept(io_.in_fd(), io_.out_fd(), io_.deadline_left_ns());
   if (!session) {
     log::error("%s", session.error().message.c_str());
     return make_error(0, "TLS handshake failed");

@@ -55,7 +55,20 @@ void Io::start_tls(std::unique_ptr<TlsSession> tls) {
 
 ssize_t Io::raw_read(std::byte* p, size_t n) { return tls_ ? tls_->recv(p, n) : ::read(in_fd_, p, n); }
 
-void Io::set_read_timeout_ns(uint64_t ns) { timeout_ns_ = ns; }
+namespace {
+int64_t monotonic_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+void Io::set_read_deadline_ns(uint64_t ns) { deadline_ns_ = ns ? monotonic_ns() + int64_t(ns) : 0; }
+
+uint64_t Io::deadline_left_ns() const {
+  if (!deadline_ns_) return 0;
+  return uint64_t(std::max<int64_t>(1, deadline_ns_ - monotonic_ns()));
+}
 
 Status Io::fill(size_t n) {
   NBD_ASSERT(n <= rbuf_.size());
@@ -66,10 +79,11 @@ Status Io::fill(size_t n) {
     pos_ = 0;
   }
   while (end_ - pos_ < n) {
-    if (timeout_ns_ && !(tls_ && tls_->pending())) {
+    if (deadline_ns_ && !(tls_ && tls_->pending())) {
       struct pollfd p = {in_fd_, POLLIN, 0};
-      int r = ::poll(&p, 1, int(std::max<uint64_t>(1, timeout_ns_ / 1000000)));
-      if (r == 0) return make_error(ETIMEDOUT, "client timed out during the handshake");
+      uint64_t left = deadline_left_ns();
+      int r = left <= 1 ? 0 : ::poll(&p, 1, int(std::max<uint64_t>(1, left / 1000000)));
+      if (r == 0) return make_error(ETIMEDOUT, "client did not finish the handshake in time (--timeout)");
       if (r < 0 && errno != EINTR) return io_error("poll");
     }
     ssize_t r = spin_read(rbuf_.data() + end_, rbuf_.size() - end_);
@@ -91,7 +105,7 @@ Status Io::fill(size_t n) {
 // the next 1, 2, 4 ... kMaxBackoff chances, so idle and slow connections cost nothing.
 ssize_t Io::spin_read(std::byte* p, size_t n) {
   errno = EWOULDBLOCK;
-  if (!spin_ || timeout_ns_) return -1;
+  if (!spin_ || deadline_ns_) return -1;
   if (skip_ > 0) {
     --skip_;
     return -1;

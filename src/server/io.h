@@ -45,8 +45,11 @@ class Io {
   // Polls briefly before blocking in reads (the transmission phase; see spin_read).
   void enable_spinning() { spin_ = !tls_; }
 
-  // Sets a receive timeout (0 = none) used during the handshake.
-  void set_read_timeout_ns(uint64_t ns);
+  // Reads must complete within ns from now (0 = no deadline): the handshake's bound, so a
+  // client that trickles one byte at a time cannot hold a connection past it either.
+  void set_read_deadline_ns(uint64_t ns);
+  // Time left before the deadline (at least 1 ns), or 0 when there is none.
+  uint64_t deadline_left_ns() const;
 
   int in_fd() const { return in_fd_; }
   // Number of read(2) calls made so far (each one may have blocked).
@@ -57,7 +60,7 @@ class Io {
   int in_fd_, out_fd_;
   std::vector<std::byte> rbuf_;
   size_t pos_ = 0, end_ = 0;
-  uint64_t timeout_ns_ = 0;
+  int64_t deadline_ns_ = 0;  // CLOCK_MONOTONIC; 0 = none
   uint64_t read_calls_ = 0;
   bool spin_ = false;
   unsigned backoff_ = 0, skip_ = 0;

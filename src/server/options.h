@@ -61,7 +61,9 @@ struct Options {
   std::string log = "stderr";
   bool print_uri = false;
   bool keepalive = false;
-  uint64_t timeout_ns = 0;  // --timeout: handshake timeout, 0 = none
+  // --timeout: the whole handshake (TLS included) must finish within it; 0 = no limit. The
+  // default bounds clients that connect and never finish (or trickle bytes).
+  uint64_t timeout_ns = 60'000'000'000;
   std::string user, group;  // -u, -g
   bool swap = false;        // --swap: mlockall
   TlsMode tls = TlsMode::Default;

@@ -13,7 +13,11 @@ namespace {
 using namespace nbd::protocol;
 
 constexpr size_t kFlushThreshold = 256 * 1024;  // send batched replies once this much is queued
-constexpr size_t kInBufferWrite = 128 * 1024;   // write payloads up to this are used in place
+// Read and write data held by one connection's requests in flight: a client that sends 32 MiB
+// requests and never reads the replies costs this much memory, not threads x 32 MiB. One
+// request is always let through, whatever its size.
+constexpr uint64_t kMaxInFlightBytes = 128 * 1024 * 1024;
+constexpr size_t kInBufferWrite = 128 * 1024;  // write payloads up to this are used in place
 // Writes this large are pipelined under the parallel model: a worker copies one into the
 // plugin while the reader receives the next, so the two halves of the work use two cores.
 constexpr uint64_t kPipelineBytes = 256 * 1024;
@@ -99,12 +103,18 @@ Status Transmitter::run_inline(const Request& r) {
 Status Transmitter::hand_off(const Request& r) {
   Job* job;
   {
+    uint64_t bytes = r.type == uint16_t(Command::Write) || r.type == uint16_t(Command::Read) ? r.length : 0;
     std::unique_lock lock(mu_);
-    space_cv_.wait(lock, [&] { return in_flight_ < max_in_flight_; });
+    space_cv_.wait(lock, [&] {
+      return in_flight_ < max_in_flight_ &&
+             (in_flight_ == 0 || in_flight_bytes_ + bytes <= kMaxInFlightBytes);
+    });
     ++in_flight_;
+    in_flight_bytes_ += bytes;
     if (free_.empty()) free_.push_back(std::make_unique<Job>());
     job = free_.back().release();
     free_.pop_back();
+    job->bytes = bytes;
   }
   job->r = r;
   if (r.type == uint16_t(Command::Write)) {
@@ -114,9 +124,7 @@ Status Transmitter::hand_off(const Request& r) {
     }
     Status s = io_.read_exact(job->payload.get(), size_t(r.length));
     if (!s) {
-      std::lock_guard lock(mu_);
-      free_.emplace_back(job);
-      --in_flight_;
+      finish(job);
       return s;
     }
   }
@@ -152,13 +160,25 @@ void Transmitter::worker_loop() {
     size_t n = job->r.type == uint16_t(Command::Write) ? size_t(job->r.length) : 0;
     (void)execute(ws, job->r, std::span<const std::byte>(job->payload.get(), n));
     if (!flush(ws) && io_.in_fd() == io_.out_fd()) ::shutdown(io_.in_fd(), SHUT_RDWR);
-    {
-      std::lock_guard lock(mu_);
-      free_.emplace_back(job);
-      --in_flight_;
-    }
-    space_cv_.notify_all();
+    ws.release_large_buffer();
+    finish(job);
   }
+}
+
+// A job is done (replied, or its payload never arrived): its budget returns to the reader, and
+// a buffer above kKeepBufferBytes is freed so idle jobs do not keep 32 MiB each.
+void Transmitter::finish(Job* job) {
+  if (job->cap > kKeepBufferBytes) {
+    job->payload.reset();
+    job->cap = 0;
+  }
+  {
+    std::lock_guard lock(mu_);
+    in_flight_bytes_ -= job->bytes;
+    --in_flight_;
+    free_.emplace_back(job);
+  }
+  space_cv_.notify_all();
 }
 
 void Transmitter::drain_and_stop() {

@@ -30,12 +30,16 @@ struct Workspace {
   std::vector<protocol::BlockDescriptor> descs;
   ExtentList extents{0, 0};
   std::span<std::byte> data_buffer(size_t n);
+  void release_large_buffer();  // frees a data buffer above kKeepBufferBytes (execute.cc)
   // The reader's plugin-call timing (see Transmitter::call): set watch to measure.
   bool watch = false;
   bool call_slow = false;
   int64_t call_ns = 0;
   long call_switches = 0;
 };
+
+// Buffers above this are freed after use rather than kept for the next request.
+constexpr size_t kKeepBufferBytes = 4 * 1024 * 1024;
 
 // A call slower than this (plus 1 ns per byte moved) during which the thread gave up the CPU
 // voluntarily (I/O, sleep, a lock) means the plugin blocks: offload to workers. Being
@@ -55,7 +59,10 @@ class Transmitter {
     protocol::Request r;
     std::unique_ptr<std::byte[]> payload;
     size_t cap = 0;
+    uint64_t bytes = 0;  // data this request holds while in flight (its payload or its reply)
   };
+
+  void finish(Job* job);
 
   // ---- reader ----
   Status dispatch(const protocol::Request& r);
@@ -97,6 +104,7 @@ class Transmitter {
   std::deque<Job*> queue_;
   std::vector<std::unique_ptr<Job>> free_;
   size_t in_flight_ = 0, max_in_flight_ = 0;
+  uint64_t in_flight_bytes_ = 0;  // bounded by kMaxInFlightBytes (transmission.cc)
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
