@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: build deps run check clean asan tsan fuzz
+.PHONY: build deps run check clean asan tsan fuzz soak
 
 build:
 	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -45,6 +45,14 @@ fuzz: deps
 	  -DNBD_FUZZ=ON -DNBD_TESTS=OFF -DNBD_SANITIZE=address,undefined
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_protocol fuzz_server fuzz_client fuzz_uri fuzz_data fuzz_parse
 	bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# SOAK_SECONDS (default 600) of mixed load (fio verify, nbdcopy round trips, connection churn,
+# bad clients) against the ASan build's nbdkit; bytes, fds, threads and memory checked at the end.
+SOAK_SECONDS ?= 600
+soak: deps
+	@test -f build-asan/build.ninja || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNBD_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS) --target nbdkit nbdcopy nbdinfo
+	bash tests/soak/soak.sh build-asan $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
