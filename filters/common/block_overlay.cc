@@ -18,6 +18,10 @@
 
 namespace nbd::filters {
 
+// A byte of state per block (and 8 more with LRU): past these counts the tables could not be
+// held (4G, 8G), so such an export is refused at open instead of failing an allocation later.
+constexpr uint64_t kMaxBlocks = uint64_t(1) << 32, kMaxLruBlocks = uint64_t(1) << 30;
+
 Result<std::shared_ptr<BlockOverlay>> BlockOverlay::create(std::string_view who, uint32_t block_size,
                                                            std::string_view dir, bool lru) {
   if (!std::has_single_bit(block_size))
@@ -44,6 +48,9 @@ Status BlockOverlay::set_size(uint64_t size) {
     return ok();
   }
   const uint64_t n = size / bs_ + (size % bs_ != 0);
+  if (n > (lru_ ? kMaxLruBlocks : kMaxBlocks))
+    return make_error(ENOMEM, who_ + ": cannot track " + std::to_string(n) + " blocks of " +
+                                  std::to_string(bs_) + " bytes (use a larger block size)");
   // calloc: the kernel hands out zero pages lazily, so a huge sparse export costs only what
   // is touched. A size nothing could track is refused here rather than crashing later.
   states_.reset(n ? static_cast<uint8_t*>(std::calloc(n, 1)) : nullptr);

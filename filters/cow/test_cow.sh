@@ -83,6 +83,10 @@ for bs in 1024 3000 4G; do
 done
 expect_fail_line 1 "cow-on-read" "$NBDKIT" -U - --filter=cow memory 1M cow-on-read=relative/path --run true
 expect_fail_line 1 "cow-on-cache" "$NBDKIT" -U - --filter=cow memory 1M cow-on-cache=perhaps --run true
+# An export whose block table could not be held is refused at open with a clear line, not a crash.
+err=$($TO "$NBDKIT" -U - --filter=cow null 1E --run "$NBDINFO --size \"\$uri\"" 2>&1) &&
+  fail "cow over a 1E export served it"
+expect_contains "$err" "cow: cannot track" "an export too large for the overlay"
 # -r still means read-only above the filter.
 err=$($TO "$NBDKIT" -r -U - --filter=cow memory 1M --run "qemu-io -f raw \"\$uri\" -c 'write 0 512'" 2>&1) &&
   fail "cow under -r accepted a write"
