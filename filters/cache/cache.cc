@@ -65,6 +65,8 @@ class CacheConnection final : public FilterConnection {
   Result<CacheMode> can_cache() override { return CacheMode::Native; }
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
+    NBD_TRY_ASSIGN(bool served, read_if_all_held(buf, offset));
+    if (served) return ok();
     const bool keep = s_->cfg.on_read.now();
     return piecewise(offset, buf.size(), [&](const Piece& p) -> Status {
       auto out = buf.subspan(p.pos, p.len);
@@ -162,6 +164,22 @@ class CacheConnection final : public FilterConnection {
     });
   }
 
+  // The warm path: when the cache holds every block of the request, one read of the file
+  // serves it (one system call instead of one per block). If a block was evicted
+  // meanwhile (its bytes may have been punched mid-read), the caller goes block by block.
+  Result<bool> read_if_all_held(std::span<std::byte> buf, uint64_t offset) {
+    const uint64_t first = o_.block_of(offset), last = o_.block_of(offset + buf.size() - 1);
+    if (buf.empty() || last - first > 64) return false;
+    const uint64_t seen = o_.evictions();
+    for (uint64_t b = first; b <= last; ++b) {
+      auto l = o_.lock(b);
+      if (!holds_bytes(o_.state(b))) return false;
+      o_.touch(b);
+    }
+    NBD_TRY(o_.read(first, uint32_t(offset - o_.block_start(first)), buf));
+    return o_.evictions() == seen;
+  }
+
   bool goes_through(uint32_t flags) const {
     return mode_ == Mode::Writethrough || (mode_ == Mode::Writeback && (flags & kFua));
   }
@@ -184,6 +202,7 @@ class CacheConnection final : public FilterConnection {
   }
   Status drop(uint64_t b) {
     if (!holds_bytes(o_.state(b))) return ok();
+    o_.note_eviction();
     NBD_TRY(o_.punch(b, 0, o_.block_length(b)));
     o_.set_state(b, BlockState::Absent);
     return ok();

@@ -55,10 +55,17 @@ class BlockOverlay {
   void set_state(uint64_t b, BlockState s);
 
   // Bytes [off, off+buf.size()) of block b in the file; a part never written reads as zeroes.
+  // The range may run on into the following blocks (one system call for a run of blocks).
   Status read(uint64_t b, uint32_t off, std::span<std::byte> buf);
   Status write(uint64_t b, uint32_t off, std::span<const std::byte> buf);
   // Makes [off, off+len) of block b read as zeroes and frees the file's space where it can.
   Status punch(uint64_t b, uint32_t off, uint32_t len);
+
+  // Counts blocks taken out of the overlay (reclaim, trim). Bumped before the block's bytes are
+  // punched, so a reader that checked states without holding their locks through its read
+  // can tell, by an unchanged count after the read, that no block went from under it.
+  void note_eviction() { evictions_.fetch_add(1); }
+  uint64_t evictions() const { return evictions_.load(); }
 
   uint64_t held_blocks() const { return held_.load(std::memory_order_relaxed); }
   uint64_t dirty_blocks() const { return dirty_.load(std::memory_order_relaxed); }
@@ -87,7 +94,7 @@ class BlockOverlay {
   };
   std::unique_ptr<uint8_t, Free> states_;  // element b guarded by lock(b)
   std::unique_ptr<uint64_t, Free> used_;   // element b read and written through atomic_ref
-  std::atomic<uint64_t> clock_{0}, held_{0}, dirty_{0};
+  std::atomic<uint64_t> clock_{0}, held_{0}, dirty_{0}, evictions_{0};
   std::atomic<bool> can_punch_{true};
   std::mutex stripes_[kStripes];
 };
