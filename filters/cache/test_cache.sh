@@ -38,7 +38,8 @@ kill "$(cat "$sock.pid")"; wait
 visible() {
   head -c 1M /dev/zero > "$T/w.img"
   rm -f "$sock" "$sock.pid"
-  "$1" -f -U "$sock" -P "$sock.pid" --filter=cache file "$T/w.img" cache=$2 & local pid=$!
+  bg "$1" -f -U "$sock" -P "$sock.pid" --filter=cache file "$T/w.img" cache=$2
+  local pid=$!
   wait_for_file "$sock.pid"
   /usr/bin/python3 - "$uri" "$T/w.img" <<'PY'
 import sys, nbd

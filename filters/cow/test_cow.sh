@@ -52,6 +52,13 @@ PY
 kill "$(cat "$sock.pid")"
 expect_eq "$(sha256sum < "$T/disk.img")" "$before" "the plugin's file after two clients"
 
+# 2b. A whole image written in by nbdcopy reads back, and still nothing reaches the file.
+head -c 4M /dev/urandom > "$T/new.img"
+$TO "$NBDKIT" -U - --filter=cow file "$T/disk.img" \
+  --run "$NBDCOPY $T/new.img \"\$uri\" && $NBDCOPY \"\$uri\" $T/back.img" || fail "nbdcopy in and out of cow"
+expect_eq "$(sha256sum < "$T/back.img")" "$(sha256sum < "$T/new.img")" "an image copied into cow"
+expect_eq "$(sha256sum < "$T/disk.img")" "$before" "the plugin's file after nbdcopy wrote the export"
+
 # 3. Over the read-only pattern plugin: writes are allowed; untouched bytes are the pattern's.
 $TO "$REF_NBDKIT" -r -U - pattern 4M --run "$REF_NBDCOPY \"\$uri\" $T/pattern.img" || fail "pattern reference"
 cp "$T/pattern.img" "$T/pmodel.img"
