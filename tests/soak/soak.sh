@@ -21,6 +21,7 @@ cleanup() { kill $(jobs -p) 2>/dev/null; [ -f "$T/pid" ] && kill "$(cat "$T/pid"
 trap cleanup EXIT
 command -v fio >/dev/null || fail "fio is missing (scripts/install-deps.sh)"
 
+cd "$T"  # fio leaves its verify state files in the working directory
 export ASAN_OPTIONS=detect_leaks=1:log_path=$T/asan
 "$build/bin/nbdkit" -f -U "$T/sock" -P "$T/pid" -t 16 memory 1G 2>"$T/server.log" &
 for _ in $(seq 200); do [ -s "$T/pid" ] && break; sleep 0.05; done
