@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # multi-conn filter through our server: the capabilities our nbdinfo --json sees for every mode
-# are those Debian's nbdkit shows over the same plugins; the flushes that reach the plugin per
-# connection (the log filter below) are Debian's for the same client sequences; data written on
-# one connection and flushed on another reads back on a third and through a multi-conn nbdcopy;
-# bad values and an emulation the plugin cannot back are refused.
+# are those Debian's nbdkit shows over the same plugins; data written on one connection and
+# flushed on another reads back on a third and through a multi-conn nbdcopy; bad values and an
+# emulation the plugin cannot back are refused. (The flushes: test_multi_conn_flushes.sh.)
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdinfo nbdcopy
 require_peer nbdkit nbdinfo
@@ -53,64 +52,6 @@ expect_eq "$(caps "$NBDKIT" X=1 sh "$plug" multi-conn-mode=plugin)" \
   '"can_flush": true "can_fua": true "can_multi_conn": false ' "plugin mode over a plugin without multi-conn"
 expect_eq "$(caps "$NBDKIT" X=1 sh "$plug")" '"can_flush": true "can_fua": true "can_multi_conn": true ' \
   "auto emulates over a plugin without multi-conn"
-
-# seq.py URI OPS: opens one connection per digit in OPS (in order of first appearance), then
-# runs each op: w write, W FUA write, r read, z zero, t trim, f flush.
-cat >"$T/seq.py" <<'PY'
-import nbd, sys
-uri, ops = sys.argv[1], sys.argv[2].split()
-hs = {}
-for o in ops:
-    if o[0] not in hs:
-        hs[o[0]] = nbd.NBD()
-        hs[o[0]].connect_uri(uri)
-for o in ops:
-    h, c = hs[o[0]], o[1]
-    if c == 'w': h.pwrite(b'x' * 512, 0)
-    elif c == 'W': h.pwrite(b'x' * 512, 0, nbd.CMD_FLAG_FUA)
-    elif c == 'r': h.pread(512, 0)
-    elif c == 'z': h.zero(512, 0)
-    elif c == 't': h.trim(512, 0)
-    elif c == 'f': h.flush()
-for h in hs.values(): h.shutdown()
-PY
-# calls SERVER "FILTER-ARGS" OPS ENV PLUGIN...: the requests the plugin saw, per connection.
-calls() {
-  local bin=$1 args=$2 ops=$3 e=$4; shift 4
-  rm -f "$T/log"
-  env $e timeout 20 "$bin" -U - --filter=multi-conn --filter=log "$@" logfile="$T/log" $args \
-    --run "/usr/bin/python3 $T/seq.py \"\$uri\" '$ops'" || fail "$bin $args '$ops': the client failed"
-  grep -v ' \.\.\.[A-Z]' "$T/log" | grep -oE 'connection=[0-9]+ (Read|Write|Flush|Zero|Trim)' |
-    sed -E 's/connection=([0-9]+) /\1/' | tr '\n' ';'
-}
-n=0
-for mode in emulate plugin unsafe disable; do
-  for track in connection fast off; do
-    for ops in "1w 2r 1f" "2r 1w 1f 2f" "1W 2r 2f" "1z 2t 3r 2f 1f"; do
-      a="multi-conn-mode=$mode multi-conn-track-dirty=$track"
-      ours=$(calls "$NBDKIT" "$a" "$ops" X=1 memory 1M)
-      ref=$(calls "$REF_NBDKIT" "$a" "$ops" X=1 memory 1M)
-      [[ "$ref" == *1* ]] || fail "Debian's log is empty for '$a' '$ops'"
-      expect_eq "$ours" "$ref" "memory, $a, '$ops'"
-      n=$((n + 1))
-    done
-  done
-done
-# Over the sh plugin (no multi-conn, no FUA) the slower sequences, fewer of them.
-for a in "multi-conn-mode=plugin" "multi-conn-mode=plugin multi-conn-track-dirty=fast" "" \
-         "multi-conn-mode=disable"; do
-  for ops in "1w 1f 2f"; do
-    ours=$(calls "$NBDKIT" "$a" "$ops" X=1 sh "$plug")
-    ref=$(calls "$REF_NBDKIT" "$a" "$ops" X=1 sh "$plug")
-    expect_eq "$ours" "$ref" "sh plugin, '$a', '$ops'"
-    n=$((n + 1))
-  done
-done
-[ "$n" -eq 52 ] || fail "ran $n flush cases"
-expect_eq "$(calls "$NBDKIT" multi-conn-mode=emulate "1w 2r 3w 2f" X=1 memory 1M)" \
-  "1Write;2Read;3Write;1Flush;2Flush;3Flush;" "emulate: one flush reaches every dirty connection"
-expect_eq "$(calls "$NBDKIT" multi-conn-mode=disable "1w 2r 3w 2f" X=1 memory 1M)" "1Write;2Read;3Write;2Flush;" \
-  "disable: a flush stays on its connection"
 
 # Data: written on one connection, flushed on a second, read on a third (file plugin, emulate).
 truncate -s 4M "$T/disk"
