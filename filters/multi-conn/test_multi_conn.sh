@@ -33,10 +33,10 @@ caps() {
     grep -oE '"can_(multi_conn|flush|fua)": (true|false)' | tr '\n' ' '
 }
 n=0 refused=
-for mode in "" auto emulate plugin unsafe disable; do
+for mode in auto emulate plugin unsafe disable; do
   m=${mode:+multi-conn-mode=$mode}
   for setup in "X=1|memory 1M" "X=1|sh $plug" "MC=1|sh $plug" "NOFLUSH=1 MC=1|sh $plug" \
-               "TM=serialize_connections MC=1|sh $plug" "TM=serialize_all_requests|sh $plug"; do
+               "TM=serialize_connections MC=1|sh $plug"; do
     e=${setup%%|*} p=${setup#*|}
     ours=$(caps "$NBDKIT" "$e" $p $m)
     ref=$(caps "$REF_NBDKIT" "$e" $p $m)
@@ -45,7 +45,7 @@ for mode in "" auto emulate plugin unsafe disable; do
     [ -n "$ref" ] || refused+="$e $m;"
   done
 done
-[ "$n" -eq 36 ] || fail "ran $n capability cases"
+[ "$n" -eq 25 ] || fail "ran $n capability cases"
 # Only emulation over the plugin without flush serves no export (checked more below).
 expect_eq "$refused" "NOFLUSH=1 MC=1 multi-conn-mode=emulate;" "cases where no export was served"
 expect_eq "$(caps "$NBDKIT" X=1 sh "$plug" multi-conn-mode=plugin)" \
