@@ -52,6 +52,7 @@ class Counting final : public FilterConnection {
 
   static std::atomic<int> total_overlaps;
   static std::atomic<bool> slow;
+  static std::mutex disk_mu;
 
  private:
   template <class F>
@@ -59,7 +60,11 @@ class Counting final : public FilterConnection {
     if (busy_.exchange(true)) ++total_overlaps;
     log_.add(id_, op);
     if (slow) std::this_thread::sleep_for(std::chrono::microseconds(50));  // widens the window for overlaps
-    Status s = f();
+    Status s;
+    {
+      std::lock_guard l(disk_mu);  // the fake disk's bytes are not thread-safe
+      s = f();
+    }
     busy_.store(false);
     return s;
   }
@@ -69,6 +74,7 @@ class Counting final : public FilterConnection {
 };
 std::atomic<int> Counting::total_overlaps{0};
 std::atomic<bool> Counting::slow{false};
+std::mutex Counting::disk_mu;
 
 FakeCaps caps(bool multi_conn, bool flush = true, FuaMode fua = FuaMode::Native) {
   FakeCaps c;
