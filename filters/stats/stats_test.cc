@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fixtures/fake_disk.h"
+#include "request_clock.h"
 #include "stats_report.h"
 
 namespace nbd::filters {
@@ -162,6 +163,25 @@ TEST_F(StatsFilterTest, AppendKeepsEarlierReports) {
   }
   std::string s = slurp(file_);
   EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 2) << s;
+}
+
+// The TSC source (where the kernel uses it) and steady_clock agree on a 20 ms sleep.
+TEST(StatsFilter, RequestClockMeasuresWholeMicroseconds) {
+  for (bool steady : {false, true}) {
+    stats::RequestClock c;
+    c.calibrate(steady);
+    if (steady) {
+      EXPECT_FALSE(c.uses_tsc());
+    }
+    uint64_t t0 = c.now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    uint64_t t1 = c.now();
+    uint64_t us = c.whole_us(t0, t1);
+    EXPECT_GE(us, 19'900u) << "tsc " << c.uses_tsc();
+    EXPECT_LT(us, 200'000u) << "tsc " << c.uses_tsc();
+    EXPECT_EQ(c.whole_us(t1, t0), 0u);  // a clock that went backwards counts nothing
+    EXPECT_EQ(c.whole_us(t0, t0), 0u);
+  }
 }
 
 TEST(StatsFilter, RefusesBadValues) {
