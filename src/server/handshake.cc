@@ -91,10 +91,12 @@ void Session::settle_caps() {
   caps_.df = structured_;
   const LayerCaps& l = conn_->caps();
   const ExportCaps& k = caps_;
+  // As upstream: one connection at a time cannot be several connections at once.
+  bool multi_conn = l.multi_conn && ctx_.model != ThreadModel::SerializeConnections;
   eflags_ = kFlagHasFlags | (k.readonly ? kFlagReadOnly : 0) | (k.flush ? kFlagSendFlush : 0) |
             (k.fua ? kFlagSendFua : 0) | (l.rotational ? kFlagRotational : 0) | (k.trim ? kFlagSendTrim : 0) |
             (k.zero ? kFlagSendWriteZeroes : 0) | (k.fast_zero ? kFlagSendFastZero : 0) |
-            (l.multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) |
+            (multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) |
             (k.df ? kFlagSendDf : 0);
 }
 

@@ -67,6 +67,15 @@ done
 n=$(overlap_run parallel)
 [ "$n" -gt 0 ] || fail "parallel: two connections never overlapped (the check above cannot fail)"
 
+# A plugin with multi-conn under serialize_connections: not advertised (one connection at a
+# time), as Debian's nbdkit; under parallel it is.
+for m in serialize_connections:2 parallel:0; do
+  start_server "$T/mc-${m%:*}.sock" eval thread_model="echo ${m%:*}" get_size='echo 1048576' \
+    pread='dd if=/dev/zero count=$3 iflag=count_bytes status=none' can_multi_conn='exit 0'
+  rc=0; "$NBDINFO" --can multi-conn "nbd+unix:///?socket=$T/mc-${m%:*}.sock" || rc=$?
+  expect_eq "$rc" "${m#*:}" "nbdinfo --can multi-conn under ${m%:*}"
+done
+
 # -u/-g (as root): the running server is nobody:nogroup and still serves.
 [ "$(id -u)" = 0 ] || fail "this test runs as root (as CI does)"
 chmod 711 "$T"  # nobody must reach its socket and pid file below
