@@ -96,8 +96,7 @@ void Session::settle_caps() {
   eflags_ = kFlagHasFlags | (k.readonly ? kFlagReadOnly : 0) | (k.flush ? kFlagSendFlush : 0) |
             (k.fua ? kFlagSendFua : 0) | (l.rotational ? kFlagRotational : 0) | (k.trim ? kFlagSendTrim : 0) |
             (k.zero ? kFlagSendWriteZeroes : 0) | (k.fast_zero ? kFlagSendFastZero : 0) |
-            (multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) |
-            (k.df ? kFlagSendDf : 0);
+            (multi_conn ? kFlagCanMultiConn : 0) | (k.cache ? kFlagSendCache : 0) | (k.df ? kFlagSendDf : 0);
 }
 
 Status Session::reply(uint32_t opt, uint32_t type, std::span<const std::byte> payload) {
