@@ -43,7 +43,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@test -f build-fuzz/build.ninja || CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DNBD_FUZZ=ON -DNBD_TESTS=OFF -DNBD_SANITIZE=address,undefined
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_protocol fuzz_server fuzz_client fuzz_uri fuzz_data fuzz_parse
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_protocol fuzz_server fuzz_client fuzz_uri fuzz_data fuzz_parse fuzz_decoders
 	bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # SOAK_SECONDS (default 600) of mixed load (fio verify, nbdcopy round trips, connection churn,

@@ -11,7 +11,7 @@ build=$(cd "${1:-$here/../build}" && pwd)
 corpus=$here/corpus
 tmp=$(mktemp -d)
 trap 'kill $(cat "$tmp"/*/nbdkit.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$tmp"' EXIT
-mkdir -p "$corpus"/{protocol,server,client,uri,data,parse}
+mkdir -p "$corpus"/{protocol,server,client,uri,data,parse,decoders}
 
 # record NAME CLIENT-CFG SERVER-CFG CLIENT-COMMAND...: one conversation with our nbdkit (64 KiB
 # with data in two places, so reads and block status have something to say). The client's bytes
@@ -70,4 +70,19 @@ printf '\x001M' >"$v/size"
 printf '\x01yes' >"$v/bool"
 printf '\x05500ms' >"$v/delay"
 printf '\x061:1e9' >"$v/probability"
+# Decoders: real files made by GNU tar, sfdisk and xz (first byte: 0 tar, 1 partition 1 with
+# 512-byte sectors, 2 xz), small so that mutations stay fast.
+dec=$corpus/decoders
+( cd "$tmp" && head -c 3000 /dev/urandom >a && printf 'hello\n' >b && tar cf t.tar --format=gnu b a &&
+  tar cf p.tar --format=pax a )
+{ printf '\x00'; cat "$tmp/t.tar"; } >"$dec/tar-gnu"
+{ printf '\x00'; cat "$tmp/p.tar"; } >"$dec/tar-pax"
+for label in dos gpt; do
+  truncate -s 64K "$tmp/$label.img"
+  printf 'label: %s\nstart=34, size=40, type=L\nsize=20, type=L\n' "$label" | sfdisk -q "$tmp/$label.img" >/dev/null
+  { printf '\x01'; cat "$tmp/$label.img"; } >"$dec/partition-$label"
+done
+seq 1 4000 | xz --block-size=4KiB -c >"$tmp/x.xz"
+{ printf '\x02'; cat "$tmp/x.xz"; } >"$dec/xz-4k-blocks"
+
 ls "$corpus"/* | wc -l

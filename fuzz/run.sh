@@ -11,7 +11,7 @@ build=${1:?usage: fuzz/run.sh BUILD-DIR [SECONDS] [TARGET...]}
 seconds=${2:-60}
 shift $(($# >= 2 ? 2 : 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(protocol server client uri data parse)
+[ ${#targets[@]} -gt 0 ] || targets=(protocol server client uri data parse decoders)
 failed=()
 mkdir -p "$build/fuzz-findings"
 for t in "${targets[@]}"; do

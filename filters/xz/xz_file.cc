@@ -93,7 +93,10 @@ Result<IndexPtr> read_stream(const ReadAt& read_at, uint64_t& pos) {
   std::vector<uint8_t> ibuf(static_cast<size_t>(index_size));
   NBD_TRY(read_bytes(read_at, std::as_writable_bytes(std::span(ibuf)), index_at));
   lzma_index* raw_index = nullptr;
-  uint64_t memlimit = UINT64_MAX;
+  // Each record takes at least 2 bytes of the index, so no honest index needs more memory than
+  // this many records do; a corrupt record count would otherwise make liblzma allocate without
+  // bound before it reads the records (found by fuzz/fuzz_decoders).
+  uint64_t memlimit = lzma_index_memusage(1, index_size / 2 + 1);
   size_t in_pos = 0;
   lzma_ret r = lzma_index_buffer_decode(&raw_index, &memlimit, nullptr, ibuf.data(), &in_pos, ibuf.size());
   IndexPtr index(raw_index);
