@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "common/temp_dir.h"
 #include "common/zero.h"
 #include "nbd/parse.h"
+#include "temp_file.h"
 
 namespace nbd::filters {
 
@@ -26,12 +26,8 @@ Result<std::shared_ptr<BlockOverlay>> BlockOverlay::create(std::string_view who,
                                                            std::string_view dir, bool lru) {
   if (!std::has_single_bit(block_size))
     return make_error(EINVAL, std::string(who) + ": block size not a power of 2");
-  std::string path =
-      (dir.empty() ? temp_base("/var/tmp") : std::string(dir)) + "/nbdkit-" + std::string(who) + "-XXXXXX";
-  int fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd < 0) return errno_error(std::string(who) + ": temporary file " + path);
-  ::unlink(path.c_str());  // nothing outlives the server, not even after a crash
-  return std::make_shared<BlockOverlay>(std::string(who), block_size, Fd(fd), lru);
+  NBD_TRY_ASSIGN(Fd fd, unlinked_temp_file(who, dir));
+  return std::make_shared<BlockOverlay>(std::string(who), block_size, std::move(fd), lru);
 }
 
 BlockOverlay::BlockOverlay(std::string who, uint32_t bs, Fd fd, bool lru)
