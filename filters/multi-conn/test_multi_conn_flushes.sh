@@ -8,22 +8,7 @@ require_peer nbdkit nbdinfo
 [ -x "$REF_NBDKIT" ] || REF_NBDKIT=/usr/bin/nbdkit
 
 # A writable sh plugin whose flush, FUA, multi-conn and thread model follow the environment.
-plug=$T/plug.sh
-cat >"$plug" <<'SH'
-#!/bin/bash
-case "$1" in
-  get_size) echo 1048576 ;;
-  can_write) exit 0 ;;
-  can_flush) [ -n "$NOFLUSH" ] && exit 3; exit 0 ;;
-  flush) exit 0 ;;
-  can_multi_conn) [ -n "$MC" ] && exit 0; exit 3 ;;
-  thread_model) echo ${TM:-parallel} ;;
-  pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;;
-  pwrite) cat >/dev/null ;;
-  *) exit 2 ;;
-esac
-SH
-chmod +x "$plug"
+plug=$NBD_SRC/filters/multi-conn/test_plugin.sh
 
 # seq.py URI OPS: opens one connection per digit in OPS (in order of first appearance), then
 # runs each op: w write, W FUA write, r read, z zero, t trim, f flush.
