@@ -5,13 +5,11 @@
 // in $TMPDIR (else /var/tmp), and every connection reads that. Runs of zeroes are left as holes
 // in it, so block status reports them. A corrupt, truncated or non-gzip file refuses the
 // connection with the reason and the compressed offset.
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
