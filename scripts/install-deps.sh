@@ -8,7 +8,7 @@ pkgs=(
   # build
   build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev clang-format
   clang libclang-rt-14-dev  # make fuzz: libFuzzer targets (fuzz/)
-  libgnutls28-dev liblzma-dev zlib1g-dev
+  libgnutls28-dev liblzma-dev zlib1g-dev libbz2-dev bzip2
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
