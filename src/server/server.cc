@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <thread>
@@ -130,10 +131,18 @@ int accept_loop(ServerContext& ctx, const Listeners& l, Subprocess* run, Clients
   p.push_back({g_wake[0], POLLIN, 0});
   for (int fd : l.fds) p.push_back({fd, POLLIN, 0});
   uint64_t next_id = 1;
+  bool out_of_fds = false;  // the last accept failed for want of fds or memory
+  time_t last_complaint = 0;
   for (;;) {
     // With a --run command, also look every second: its SIGCHLD was seen lost under TSan (the
     // child a zombie, the server asleep in poll), and a lost wake-up must not hang the server.
-    int n = ::poll(p.data(), p.size(), run ? 1000 : -1);
+    // Out of fds, the listeners stay readable and accept keeps failing: leave them out of the
+    // poll for 100 ms rather than spin, until a client leaves and frees one.
+    int n = out_of_fds ? ::poll(p.data(), 1, 100) : ::poll(p.data(), p.size(), run ? 1000 : -1);
+    if (out_of_fds) {
+      out_of_fds = false;
+      for (size_t i = 1; i < p.size(); ++i) p[i].revents = 0;
+    }
     if (n < 0 && errno != EINTR) return 1;
     bool check_run = run && n == 0;
     if (p[0].revents) {
@@ -157,7 +166,17 @@ int accept_loop(ServerContext& ctx, const Listeners& l, Subprocess* run, Clients
     for (size_t i = 1; i < p.size(); ++i) {
       if (!(p[i].revents & POLLIN)) continue;
       int fd = accept4(p[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          out_of_fds = true;
+          if (time_t now = ::time(nullptr); now - last_complaint >= 10) {
+            log::error("accept: %s: new clients wait until a connection closes (raise ulimit -n?)",
+                       strerror(errno));
+            last_complaint = now;
+          }
+        }
+        continue;
+      }
       tune_socket(fd, ctx.opts);
       log::debug("accepted connection");
       uint64_t id = next_id++;
