@@ -15,6 +15,7 @@ pkgs=(
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language
   gddrescue  # ddrescue filter test: mapfiles written by ddrescue and ddrescuelog
+  util-linux-extra  # fincore: nbdcopy test checks how much of a copied file stays in the page cache
 )
 
 missing=()

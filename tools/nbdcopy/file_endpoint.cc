@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Regular files and block devices: positioned I/O on one shared fd, holes found with
 // SEEK_DATA/SEEK_HOLE, zeroes written by punching holes (files) or BLKZEROOUT (devices).
+// A destination keeps the page cache in check behind its writes (PageCacheWindow).
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "endpoint.h"
@@ -19,9 +21,39 @@
 namespace nbd::copy {
 namespace {
 
+// Left alone, a copy of gigabytes into a file fills the page cache with dirty pages until the
+// kernel throttles every writer in balance_dirty_pages: each 1 MiB pwrite then blocked ~2 ms at
+// random, and a 2 GiB copy took 1.0 to 6.6 s. Instead each channel starts writeback as soon as it
+// has written a range, and once more than kWindow bytes are behind it, waits for the oldest range
+// to reach the disk and drops it from the cache. The dirty set stays small and even, the copy
+// does not evict the rest of the machine's cache, and the pace is the disk's.
+class PageCacheWindow {
+ public:
+  static constexpr uint64_t kWindow = 16 << 20;
+
+  void written(int fd, uint64_t offset, uint64_t count) {
+    ::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(count), SYNC_FILE_RANGE_WRITE);
+    ranges_.push_back({offset, count});
+    behind_ += count;
+    while (behind_ > kWindow) {
+      auto [o, n] = ranges_.front();
+      ranges_.pop_front();
+      behind_ -= n;
+      ::sync_file_range(fd, static_cast<off_t>(o), static_cast<off_t>(n),
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      ::posix_fadvise(fd, static_cast<off_t>(o), static_cast<off_t>(n), POSIX_FADV_DONTNEED);
+    }
+  }
+
+ private:
+  std::deque<std::pair<uint64_t, uint64_t>> ranges_;
+  uint64_t behind_ = 0;
+};
+
 class FileChannel final : public Channel {
  public:
-  FileChannel(int fd, bool is_block) : fd_(fd), is_block_(is_block) {}
+  FileChannel(int fd, bool is_block, bool is_destination)
+      : fd_(fd), is_block_(is_block), is_destination_(is_destination) {}
 
   void read(std::span<std::byte> buf, uint64_t offset, Completion& c, size_t* got) override {
     auto r = pread_full(fd_, buf, offset);
@@ -34,7 +66,9 @@ class FileChannel final : public Channel {
   }
 
   void write(std::span<const std::byte> buf, uint64_t offset, Completion& c) override {
-    c.complete(pwrite_full(fd_, buf, offset));
+    Status st = pwrite_full(fd_, buf, offset);
+    if (st && is_destination_) window_.written(fd_, offset, buf.size());
+    c.complete(std::move(st));
   }
 
   void zero(uint64_t count, uint64_t offset, bool allocate, Completion& c) override {
@@ -71,12 +105,14 @@ class FileChannel final : public Channel {
 
   int fd_;
   bool is_block_;
+  bool is_destination_;
+  PageCacheWindow window_;
 };
 
 class FileEndpoint final : public Endpoint {
  public:
-  FileEndpoint(std::string name, int fd, bool is_block, uint64_t size)
-      : name_(std::move(name)), fd_(fd), is_block_(is_block), size_(size) {}
+  FileEndpoint(std::string name, int fd, bool is_block, uint64_t size, Role role)
+      : name_(std::move(name)), fd_(fd), is_block_(is_block), size_(size), role_(role) {}
   ~FileEndpoint() override { ::close(fd_); }
 
   const std::string& name() const override { return name_; }
@@ -95,7 +131,8 @@ class FileEndpoint final : public Endpoint {
   }
 
   Result<std::unique_ptr<Channel>> open_channel() override {
-    return std::unique_ptr<Channel>(std::make_unique<FileChannel>(fd_, is_block_));
+    return std::unique_ptr<Channel>(
+        std::make_unique<FileChannel>(fd_, is_block_, role_ == Role::Destination));
   }
 
  private:
@@ -103,6 +140,7 @@ class FileEndpoint final : public Endpoint {
   int fd_;
   bool is_block_;
   uint64_t size_;
+  Role role_;
 };
 
 }  // namespace
@@ -124,7 +162,7 @@ Result<std::unique_ptr<Endpoint>> open_file_endpoint(const std::string& path, Ro
     ::close(fd);
     return make_error(e, path + ": BLKGETSIZE64: " + std::strerror(e));
   }
-  return std::unique_ptr<Endpoint>(std::make_unique<FileEndpoint>(path, fd, S_ISBLK(st.st_mode), size));
+  return std::unique_ptr<Endpoint>(std::make_unique<FileEndpoint>(path, fd, S_ISBLK(st.st_mode), size, role));
 }
 
 }  // namespace nbd::copy

@@ -42,6 +42,15 @@ fi
 "$NBDKIT" -U - --filter=error pattern 4M error-pread-rate=1 --run "$NBDCOPY \"\$uri\" null: 2>$T/err"
 expect_eq "$?" "1" "read error exit status"
 grep -q "nbdcopy: .*read at offset" "$T/err" || fail "read error message: $(cat "$T/err")"
+# A local destination keeps the page cache in check behind its writes: of a 256 MiB copy, at most
+# the channels' writeback windows (4 x 16 MiB) stay cached, where an unchecked copy leaves all of
+# it there, dirty (and a copy of gigabytes stalls in the kernel's dirty-page throttling).
+"$NBDKIT" -U - pattern 256M --run "$NBDCOPY \"\$uri\" $T/big.img" || fail "256M copy to a file"
+cached=$(fincore -b -n -o RES "$T/big.img")
+[ "$cached" -le $((80 << 20)) ] || fail "$cached bytes of a 256 MiB copy left in the page cache"
+expect_eq "$(md5sum < "$T/big.img")" "$("$NBDKIT" -U - pattern 256M --run "$REF_NBDCOPY \"\$uri\" -" | md5sum)" \
+  "256M copy checksum"
+rm -f "$T/big.img"
 "$NBDKIT" -U - memory 1M --run "$NBDCOPY $T/rand.img \"\$uri\" 2>$T/err"
 expect_eq "$?" "1" "small destination exit status"
 expect_eq "$(grep -c nbdcopy: "$T/err")" "1" "one error line"
