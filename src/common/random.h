@@ -30,6 +30,19 @@ class Xoshiro256 {
     }
   }
 
+  // Seeded the way upstream nbdkit seeds its generator (xsrandom in its common/include/random.h):
+  // state word i is the SplitMix64 output for seed + (i + 1) * G, one G (0x9e3779b97f4a7c15)
+  // less than the constructor above. The random and sparse-random plugins use it so that a seed
+  // gives the same bytes as upstream's plugins.
+  static constexpr Xoshiro256 like_nbdkit(uint64_t seed) {
+    Xoshiro256 r(0);
+    for (auto& w : r.s_) {
+      w = mix64(seed);
+      seed += 0x9e3779b97f4a7c15ULL;
+    }
+    return r;
+  }
+
   constexpr uint64_t next() {
     const uint64_t result = rotl(s_[1] * 5, 7) * 9;
     const uint64_t t = s_[1] << 17;
