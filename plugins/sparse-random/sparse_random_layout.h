@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The sparse-random disk, computed on demand from a seed: which 4 KiB blocks hold data, and
-// what bytes they hold. Nothing is stored, so a terabyte costs no memory and every run with the
-// same parameters gives the same disk. Thread-safe (all methods are const).
+// The sparse-random disk for a seed: which 4 KiB blocks hold data, and what bytes they hold,
+// the same as upstream's plugin gives for the same parameters. The data runs are drawn once at
+// start (one draw per block, as upstream) and kept as the blocks where data starts and stops;
+// bytes are computed on demand. Thread-safe once built (all methods are const).
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "nbd/plugin.h"
 #include "nbd/result.h"
@@ -24,9 +26,11 @@ class Layout {
  public:
   static constexpr uint64_t kBlockSize = 4096;
 
-  // The disk is cut into cells of equal length; each cell holds one run of data blocks (of
-  // percent% of the cell on average, jittered) at a position drawn from (seed, cell), so data
-  // runs average `runlength` bytes and holes fill the rest.
+  // Disks of more than kMaxChainBlocks blocks (16 TiB), where upstream's one draw per block
+  // would take minutes and its bitmap gigabytes, use our own layout instead: cells of equal
+  // length, each holding one data run placed by a hash of (seed, cell), O(1) per block.
+  static constexpr uint64_t kMaxChainBlocks = uint64_t{1} << 32;
+
   explicit Layout(const Params& p);
 
   uint64_t size() const { return p_.size; }
@@ -52,12 +56,24 @@ class Layout {
   struct Run {
     uint64_t start, end;  // data blocks of a cell, absolute block numbers
   };
+  void draw_chain();
+  void set_data(uint64_t from, uint64_t to);  // in the bitmap
+  Span chain_span(uint64_t block) const;
+  Span bitmap_span(uint64_t block) const;
+  Span cell_span(uint64_t block) const;
+  void init_cells();
   Run run_of_cell(uint64_t cell) const;
   std::byte block_byte(uint64_t block) const;
   void fill_block(uint64_t block, std::span<std::byte> out, uint64_t offset_in_block) const;
 
   Params p_;
   uint64_t blocks_ = 0;  // number of blocks, the last one maybe partial
+  enum class Mode { Flips, Bitmap, Cells } mode_ = Mode::Flips;
+  // Flips: the blocks where the state changes, ascending; block 0 starts as a hole. When there
+  // would be more of them than a bitmap costs, bits_ holds one bit per block instead.
+  std::vector<uint64_t> flips_;
+  std::vector<uint64_t> bits_;
+  // Cells (disks over kMaxChainBlocks):
   uint64_t cell_ = 1;    // blocks per cell
   double mean_run_ = 0;  // mean data blocks per cell
   double jitter_ = 0;    // data blocks per cell vary uniformly in mean_run_ +/- jitter_
