@@ -54,10 +54,12 @@ Status Session::open_export(const std::string& requested) {
                     .tls_identity = tls_identity_};
   NBD_TRY_ASSIGN(auto conn, ctx_.backend.open(params));
   const LayerCaps& l = conn->caps();
-  BlockSize bs = l.block_size;
-  if (bs.minimum == 0 && bs.preferred == 0 && bs.maximum == 0) bs = {1, 4096, kMaxPayloadCap};
-  if (!is_power_of_2(bs.minimum) || bs.minimum > 65536 || bs.preferred < bs.minimum ||
-      bs.maximum < bs.minimum) {
+  // As upstream, block sizes are advertised only when a layer sets them (all zero: none), and
+  // then as the layer says, so nbdinfo shows what it shows under upstream for the same command.
+  const BlockSize bs = l.block_size;
+  const bool has_bs = bs.minimum != 0 || bs.preferred != 0 || bs.maximum != 0;
+  if (has_bs && (!is_power_of_2(bs.minimum) || bs.minimum > 65536 || bs.preferred < bs.minimum ||
+                 bs.maximum < bs.minimum)) {
     (void)conn->finalize();
     return make_error(EINVAL, "plugin returned invalid block size constraints");
   }
@@ -267,8 +269,8 @@ Result<bool> Session::opt_info_go(uint32_t opt, std::span<const std::byte> paylo
   if (wants(kInfoName)) NBD_TRY(reply(opt, kRepInfo, encode_info_name(export_name_)));
   if (wants(kInfoDescription) && !description_.empty())
     NBD_TRY(reply(opt, kRepInfo, encode_info_description(description_.substr(0, kMaxStringLength))));
-  NBD_TRY(reply(opt, kRepInfo,
-                encode_info_block_size({bs_.minimum, bs_.preferred, std::min(bs_.maximum, kMaxPayloadCap)})));
+  if (bs_.minimum != 0)
+    NBD_TRY(reply(opt, kRepInfo, encode_info_block_size({bs_.minimum, bs_.preferred, bs_.maximum})));
   NBD_TRY(reply(opt, kRepAck));
   if (Option(opt) == Option::Info) {
     close_export();
