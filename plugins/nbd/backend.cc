@@ -91,6 +91,20 @@ Result<std::unique_ptr<Backend>> Backend::connect(const Target& t, const std::st
   return b;
 }
 
+Result<std::vector<ExportInfo>> Backend::list_exports(const Target& t) {
+  client::Handle h;
+  NBD_TRY(configure(h, t));
+  if (Status st = connect_once(h, t); !st) return make_error(st.error().errnum, "nbd: " + st.error().message);
+  std::vector<ExportInfo> out;
+  auto n = h.opt_list([&](std::string_view name, std::string_view description) {
+    out.push_back({std::string(name), std::string(description)});
+    return 0;
+  });
+  (void)h.opt_abort();
+  if (!n) return make_error(n.error().errnum, "nbd: listing the server's exports: " + n.error().message);
+  return out;
+}
+
 Status Backend::start() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return make_error(errno, std::string("nbd: eventfd: ") + std::strerror(errno));

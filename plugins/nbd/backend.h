@@ -36,6 +36,8 @@ class Backend {
  public:
   // Connects (with the retries asked for) to export_name, or to target's export if it is null.
   static Result<std::unique_ptr<Backend>> connect(const Target& target, const std::string* export_name);
+  // The server's exports (NBD_OPT_LIST over a connection of its own, which is then abandoned).
+  static Result<std::vector<ExportInfo>> list_exports(const Target& target);
   ~Backend();
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;

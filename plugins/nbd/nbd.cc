@@ -180,6 +180,12 @@ class NbdPlugin final : public Plugin {
     return std::unique_ptr<Connection>(std::make_unique<NbdConnection>(std::move(b), ref));
   }
 
+  // With dynamic-export=true clients reach any of the server's exports, so list those.
+  Result<std::vector<ExportInfo>> list_exports(bool readonly, bool is_tls) override {
+    if (!dynamic_) return Plugin::list_exports(readonly, is_tls);
+    return Backend::list_exports(t_);
+  }
+
   void unload() override { shared_backend_.reset(); }
 
  private:

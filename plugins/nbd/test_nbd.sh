@@ -60,6 +60,16 @@ expect_eq "$got" "hello-there" "dynamic export name"
 got=$("$NBDKIT" -U - nbd socket="$T/info.sock" --run "$NBDINFO --size \"\$uri\"")
 expect_eq "$got" "0" "without dynamic-export the backend sees the default (empty) export"
 
+# With dynamic-export=true the export list is the backend's (Debian's file plugin, dir=).
+mkdir -p "$T/dir" && head -c 1M /dev/zero > "$T/dir/a" && head -c 2M /dev/zero > "$T/dir/b"
+start_ref "$T/dir.sock" file dir="$T/dir"
+list=$("$NBDKIT" -U - nbd socket="$T/dir.sock" dynamic-export=true --run "$NBDINFO --list \"\$uri\"" |
+  grep '^export=' | sort | tr '\n' ' ')
+expect_eq "$list" 'export="a": export="b": ' "export list through dynamic-export"
+size=$("$NBDKIT" -U - nbd socket="$T/dir.sock" dynamic-export=true --run \
+  "$NBDINFO --size \"nbd+unix:///b?socket=\$unixsocket\"")
+expect_eq "$size" 2097152 "export b through dynamic-export"
+
 # shared=true: two clients over one backend connection see each other's writes at once.
 start_server "$T/shared.sock" nbd socket="$T/mem.sock" shared=true
 head -c 1M /dev/urandom > "$T/r1"
