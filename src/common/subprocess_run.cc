@@ -127,11 +127,13 @@ Result<RunResult> run(const Program& c, const RunOptions& o) {
   NBD_TRY_ASSIGN(Subprocess p, Subprocess::start(c));
   RunResult res;
   Status pumped = Pump(p, o, res).loop();
+  // A program cut short (limit, deadline) is killed, with its children when it leads a group,
+  // before its pipes close: closed first, SIGPIPE could end it in a way the caller cannot tell
+  // from finishing on its own.
+  if (res.out_truncated || !pumped) p.kill(SIGKILL);
   p.close_stdin();
   p.close_stdout();
   p.close_stderr();
-  // A program cut short (limit, deadline) is killed, with its children when it leads a group.
-  if (res.out_truncated || !pumped) p.kill(SIGKILL);
   NBD_TRY_ASSIGN(res.wait_status, p.wait());
   if (!pumped) return std::move(pumped).error();
   return res;
