@@ -31,4 +31,13 @@ Result<uint64_t> parse_delay_ns(std::string_view what, std::string_view value);
 // Probability for error-rate= style parameters: "0.1", "10%" or "1:10" → [0, 1].
 Result<double> parse_probability(std::string_view what, std::string_view value);
 
+// Secrets like nbdkit_read_password: "-" asks on the terminal (with echo off), "-FD" reads
+// from an inherited file descriptor (then closes it), "+FILE" reads from a file, anything else
+// is the secret itself. What is read stops at the first newline. `what` names the parameter.
+Result<std::string> read_password(std::string_view what, std::string_view value);
+
+// False when standard input or output is the NBD socket (nbdkit -s): then nothing may be
+// read from or printed to them.
+bool stdio_safe();
+
 }  // namespace nbd

@@ -2,10 +2,17 @@
 // Command-line value parsers (include/nbd/parse.h).
 #include "nbd/parse.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace nbd {
@@ -159,6 +166,64 @@ Result<double> parse_probability(std::string_view what, std::string_view value) 
   if (percent) p /= 100;
   if (p < 0 || p > 1) return bad(what, value, "probability must be between 0 and 1 (or 0% and 100%)");
   return p;
+}
+
+bool stdio_safe() {
+  struct stat st;
+  for (int fd : {0, 1})
+    if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) return false;
+  return true;
+}
+
+namespace {
+
+// Up to the first newline (or the end) of fd.
+Result<std::string> read_line_fd(std::string_view what, int fd) {
+  std::string pw;
+  char c;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(errno, std::string(what) + ": reading: " + std::strerror(errno));
+    if (n == 0 || c == '\n') return pw;
+    pw += c;
+  }
+}
+
+}  // namespace
+
+Result<std::string> read_password(std::string_view what, std::string_view value) {
+  if (!value.empty() && value[0] == '+') {
+    const std::string path(value.substr(1));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(errno, std::string(what) + "=+" + path + ": " + std::strerror(errno));
+    auto r = read_line_fd(what, fd);
+    ::close(fd);
+    return r;
+  }
+  if (value.size() > 1 && value[0] == '-') {
+    NBD_TRY_ASSIGN(uint32_t fd, parse_uint32(what, value.substr(1)));
+    if (fd > INT32_MAX) return bad(what, value, "not a file descriptor");
+    auto r = read_line_fd(what, static_cast<int>(fd));
+    ::close(static_cast<int>(fd));
+    return r;
+  }
+  if (value != "-") return std::string(value);
+  if (!stdio_safe() || !isatty(0))
+    return bad(what, value, "standard input is not a terminal (use +FILE or -FD)");
+  termios saved, quiet;
+  const bool echo_off = tcgetattr(0, &saved) == 0;
+  if (echo_off) {
+    quiet = saved;
+    quiet.c_lflag &= ~tcflag_t(ECHO);
+    tcsetattr(0, TCSAFLUSH, &quiet);
+  }
+  std::fputs("password: ", stdout);
+  std::fflush(stdout);
+  auto r = read_line_fd(what, 0);
+  if (echo_off) tcsetattr(0, TCSAFLUSH, &saved);
+  std::fputc('\n', stdout);
+  return r;
 }
 
 }  // namespace nbd

@@ -90,27 +90,6 @@ char* dup_or_error(const std::string& s) {
   return r;
 }
 
-// Reads a password up to the first newline from fd.
-int read_password_fd(int fd, char** password, bool close_after) {
-  std::string pw;
-  char c;
-  for (;;) {
-    ssize_t n = read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      if (close_after) close(fd);
-      cabi::record_error(std::string("reading password: ") + strerror(e));
-      return -1;
-    }
-    if (n == 0 || c == '\n') break;
-    pw += c;
-  }
-  if (close_after) close(fd);
-  *password = dup_or_error(pw);
-  return *password ? 0 : -1;
-}
-
 const char* intern(std::string s) {
   cabi::ClientContext* c = cabi::current_client();
   static std::mutex process_mu;
@@ -234,51 +213,17 @@ NBDKIT_DLL_PUBLIC int nbdkit_parse_probability(const char* what, const char* str
   return 0;
 }
 
-NBDKIT_DLL_PUBLIC int nbdkit_stdio_safe(void) {
-  // With -s the NBD socket is stdin/stdout; a plugin must not read or print there then.
-  struct stat st;
-  for (int fd : {0, 1})
-    if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) return 0;
-  return 1;
-}
+NBDKIT_DLL_PUBLIC int nbdkit_stdio_safe(void) { return nbd::stdio_safe() ? 1 : 0; }
 
 NBDKIT_DLL_PUBLIC int nbdkit_read_password(const char* value, char** password) {
   *password = nullptr;
-  if (!value) value = "";
-  if (value[0] == '+') {
-    int fd = open(value + 1, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      cabi::record_error(std::string("open: ") + (value + 1) + ": " + strerror(errno));
-      return -1;
-    }
-    return read_password_fd(fd, password, true);
-  }
-  if (value[0] == '-' && value[1] != '\0') {
-    int fd;
-    if (nbdkit_parse_int("password file descriptor", value + 1, &fd) == -1) return -1;
-    return read_password_fd(fd, password, true);
-  }
-  if (strcmp(value, "-") != 0) {
-    *password = dup_or_error(value);
-    return *password ? 0 : -1;
-  }
-  if (!nbdkit_stdio_safe() || !isatty(0)) {
-    cabi::record_error("password=-: stdin is not a terminal (use password=+FILE or password=-FD)");
+  auto r = nbd::read_password("password", value ? value : "");
+  if (!r) {
+    cabi::record_error(r.error().message);
     return -1;
   }
-  termios saved, quiet;
-  bool echo_off = tcgetattr(0, &saved) == 0;
-  if (echo_off) {
-    quiet = saved;
-    quiet.c_lflag &= ~ECHO;
-    tcsetattr(0, TCSAFLUSH, &quiet);
-  }
-  fputs("password: ", stdout);
-  fflush(stdout);
-  int r = read_password_fd(0, password, false);
-  if (echo_off) tcsetattr(0, TCSAFLUSH, &saved);
-  fputc('\n', stdout);
-  return r;
+  *password = dup_or_error(*r);
+  return *password ? 0 : -1;
 }
 
 NBDKIT_DLL_PUBLIC int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
