@@ -28,6 +28,7 @@ run_one() {
       "$work" "$here/corpus/$t" "$here/regressions/$t" >"$build/fuzz-findings/$t.log" 2>&1
   echo $? >"$build/fuzz-findings/$t.status"
 }
+rm -f "$build"/fuzz-findings/*.status  # a target that never ends its run leaves no status: a finding
 # The targets run FUZZ_JOBS at a time (default: one per core), each on one core.
 running=0
 for t in "${targets[@]}"; do

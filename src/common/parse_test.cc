@@ -2,7 +2,13 @@
 // Table-driven tests of the shared command-line parsers.
 #include "nbd/parse.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace nbd {
 namespace {
@@ -69,6 +75,27 @@ TEST(ParseProbability, Forms) {
   EXPECT_FALSE(parse_probability("r", "1:0"));
   EXPECT_FALSE(parse_probability("r", "2"));
   EXPECT_FALSE(parse_probability("r", "x"));
+}
+
+TEST(ReadPassword, Forms) {
+  EXPECT_EQ(*read_password("password", "plain"), "plain");
+  const std::string path = ::testing::TempDir() + "read_password_test";
+  {
+    std::ofstream f(path);
+    f << "s3cret\nsecond line\n";
+  }
+  EXPECT_EQ(*read_password("password", "+" + path), "s3cret");  // stops at the newline
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "fromfd", 6), 6);
+  close(fds[1]);
+  EXPECT_EQ(*read_password("password", "-" + std::to_string(fds[0])), "fromfd");  // no newline
+  EXPECT_EQ(fcntl(fds[0], F_GETFD), -1);  // and the descriptor is closed
+  std::remove(path.c_str());
+  auto missing = read_password("cookie", "+" + path);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message.rfind("cookie=+" + path + ": ", 0), 0u);
+  EXPECT_FALSE(read_password("password", "-x"));
 }
 
 }  // namespace

@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The nbdkit_* functions of upstream's C API (include/nbdkit-common.h, nbdkit-plugin.h), as the
 // nbdkit binary exports them to C plugins, on our logging, parsers, nanosleep and ExtentList.
-#include <fcntl.h>
 #include <limits.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
