@@ -9,12 +9,15 @@ pkgs=(
   build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev clang-format
   clang libclang-rt-14-dev  # make fuzz: libFuzzer targets (fuzz/)
   libgnutls28-dev liblzma-dev zlib1g-dev libbz2-dev bzip2
+  libcurl4-gnutls-dev  # curl plugin
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language
   gddrescue  # ddrescue filter test: mapfiles written by ddrescue and ddrescuelog
+  nginx curl  # curl plugin tests: a real HTTP(S) server with Range, auth and redirects
+  apache2  # curl plugin tests: mod_dav takes PUT with Content-Range, so writes land
   util-linux-extra  # fincore: nbdcopy test checks how much of a copied file stays in the page cache
 )
 

@@ -114,3 +114,53 @@ make_pki() {
       otherca/ca-cert.pem otherca/ca-key.pem
   ) || fail "make_pki: certtool could not make the test certificates"
 }
+
+# start_nginx DIR PORT TLS_PORT CERT KEY: a real nginx (../shared/RECIPES.md section 1a) serving
+# DIR/www on 127.0.0.1:PORT (HTTP) and TLS_PORT (HTTPS with CERT/KEY). /private/ needs basic
+# auth user:secret, /slow/ is rate-limited to 64 KiB/s, /redir redirects to /disk.img, and
+# /redir-chain redirects twice, /noranges/ proxies / without Accept-Ranges and Content-Length
+# (chunked replies: the size must come from Content-Range). The access log shows the method,
+# path, status, X-NBD-Test header, cookie and user agent of each request. Returns once it is listening; its log is DIR/nginx-error.log.
+start_nginx() {
+  local d=$1 p=$2 tp=$3 cert=$4 key=$5
+  mkdir -p "$d/www" "$d/nginx-tmp"
+  printf 'user:%s\n' "$(openssl passwd -apr1 secret)" > "$d/htpasswd"
+  cat > "$d/nginx.conf" <<NGINX
+daemon off;
+user root;
+worker_processes 2;
+pid $d/nginx.pid;
+error_log $d/nginx-error.log;
+events { worker_connections 256; }
+http {
+  log_format nbd '\$request_method \$uri \$status x=\$http_x_nbd_test cookie=\$http_cookie ua=\$http_user_agent';
+  access_log $d/nginx-access.log nbd;
+  client_body_temp_path $d/nginx-tmp/body;
+  proxy_temp_path $d/nginx-tmp/proxy;
+  fastcgi_temp_path $d/nginx-tmp/fastcgi;
+  uwsgi_temp_path $d/nginx-tmp/uwsgi;
+  scgi_temp_path $d/nginx-tmp/scgi;
+  default_type application/octet-stream;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$p;
+    listen 127.0.0.1:$tp ssl;
+    ssl_certificate $cert;
+    ssl_certificate_key $key;
+    root $d/www;
+    location /private/ { auth_basic "nbd"; auth_basic_user_file $d/htpasswd; alias $d/www/; }
+    location /slow/ { limit_rate 64k; alias $d/www/; }
+    location = /redir { return 302 /disk.img; }
+    location = /redir-chain { return 301 /redir; }
+    location /noranges/ {
+      proxy_pass http://127.0.0.1:$p/;
+      proxy_hide_header Accept-Ranges;
+      proxy_hide_header Content-Length;
+    }
+  }
+}
+NGINX
+  rm -f "$d/nginx.pid"
+  bg nginx -e "$d/nginx-error.log" -p "$d" -c "$d/nginx.conf"
+  wait_for_file "$d/nginx.pid"
+}

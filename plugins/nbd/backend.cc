@@ -83,8 +83,8 @@ Result<std::unique_ptr<Backend>> Backend::connect(const Target& t, const std::st
     }
     if (st) st = b->h_->opt_go();
     if (st) break;
-    if (attempt >= t.retry) return make_error(st.error().errnum, "nbd: " + st.error().message);
-    log::debug("nbd: connect failed (%s), retrying in 1 s", st.error().message.c_str());
+    if (attempt >= t.retry) return make_error(st.error().errnum, st.error().message);
+    log::debug("connect failed (%s), retrying in 1 s", st.error().message.c_str());
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   NBD_TRY(b->start());
@@ -94,20 +94,20 @@ Result<std::unique_ptr<Backend>> Backend::connect(const Target& t, const std::st
 Result<std::vector<ExportInfo>> Backend::list_exports(const Target& t) {
   client::Handle h;
   NBD_TRY(configure(h, t));
-  if (Status st = connect_once(h, t); !st) return make_error(st.error().errnum, "nbd: " + st.error().message);
+  if (Status st = connect_once(h, t); !st) return make_error(st.error().errnum, st.error().message);
   std::vector<ExportInfo> out;
   auto n = h.opt_list([&](std::string_view name, std::string_view description) {
     out.push_back({std::string(name), std::string(description)});
     return 0;
   });
   (void)h.opt_abort();
-  if (!n) return make_error(n.error().errnum, "nbd: listing the server's exports: " + n.error().message);
+  if (!n) return make_error(n.error().errnum, "listing the server's exports: " + n.error().message);
   return out;
 }
 
 Status Backend::start() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) return make_error(errno, std::string("nbd: eventfd: ") + std::strerror(errno));
+  if (wake_fd_ < 0) return make_error(errno, std::string("eventfd: ") + std::strerror(errno));
   thread_ = std::thread([this] { drive(); });
   return ok();
 }
@@ -162,11 +162,11 @@ Status Backend::run(Submit submit) {
     return 1;
   });
   auto cookie = submit(std::move(done));
-  if (!cookie) return make_error(cookie.error().errnum, "nbd: " + cookie.error().message);
+  if (!cookie) return make_error(cookie.error().errnum, cookie.error().message);
   wake();
   std::unique_lock lock(w.m);
   w.cv.wait(lock, [&] { return w.done; });
-  if (w.err) return make_error(w.err, std::string("nbd: server replied: ") + std::strerror(w.err));
+  if (w.err) return make_error(w.err, std::string("server replied: ") + std::strerror(w.err));
   return ok();
 }
 

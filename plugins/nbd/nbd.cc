@@ -144,20 +144,17 @@ class NbdPlugin final : public Plugin {
                      have_command_ + (t_.socket_fd >= 0);
     if (ways != 1) {
       return make_error(
-          EINVAL, ways == 0
-                      ? "nbd: give exactly one of socket=, hostname=, vsock=, uri=, command= or socket-fd="
-                      : "nbd: give only one of socket=, hostname=, vsock=, uri=, command= and socket-fd=");
+          EINVAL, ways == 0 ? "give exactly one of socket=, hostname=, vsock=, uri=, command= or socket-fd="
+                            : "give only one of socket=, hostname=, vsock=, uri=, command= and socket-fd=");
     }
-    if (args_ && !have_command_) return make_error(EINVAL, "nbd: arg= needs command=");
+    if (args_ && !have_command_) return make_error(EINVAL, "arg= needs command=");
     if (have_export_ && !t_.uri.empty())
-      return make_error(EINVAL, "nbd: export= cannot go with uri=: put the export in the URI");
-    if (have_export_ && dynamic_)
-      return make_error(EINVAL, "nbd: export= cannot go with dynamic-export=true");
+      return make_error(EINVAL, "export= cannot go with uri=: put the export in the URI");
+    if (have_export_ && dynamic_) return make_error(EINVAL, "export= cannot go with dynamic-export=true");
     const bool implied = have_command_ || t_.socket_fd >= 0;
-    if (shared_ == 0 && implied) return make_error(EINVAL, "nbd: command= and socket-fd= need shared=true");
+    if (shared_ == 0 && implied) return make_error(EINVAL, "command= and socket-fd= need shared=true");
     if (shared_ == -1) shared_ = implied ? 1 : 0;
-    if (shared_ == 1 && dynamic_)
-      return make_error(EINVAL, "nbd: dynamic-export=true cannot go with shared mode");
+    if (shared_ == 1 && dynamic_) return make_error(EINVAL, "dynamic-export=true cannot go with shared mode");
     if (!have_tls_ && tls_option_)
       t_.tls = client::TlsMode::Allow;  // upstream: another tls option means tls=on
     return ok();

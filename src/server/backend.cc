@@ -12,8 +12,11 @@
 namespace nbd::server {
 namespace {
 
+// "NAME: message", unless the plugin or filter already named itself (many messages are also
+// shown by unit tests, where no server adds the name).
 Error named(std::string_view name, Error e) {
-  e.message = std::string(name) + ": " + e.message;
+  const std::string prefix = std::string(name) + ": ";
+  if (e.message.compare(0, prefix.size(), prefix) != 0) e.message = prefix + e.message;
   return e;
 }
 
