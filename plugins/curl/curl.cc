@@ -27,8 +27,8 @@ class CurlConnection final : public Connection {
 
   Result<uint64_t> get_size() override { return size_; }
   Result<bool> can_write() override { return writable_; }
-  // Every client reads the same remote resource, which the server keeps consistent itself.
-  Result<bool> can_multi_conn() override { return true; }
+  // No multi-conn: one NBD connection already gets connections= transfers at once from the
+  // pool, and on two cores nbdcopy's four connections cost more CPU than they gain (bench/).
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
     return pool_.with_handle([&](Easy& e) { return e.read(buf, offset, size_); });
   }

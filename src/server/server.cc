@@ -123,6 +123,16 @@ void tune_socket(int fd, const Options& o) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
   if (o.keepalive) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // A Unix socket's send buffer (about 200 KiB by default) is smaller than one 256 KiB read
+  // reply, so each reply would go out in pieces, a wait and a wake-up each (the client does the
+  // same for its writes, src/client/transport.cc). The kernel caps it at wmem_max; TCP keeps
+  // its own tuning.
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0 && sa.ss_family == AF_UNIX) {
+    int size = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
 }
 
 // Returns the exit status: 0 on a signal, the command's status when --run ends.
