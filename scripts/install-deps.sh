@@ -10,6 +10,7 @@ pkgs=(
   clang libclang-rt-14-dev  # make fuzz: libFuzzer targets (fuzz/)
   libgnutls28-dev liblzma-dev zlib1g-dev libbz2-dev bzip2
   libcurl4-gnutls-dev  # curl plugin
+  libssh-dev  # ssh plugin
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
@@ -18,6 +19,7 @@ pkgs=(
   gddrescue  # ddrescue filter test: mapfiles written by ddrescue and ddrescuelog
   nginx curl  # curl plugin tests: a real HTTP(S) server with Range, auth and redirects
   apache2  # curl plugin tests: mod_dav takes PUT with Content-Range, so writes land
+  openssh-server openssh-client  # ssh plugin tests: a real sshd on a spare port, sftp as the bench ceiling
   util-linux-extra  # fincore: nbdcopy test checks how much of a copied file stays in the page cache
 )
 

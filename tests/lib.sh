@@ -164,3 +164,36 @@ NGINX
   bg nginx -e "$d/nginx-error.log" -p "$d" -c "$d/nginx.conf"
   wait_for_file "$d/nginx.pid"
 }
+
+# start_sshd DIR PORT: a real sshd (../shared/RECIPES.md section 2) on 127.0.0.1:PORT with its
+# own host key, key-only root login and internal-sftp. Leaves DIR/id_ed25519 (a client key it
+# accepts), DIR/known_hosts (its host key, as ssh-keyscan saw it) and DIR/sshd.log.
+start_sshd() {
+  local d=$1 p=$2
+  mkdir -p /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey_ed25519" <<< y >/dev/null 2>&1
+  ssh-keygen -q -t ed25519 -N '' -f "$d/id_ed25519" <<< y >/dev/null 2>&1
+  cp "$d/id_ed25519.pub" "$d/authorized_keys"
+  cat > "$d/sshd_config" <<SSHD
+Port $p
+ListenAddress 127.0.0.1
+HostKey $d/hostkey_ed25519
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+SSHD
+  rm -f "$d/sshd.pid"
+  bg /usr/sbin/sshd -D -e -f "$d/sshd_config" 2> "$d/sshd.log"
+  wait_for_file "$d/sshd.pid"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    ssh-keyscan -p "$p" 127.0.0.1 > "$d/known_hosts" 2>/dev/null && [ -s "$d/known_hosts" ] && return 0
+    sleep 0.05
+  done
+  fail "start_sshd: ssh-keyscan got no host key from 127.0.0.1:$p"
+}
