@@ -70,8 +70,8 @@ printf '\x001M' >"$v/size"
 printf '\x01yes' >"$v/bool"
 printf '\x05500ms' >"$v/delay"
 printf '\x061:1e9' >"$v/probability"
-# Decoders: real files made by GNU tar, sfdisk and xz (first byte: 0 tar, 1 partition 1 with
-# 512-byte sectors, 2 xz), small so that mutations stay fast.
+# Decoders: real files made by GNU tar, sfdisk, xz and qemu-img (first byte: 0 tar, 1 partition 1
+# with 512-byte sectors, 2 xz, 3 qcow2), small so that mutations stay fast.
 dec=$corpus/decoders
 ( cd "$tmp" && head -c 3000 /dev/urandom >a && printf 'hello\n' >b && tar cf t.tar --format=gnu b a &&
   tar cf p.tar --format=pax a )
@@ -84,5 +84,13 @@ for label in dos gpt; do
 done
 seq 1 4000 | xz --block-size=4KiB -c >"$tmp/x.xz"
 { printf '\x02'; cat "$tmp/x.xz"; } >"$dec/xz-4k-blocks"
+# 3: qcow2 with 4 KiB clusters: plain, zlib- and zstd-compressed, by qemu-img.
+{ seq 1 3000; head -c 8192 /dev/zero; head -c 2000 /dev/urandom; } >"$tmp/q.raw" && truncate -s 64K "$tmp/q.raw"
+for c in plain zlib zstd; do
+  opts=(-o cluster_size=4096)
+  [ "$c" != plain ] && opts+=(-c -o "compression_type=$c")
+  qemu-img convert -q -f raw -O qcow2 "${opts[@]}" "$tmp/q.raw" "$tmp/q-$c.qcow2"
+  { printf '\x03'; cat "$tmp/q-$c.qcow2"; } >"$dec/qcow2-4k-$c"
+done
 
 ls "$corpus"/* | wc -l

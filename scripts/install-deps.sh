@@ -11,6 +11,7 @@ pkgs=(
   libgnutls28-dev liblzma-dev zlib1g-dev libbz2-dev bzip2
   libcurl4-gnutls-dev  # curl plugin
   libssh-dev  # ssh plugin
+  libzstd-dev  # qcow2dec filter: zstd-compressed clusters
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full

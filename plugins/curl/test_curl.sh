@@ -47,6 +47,9 @@ if "$REF_NBDKIT" curl --version >/dev/null 2>&1; then
 else
   fail "Debian's nbdkit has no curl plugin (install nbdkit from scripts/install-deps.sh)"
 fi
+so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-curl-plugin.so
+got=$("$NBDKIT" -U - "$so" "$U/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
+expect_eq "$got" "$want" "Debian's curl .so in our nbdkit"
 size=$("$NBDKIT" -U - curl "$U/disk.img" --run "$REF_NBDINFO --size \"\$uri\"")
 expect_eq "$size" "10485760" "Debian's nbdinfo on our curl plugin"
 

@@ -29,6 +29,10 @@ expect_eq "$got" "$(cat "$T/win.want")" "unaligned window"
 # Debian's ssh plugin reads the same bytes.
 ref=$("$REF_NBDKIT" -U - "${S[@]}" path="$T/disk.img" --run "$REF_NBDCOPY \"\$uri\" -" | sum)
 expect_eq "$ref" "$want" "Debian's ssh plugin"
+# ... and so does Debian's ssh plugin .so loaded into our nbdkit (the C ABI).
+so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-ssh-plugin.so
+got=$("$NBDKIT" -U - "$so" "${S[@]:1}" path="$T/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
+expect_eq "$got" "$want" "Debian's ssh .so in our nbdkit"
 
 # Writes land in the remote file at the right place; flush is there (fsync@openssh.com).
 head -c 3M /dev/urandom > "$T/w3"
