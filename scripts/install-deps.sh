@@ -12,6 +12,7 @@ pkgs=(
   libcurl4-gnutls-dev  # curl plugin
   libssh-dev  # ssh plugin
   libzstd-dev  # qcow2dec filter: zstd-compressed clusters
+  libext2fs-dev  # ext2 filter
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
