@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(
   # build
   build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev clang-format
+  ccache  # every clone shares one compiler cache (CMakeLists.txt)
   clang libclang-rt-14-dev  # make fuzz: libFuzzer targets (fuzz/)
   libgnutls28-dev liblzma-dev zlib1g-dev libbz2-dev bzip2
   libcurl4-gnutls-dev  # curl plugin
