@@ -33,7 +33,7 @@ tsan: deps
 	@test -f build-tsan/build.ninja || cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNBD_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
 	rm -rf build-tsan/reports && mkdir -p build-tsan/reports
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=0 log_path=$(CURDIR)/build-tsan/reports/tsan" ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=0 suppressions=$(CURDIR)/tsan.supp log_path=$(CURDIR)/build-tsan/reports/tsan" ctest --output-on-failure -j $(JOBS) --timeout 600
 	@if ls build-tsan/reports | grep -q .; then grep -h -A30 "^WARNING: ThreadSanitizer" build-tsan/reports/* | head -200; \
 	  echo "ThreadSanitizer reported problems: build-tsan/reports/"; exit 1; fi
 

@@ -117,10 +117,11 @@ make_pki() {
 
 # start_nginx DIR PORT TLS_PORT CERT KEY: a real nginx (../shared/RECIPES.md section 1a) serving
 # DIR/www on 127.0.0.1:PORT (HTTP) and TLS_PORT (HTTPS with CERT/KEY). /private/ needs basic
-# auth user:secret, /slow/ is rate-limited to 64 KiB/s, /redir redirects to /disk.img, and
-# /redir-chain redirects twice, /noranges/ proxies / without Accept-Ranges and Content-Length
-# (chunked replies: the size must come from Content-Range). The access log shows the method,
-# path, status, X-NBD-Test header, cookie and user agent of each request. Returns once it is listening; its log is DIR/nginx-error.log.
+# auth user:secret, /slow/ is rate-limited to 64 KiB/s, /nohead/ answers HEAD with 405, /redir
+# redirects to /disk.img, /redir-chain redirects twice, /noranges/ proxies / without
+# Accept-Ranges and Content-Length (chunked replies: the size must come from Content-Range).
+# The access log shows the method, path, status, X-NBD-Test header, cookie and user agent of
+# each request. Returns once it is listening; its log is DIR/nginx-error.log.
 start_nginx() {
   local d=$1 p=$2 tp=$3 cert=$4 key=$5
   mkdir -p "$d/www" "$d/nginx-tmp"
@@ -150,6 +151,7 @@ http {
     root $d/www;
     location /private/ { auth_basic "nbd"; auth_basic_user_file $d/htpasswd; alias $d/www/; }
     location /slow/ { limit_rate 64k; alias $d/www/; }
+    location /nohead/ { if (\$request_method = HEAD) { return 405; } alias $d/www/; }
     location = /redir { return 302 /disk.img; }
     location = /redir-chain { return 301 /redir; }
     location /noranges/ {

@@ -220,11 +220,17 @@ Status Easy::perform(const char* what) {
 
 Result<uint64_t> Easy::probe_size() {
   NBD_TRY(set(h_, CURLOPT_NOBODY, 1L, "HEAD"));
-  NBD_TRY(perform("HEAD"));
+  Status head = perform("HEAD");
+  // Some servers take GET but refuse HEAD (presigned object-store URLs sign the method): then
+  // the one-byte GET below answers instead.
+  const long head_status = status();
+  const bool head_refused =
+      !head && is_http() && (head_status == 403 || head_status == 405 || head_status == 501);
+  if (!head && !head_refused) return std::move(head).error();
   curl_off_t len = -1;
-  curl_easy_getinfo(h_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+  if (head) curl_easy_getinfo(h_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
   const bool http = is_http();
-  std::string accept = header_value(h_, "Accept-Ranges");
+  std::string accept = head ? header_value(h_, "Accept-Ranges") : std::string();
   if (len >= 0 && (!http || strcasestr(accept.c_str(), "bytes"))) return static_cast<uint64_t>(len);
   if (!http) return make_error(EIO, o_.url + ": could not get the size of the resource");
 

@@ -80,6 +80,11 @@ expect_fail_line 1 "HTTP 301" "$NBDKIT" -U - curl "$U/redir-chain" followlocatio
 got=$("$NBDKIT" -U - curl "$U/noranges/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
 expect_eq "$got" "$want" "server without Accept-Ranges and Content-Length"
 
+# A server that refuses HEAD (405) but serves GET: the size comes from the one-byte GET.
+got=$("$NBDKIT" -U - curl "$U/nohead/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
+expect_eq "$got" "$want" "a server that refuses HEAD"
+grep -q "HEAD /nohead/disk.img 405" "$T/nginx-access.log" || fail "the HEAD was not refused: the check tests nothing"
+
 # header=, cookie=, user-agent= reach the server; so do the scripts' output, re-run on renewal.
 : > "$T/nginx-access.log"
 "$NBDKIT" -U - curl "$U/small.txt" header='X-NBD-Test: static' cookie='a=1; b=2' user-agent=nbdtest/1 \
