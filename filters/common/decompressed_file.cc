@@ -8,6 +8,7 @@
 
 #include "common/zero.h"
 #include "disk/image.h"
+#include "runtime/decoded_view.h"
 #include "temp_file.h"
 
 namespace nbd::filters {
@@ -33,22 +34,14 @@ Status write_sparse(int fd, std::span<const std::byte> out, uint64_t offset) {
   return ok();
 }
 
-class DecompressedConnection final : public FilterConnection {
+class DecompressedConnection final : public DecodedViewConnection {
  public:
   DecompressedConnection(std::unique_ptr<Connection> next, std::shared_ptr<const DecompressedFile> f)
-      : FilterConnection(std::move(next)), f_(std::move(f)) {}
+      : DecodedViewConnection(std::move(next)), f_(std::move(f)) {}
 
   Result<uint64_t> get_size() override { return f_->size; }
-  Result<bool> can_write() override { return false; }
   Result<bool> can_flush() override { return false; }
-  Result<bool> can_trim() override { return false; }
-  Result<ZeroMode> can_zero() override { return ZeroMode::None; }
-  Result<bool> can_fast_zero() override { return false; }
-  Result<FuaMode> can_fua() override { return FuaMode::None; }
   Result<bool> can_extents() override { return true; }
-  Result<bool> can_multi_conn() override { return true; }  // the contents never change
-  Result<CacheMode> can_cache() override { return CacheMode::Emulate; }
-  Result<BlockSize> block_size() override { return BlockSize{}; }  // the compressed file's do not apply
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
     return vdisk::read_fully(f_->fd.get(), buf, offset);

@@ -5,6 +5,7 @@
 #include "nbd/filter.h"
 #include "nbd/log.h"
 #include "qcow2_image.h"
+#include "runtime/decoded_view.h"
 
 namespace nbd::filters {
 namespace {
@@ -12,21 +13,13 @@ namespace {
 using qcow2::Cluster;
 using qcow2::Image;
 
-class Qcow2Connection final : public FilterConnection {
+class Qcow2Connection final : public DecodedViewConnection {
  public:
   Qcow2Connection(std::unique_ptr<Connection> next, std::unique_ptr<Image> img)
-      : FilterConnection(std::move(next)), img_(std::move(img)) {}
+      : DecodedViewConnection(std::move(next)), img_(std::move(img)) {}
 
   Result<uint64_t> get_size() override { return img_->size(); }
-  Result<BlockSize> block_size() override { return BlockSize{}; }
-  Result<bool> can_write() override { return false; }
-  Result<bool> can_trim() override { return false; }
-  Result<ZeroMode> can_zero() override { return ZeroMode::None; }
-  Result<bool> can_fast_zero() override { return false; }
-  Result<FuaMode> can_fua() override { return FuaMode::None; }
   Result<bool> can_extents() override { return true; }
-  Result<bool> can_multi_conn() override { return true; }  // read-only: every connection agrees
-  Result<CacheMode> can_cache() override { return CacheMode::Emulate; }
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t) override {
     if (Status s = img_->read(buf, offset); !s) return make_error(EIO, "qcow2dec: " + s.error().message);

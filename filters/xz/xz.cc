@@ -9,6 +9,7 @@
 #include "nbd/filter.h"
 #include "nbd/log.h"
 #include "nbd/parse.h"
+#include "runtime/decoded_view.h"
 #include "xz_file.h"
 
 namespace nbd::filters {
@@ -23,10 +24,10 @@ constexpr size_t kDefaultMaxDepth = 8;                      // upstream's defaul
 // recompressing with --block-size=16MiB is what makes it random-access.
 constexpr uint64_t kSingleBlockLimit = uint64_t{16} << 20;
 
-class XzConnection final : public FilterConnection {
+class XzConnection final : public DecodedViewConnection {
  public:
   XzConnection(std::unique_ptr<Connection> next, XzIndex index, size_t depth)
-      : FilterConnection(std::move(next)),
+      : DecodedViewConnection(std::move(next)),
         index_(std::move(index)),
         read_at_([this](std::span<std::byte> buf, uint64_t off) { return this->next().pread(buf, off, 0); }),
         cache_(depth, [this](size_t b, std::span<std::byte> out) {
@@ -34,18 +35,9 @@ class XzConnection final : public FilterConnection {
         }) {}
 
   Result<uint64_t> get_size() override { return index_.size(); }
-  // The compressed file's constraints say nothing about the uncompressed view.
-  Result<BlockSize> block_size() override { return BlockSize{}; }
-  Result<bool> can_write() override { return false; }
-  Result<bool> can_trim() override { return false; }
-  Result<ZeroMode> can_zero() override { return ZeroMode::None; }
-  Result<bool> can_fast_zero() override { return false; }
-  Result<FuaMode> can_fua() override { return FuaMode::None; }
-  Result<bool> can_extents() override { return false; }    // all data, as upstream
-  Result<bool> can_multi_conn() override { return true; }  // read-only: every connection agrees
-  // Cache requests are reads (by the core) that fill the block cache, never the plugin's
-  // cache of compressed bytes at uncompressed offsets.
-  Result<CacheMode> can_cache() override { return CacheMode::Emulate; }
+  Result<bool> can_extents() override { return false; }  // all data, as upstream
+  // (Cache requests are reads by the core that fill the block cache, never the plugin's cache
+  // of compressed bytes at uncompressed offsets.)
 
   Status pread(std::span<std::byte> buf, uint64_t offset, uint32_t /*flags*/) override {
     while (!buf.empty()) {

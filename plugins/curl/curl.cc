@@ -3,7 +3,6 @@
 // has (upstream's nbdkit-curl-plugin). Reads are ranged GETs, writes (HTTP) are PUTs with
 // Content-Range, run over a pool of connections= handles shared by all clients.
 #include <curl/curl.h>
-#include <strings.h>
 
 #include <mutex>
 
@@ -149,14 +148,13 @@ class CurlPlugin final : public Plugin {
   // Range support stops nbdkit with one line instead of failing every client later.
   Status get_ready() override {
     NBD_TRY_ASSIGN(share_, Share::create());
-    NBD_TRY_ASSIGN(auto e, Easy::create(o_, share_.get()));
-    if (scripts_->any()) {
-      NBD_TRY_ASSIGN(auto gen, scripts_->current());
-      NBD_TRY(e->use(*gen));
-    }
-    NBD_TRY_ASSIGN(size_, e->probe_size());
-    http_ = strncasecmp(o_.url.c_str(), "http", 4) == 0;
-    return ok();
+    // A pool of one, dropped before the fork: the serving pool is made after it.
+    Pool probe(o_, share_.get(), scripts_.get(), 1);
+    return probe.with_handle([this](Easy& e) -> Status {
+      NBD_TRY_ASSIGN(size_, e.probe_size());
+      http_ = e.is_http();
+      return ok();
+    });
   }
 
   Status after_fork() override {

@@ -6,7 +6,6 @@
 #include <strings.h>
 
 #include <cerrno>
-#include <cinttypes>
 #include <cstring>
 #include <mutex>
 
@@ -26,6 +25,31 @@ Status set_str(CURL* h, CURLoption opt, const std::optional<std::string>& v, con
   if (!v) return ok();
   return set(h, opt, v->c_str(), what);
 }
+
+// The options that are a string the user gave (or left unset), with the parameter they came from.
+struct StringOption {
+  CURLoption opt;
+  std::optional<std::string> Options::*field;
+  const char* what;
+};
+constexpr StringOption kStringOptions[] = {
+    {CURLOPT_CAINFO, &Options::cainfo, "cainfo"},
+    {CURLOPT_CAPATH, &Options::capath, "capath"},
+    {CURLOPT_SSL_CIPHER_LIST, &Options::ssl_cipher_list, "ssl-cipher-list"},
+    {CURLOPT_TLS13_CIPHERS, &Options::tls13_ciphers, "tls13-ciphers"},
+    {CURLOPT_USERNAME, &Options::user, "user"},
+    {CURLOPT_PASSWORD, &Options::password, "password"},
+    {CURLOPT_PROXY, &Options::proxy, "proxy"},
+    {CURLOPT_PROXYUSERNAME, &Options::proxy_user, "proxy-user"},
+    {CURLOPT_PROXYPASSWORD, &Options::proxy_password, "proxy-password"},
+    {CURLOPT_COOKIE, &Options::cookie, "cookie"},
+    {CURLOPT_COOKIEFILE, &Options::cookiefile, "cookiefile"},
+    {CURLOPT_COOKIEJAR, &Options::cookiejar, "cookiejar"},
+    {CURLOPT_PROTOCOLS_STR, &Options::protocols, "protocols"},
+    {CURLOPT_REDIR_PROTOCOLS_STR, &Options::protocols, "protocols"},
+    {CURLOPT_UNIX_SOCKET_PATH, &Options::unix_socket_path, "unix-socket-path"},
+    {CURLOPT_USERAGENT, &Options::user_agent, "user-agent"},
+};
 
 std::string range_of(uint64_t offset, uint64_t count) {
   return std::to_string(offset) + "-" + std::to_string(offset + count - 1);
@@ -99,23 +123,8 @@ Result<std::unique_ptr<Easy>> Easy::create(const Options& o, Share* share) {
     NBD_TRY(set(h, CURLOPT_SSL_VERIFYPEER, 0L, "sslverify"));
     NBD_TRY(set(h, CURLOPT_SSL_VERIFYHOST, 0L, "sslverify"));
   }
-  NBD_TRY(set_str(h, CURLOPT_CAINFO, o.cainfo, "cainfo"));
-  NBD_TRY(set_str(h, CURLOPT_CAPATH, o.capath, "capath"));
-  NBD_TRY(set_str(h, CURLOPT_SSL_CIPHER_LIST, o.ssl_cipher_list, "ssl-cipher-list"));
-  NBD_TRY(set_str(h, CURLOPT_TLS13_CIPHERS, o.tls13_ciphers, "tls13-ciphers"));
   if (o.ssl_version) NBD_TRY(set(h, CURLOPT_SSLVERSION, *o.ssl_version, "ssl-version"));
-  NBD_TRY(set_str(h, CURLOPT_USERNAME, o.user, "user"));
-  NBD_TRY(set_str(h, CURLOPT_PASSWORD, o.password, "password"));
-  NBD_TRY(set_str(h, CURLOPT_PROXY, o.proxy, "proxy"));
-  NBD_TRY(set_str(h, CURLOPT_PROXYUSERNAME, o.proxy_user, "proxy-user"));
-  NBD_TRY(set_str(h, CURLOPT_PROXYPASSWORD, o.proxy_password, "proxy-password"));
-  NBD_TRY(set_str(h, CURLOPT_COOKIE, o.cookie, "cookie"));
-  NBD_TRY(set_str(h, CURLOPT_COOKIEFILE, o.cookiefile, "cookiefile"));
-  NBD_TRY(set_str(h, CURLOPT_COOKIEJAR, o.cookiejar, "cookiejar"));
-  NBD_TRY(set_str(h, CURLOPT_PROTOCOLS_STR, o.protocols, "protocols"));
-  NBD_TRY(set_str(h, CURLOPT_REDIR_PROTOCOLS_STR, o.protocols, "protocols"));
-  NBD_TRY(set_str(h, CURLOPT_UNIX_SOCKET_PATH, o.unix_socket_path, "unix-socket-path"));
-  NBD_TRY(set_str(h, CURLOPT_USERAGENT, o.user_agent, "user-agent"));
+  for (const auto& [opt, field, what] : kStringOptions) NBD_TRY(set_str(h, opt, o.*field, what));
 
   using WriteFn = size_t (*)(char*, size_t, size_t, void*);
   WriteFn on_body = [](char* p, size_t size, size_t n, void* ud) -> size_t {
@@ -204,16 +213,16 @@ Status Easy::perform(const char* what) {
   got_ = 0, overflow_ = false;
   const CURLcode rc = curl_easy_perform(h_);
   const long st = status();
-  const std::string where = std::string(what) + " " + o_.url + ": ";
+  auto where = [&] { return std::string(what) + " " + o_.url + ": "; };  // only for errors
   if (is_http() && st != 0 && (st < 200 || st > 299)) {
     std::string hint;
     if (st == 401 || st == 403) hint = " (check user= and password=)";
     if (st >= 300 && st < 400) hint = " (a redirect: followlocation=true follows it)";
-    return make_error(EIO, where + "the server answered HTTP " + std::to_string(st) + hint);
+    return make_error(EIO, where() + "the server answered HTTP " + std::to_string(st) + hint);
   }
   if (rc != CURLE_OK && !overflow_) {
     const int err = rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO;
-    return make_error(err, where + (errbuf_[0] ? errbuf_ : curl_easy_strerror(rc)));
+    return make_error(err, where() + (errbuf_[0] ? errbuf_ : curl_easy_strerror(rc)));
   }
   return ok();
 }

@@ -80,12 +80,13 @@ class Easy {
   Status read(std::span<std::byte> buf, uint64_t offset, uint64_t whole_size);
   // PUT of buf at offset with "Content-Range: bytes A-B/*" (HTTP); EIO when refused.
   Status write(std::span<const std::byte> buf, uint64_t offset);
+  // Whether the last transfer (after redirects) was HTTP(S); before any, whether the URL is.
+  bool is_http() const;
 
  private:
   explicit Easy(const Options& o) : o_(o) {}
   Status set_headers(const std::vector<std::string>& extra, const char* content_range);
   Status perform(const char* what);
-  bool is_http() const;
   long status() const;
 
   const Options& o_;

@@ -98,7 +98,7 @@ class Watchdog {
   std::map<uint64_t, Entry> entries_;
   uint64_t next_ = 1;
   bool started_ = false;
-  // When the thread will next look at the entries (min() while it is looking).
+  // When the thread will next look at the entries (max(): not until notified).
   std::chrono::steady_clock::time_point wake_at_ = std::chrono::steady_clock::time_point::max();
 };
 
@@ -118,11 +118,15 @@ Error Session::sftp_error(const std::string& what) const {
   return make_error(errno_of_sftp(code), what + ": " + (ssh_ ? ssh_get_error(ssh_) : "no session"));
 }
 
+Status Session::login() {
+  NBD_TRY(connect());
+  NBD_TRY(verify_host());
+  return authenticate();
+}
+
 Result<std::unique_ptr<Session>> Session::open(Config c, bool readonly) {
   std::unique_ptr<Session> s(new Session(std::move(c)));
-  NBD_TRY(s->connect());
-  NBD_TRY(s->verify_host());
-  NBD_TRY(s->authenticate());
+  NBD_TRY(s->login());
   NBD_TRY(s->open_file(readonly));
   return s;
 }
@@ -130,12 +134,9 @@ Result<std::unique_ptr<Session>> Session::open(Config c, bool readonly) {
 Status Session::probe(Config c) {
   const bool file = !c.create;
   c.create = false;
-  std::unique_ptr<Session> s(new Session(std::move(c)));
-  NBD_TRY(s->connect());
-  NBD_TRY(s->verify_host());
-  NBD_TRY(s->authenticate());
-  if (file) NBD_TRY(s->open_file(true));
-  return ok();
+  Session s(std::move(c));
+  NBD_TRY(s.login());
+  return file ? s.open_file(true) : ok();
 }
 
 Session::~Session() {

@@ -52,6 +52,7 @@ class Session {
 
  private:
   explicit Session(Config c) : c_(std::move(c)) {}
+  Status login();  // connect, verify_host, authenticate
   Status connect();
   Status verify_host();
   Status authenticate();
