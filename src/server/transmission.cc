@@ -128,8 +128,13 @@ Status Transmitter::hand_off(const Request& r) {
       return s;
     }
   }
-  // Replies the reader queued (validation errors) go out before the worker's.
-  NBD_TRY(flush(ws_));
+  // Replies the reader queued (validation errors) go out before the worker's. If they cannot
+  // (the client is gone), the job never runs: it must be given back, or drain_and_stop would
+  // wait for it forever.
+  if (Status s = flush(ws_); !s) {
+    finish(job);
+    return s;
+  }
   {
     std::lock_guard lock(mu_);
     queue_.push_back(job);
