@@ -14,6 +14,7 @@ pkgs=(
   libssh-dev  # ssh plugin
   libzstd-dev  # qcow2dec filter: zstd-compressed clusters
   libext2fs-dev  # ext2 filter
+  libtorrent-rasterbar-dev  # torrent plugin
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
@@ -23,6 +24,7 @@ pkgs=(
   nginx curl  # curl plugin tests: a real HTTP(S) server with Range, auth and redirects
   apache2  # curl plugin tests: mod_dav takes PUT with Content-Range, so writes land
   openssh-server openssh-client  # ssh plugin tests: a real sshd on a spare port, sftp as the bench ceiling
+  python3-libtorrent mktorrent opentracker aria2  # torrent plugin tests: a local swarm (seeder, tracker, a non-libtorrent peer)
   util-linux-extra  # fincore: nbdcopy test checks how much of a copied file stays in the page cache
 )
 
