@@ -208,6 +208,10 @@ class Handle {
   void set_strict_mode(uint32_t flags);  // any time
   uint32_t get_strict_mode() const;
   void set_pread_initialize(bool on);  // default true: zero read buffers before reading
+  // Longest wait for the server during each blocking connect or option call (connect_*,
+  // opt_*), in milliseconds; -1 (the default, like libnbd) waits without end. On expiry the
+  // call fails with ETIMEDOUT and the handle is dead. Not in libnbd.
+  void set_handshake_timeout(int ms);
   Status set_opt_mode(bool on);        // default false: stop in negotiation after connecting
   bool get_opt_mode() const;
   Status add_meta_context(std::string name);  // "base:allocation", "qemu:dirty-bitmap:X", ...

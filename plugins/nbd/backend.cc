@@ -5,9 +5,12 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -22,6 +25,8 @@ namespace {
 
 Status configure(client::Handle& h, const Target& t) {
   NBD_TRY(h.set_opt_mode(true));
+  // timeout= bounds the handshake as well as each request.
+  h.set_handshake_timeout(int(std::min<uint64_t>(uint64_t(t.timeout_s) * 1000, INT32_MAX)));
   NBD_TRY(h.add_meta_context("base:allocation"));
   if (t.tls != client::TlsMode::Disable) NBD_TRY(h.set_tls(t.tls));
   if (!t.tls_certificates.empty()) NBD_TRY(h.set_tls_certificates(t.tls_certificates));
@@ -87,6 +92,7 @@ Result<std::unique_ptr<Backend>> Backend::connect(const Target& t, const std::st
     log::debug("connect failed (%s), retrying in 1 s", st.error().message.c_str());
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+  b->timeout_s_ = t.timeout_s;
   NBD_TRY(b->start());
   return b;
 }
@@ -153,6 +159,9 @@ void Backend::drive() {
 
 template <class Submit>
 Status Backend::run(Submit submit) {
+  if (timed_out_)
+    return make_error(ETIMEDOUT, "the connection to the server was closed after it left a request unanswered for " +
+                                     std::to_string(timeout_s_) + " s (timeout=)");
   Waiter w;
   client::CompletionCallback done([&w](int* error) {
     std::lock_guard lock(w.m);
@@ -165,7 +174,20 @@ Status Backend::run(Submit submit) {
   if (!cookie) return make_error(cookie.error().errnum, cookie.error().message);
   wake();
   std::unique_lock lock(w.m);
-  w.cv.wait(lock, [&] { return w.done; });
+  if (!w.cv.wait_for(lock, std::chrono::seconds(timeout_s_), [&] { return w.done; })) {
+    // The server has not answered: cut the connection. The socket thread then sees it closed
+    // and fails every command in flight, this one included, so the buffers they write into
+    // are released before anyone returns.
+    if (!timed_out_.exchange(true)) {
+      log::error("the server did not answer a request in %u s (timeout=): closing the connection to it",
+                 timeout_s_);
+      ::shutdown(h_->aio_get_fd(), SHUT_RDWR);
+      wake();
+    }
+    w.cv.wait(lock, [&] { return w.done; });
+  }
+  if (timed_out_) return make_error(ETIMEDOUT, "the server did not answer within " + std::to_string(timeout_s_) +
+                                                   " s (timeout=): its connection is closed");
   if (w.err) return make_error(w.err, std::string("server replied: ") + std::strerror(w.err));
   return ok();
 }

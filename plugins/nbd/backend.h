@@ -2,7 +2,8 @@
 // One connection to the NBD server the nbd plugin forwards to, on our client library. Any
 // number of threads issue requests at once: each queues an asynchronous command and sleeps
 // until its reply; one thread per backend drives the socket. A backend that dies fails the
-// requests in flight and every later one with its error.
+// requests in flight and every later one with its error. A request the server leaves
+// unanswered for timeout= seconds cuts the connection, which fails every request in flight.
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +31,7 @@ struct Target {
   std::string tls_certificates, tls_username, tls_psk;
   int tls_verify = -1;  // -1: the library's default
   unsigned retry = 0;   // more tries, a second apart, if the first connect fails
+  uint32_t timeout_s = 300;  // a request unanswered this long cuts the connection (timeout=)
 };
 
 class Backend {
@@ -62,6 +64,8 @@ class Backend {
   Status run(Submit submit);
 
   std::unique_ptr<client::Handle> h_;
+  uint32_t timeout_s_ = 300;
+  std::atomic<bool> timed_out_{false};  // the connection was cut by timeout=
   int wake_fd_ = -1;  // eventfd: a command was queued, or stop
   std::atomic<bool> stop_{false};
   std::thread thread_;

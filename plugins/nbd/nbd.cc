@@ -116,6 +116,9 @@ class NbdPlugin final : public Plugin {
       have_export_ = true;
     } else if (key == "retry") {
       NBD_TRY_ASSIGN(t_.retry, parse_uint32(key, value));
+    } else if (key == "timeout") {
+      NBD_TRY_ASSIGN(t_.timeout_s, parse_uint32(key, value));
+      if (t_.timeout_s == 0) return make_error(EINVAL, "timeout=0: expected a number of seconds, at least 1");
     } else if (key == "shared") {
       NBD_TRY_ASSIGN(bool s, parse_bool(key, value));
       shared_ = s ? 1 : 0;
@@ -204,6 +207,7 @@ constexpr ParamHelp kParams[] = {
     {"socket-fd", "socket-fd=FD  An inherited socket connected to the server (implies shared=true)."},
     {"export", "export=NAME  Export to use (default \"\")."},
     {"retry", "retry=N  Retry the first connection N more times, a second apart (default 0)."},
+    {"timeout", "timeout=SECS  Close the server connection when a request waits this long (default 300)."},
     {"shared", "shared=BOOL  One server connection for all clients (default false)."},
     {"dynamic-export", "dynamic-export=BOOL  Pass each client's export name to the server."},
     {"tls", "tls=off|on|require  TLS to the server (default off)."},

@@ -108,6 +108,34 @@ if timeout 30 "$NBDKIT" -U - nbd socket="$T/slow.sock" --run "$NBDCOPY \"\$uri\"
   fail "a copy from a killed backend succeeded"
 fi
 [ $? != 124 ] || fail "a copy from a killed backend hung"
+# A backend that stops answering (SIGSTOP: the connection stays up, no reply comes): the request
+# fails (EIO on the wire, the NBD error for ETIMEDOUT) after timeout=, the next one at once, and the client is not kept waiting.
+start_server "$T/stuck.sock" memory 1M
+start_server "$T/via.sock" nbd socket="$T/stuck.sock" timeout=2 shared=true
+start_server "$T/via2.sock" nbd socket="$T/stuck.sock" timeout=2
+printf 'before the stop' | "$NBDCOPY" - "nbd+unix://?socket=$T/via.sock" 2>/dev/null || true
+expect_eq "$("$NBDDUMP" --length=15 "nbd+unix://?socket=$T/via.sock" | head -1 | cut -c 12-58 | tr -d ' ')" \
+  "6265666f7265207468652073746f70" "timeout=: the proxy works before the backend stops"
+kill -STOP "$(cat "$T/stuck.sock.pid")"
+start=$(date +%s)
+out=$(timeout 30 $REF_NBDSH -u "nbd+unix://?socket=$T/via.sock" -c '
+for i in range(2):
+    try:
+        h.pread(512, 0)
+        print("read worked")
+    except nbd.Error as e:
+        print("error", e.errno)
+' 2>&1)
+took=$(( $(date +%s) - start ))
+# A new client: its backend connection's handshake gets no answer either.
+start2=$(date +%s)
+timeout 30 "$NBDINFO" --size "nbd+unix://?socket=$T/via2.sock" > /dev/null 2>&1 && fail "timeout=: a handshake with a stopped backend succeeded"
+took2=$(( $(date +%s) - start2 ))
+kill -CONT "$(cat "$T/stuck.sock.pid")"
+expect_eq "$out" $'error EIO\nerror EIO' "timeout=: both reads from a stopped backend"
+[ "$took" -le 8 ] || fail "timeout=2: the reads took $took s"
+[ "$took2" -le 8 ] || fail "timeout=2: the handshake took $took2 s"
+expect_eq "$("$NBDINFO" --size "nbd+unix://?socket=$T/via2.sock")" 1048576 "timeout=: a new client once the backend answers again"
 # Bad parameters: one line each, exit 1.
 expect_fail_line 1 "tls=maybe: expected off, on or require" "$NBDKIT" -U - nbd socket=/x tls=maybe --run true
 expect_fail_line 1 "give exactly one of socket=" "$NBDKIT" -U - nbd export=x --run true
@@ -116,4 +144,5 @@ expect_fail_line 1 "export= cannot go with uri=" "$NBDKIT" -U - nbd nbd://h/x ex
 expect_fail_line 1 "arg= needs command=" "$NBDKIT" -U - nbd socket=/x arg=1 --run true
 expect_fail_line 1 "dynamic-export=true cannot go with shared mode" "$NBDKIT" -U - nbd socket=/x shared=true dynamic-export=true --run true
 expect_fail_line 1 "retry" "$NBDKIT" -U - nbd socket=/x retry=many --run true
+expect_fail_line 1 "timeout=0" "$NBDKIT" -U - nbd socket=/x timeout=0 --run true
 pass

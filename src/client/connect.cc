@@ -131,9 +131,10 @@ Status start_fd(Handle::Impl& h, int sock) {
 }
 
 Status wait_connected(Handle::Impl& h) {
+  const auto start = std::chrono::steady_clock::now();
   while (is_connecting(h.state)) {
     bool did;
-    NBD_TRY(h.poll_once(-1, &did));
+    NBD_TRY(h.poll_handshake(start, &did));
   }
   if (h.state == State::Ready || h.state == State::Negotiating) return ok();
   if (h.state == State::Dead) return h.last_error();

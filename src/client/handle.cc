@@ -224,6 +224,7 @@ NBD_LOCKED_GETTER(uint32_t, get_handshake_flags, h.handshake_flags)
 NBD_LOCKED_SETTER(set_strict_mode, uint32_t, strict)
 NBD_LOCKED_GETTER(uint32_t, get_strict_mode, h.strict)
 NBD_LOCKED_SETTER(set_pread_initialize, bool, pread_initialize)
+NBD_LOCKED_SETTER(set_handshake_timeout, int, handshake_timeout_ms)
 NBD_LOCKED_GETTER(bool, get_opt_mode, h.opt_mode)
 NBD_LOCKED_SETTER(set_uri_allow_local_file, bool, uri_allow_local_file)
 

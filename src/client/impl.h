@@ -9,6 +9,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -132,6 +133,7 @@ struct Handle::Impl {
   bool tls_verify_peer = true;
   bool request_sr = true, request_ext = true, request_meta = true, request_block_size = true;
   bool full_info = false, opt_mode = false, pread_initialize = true, uri_allow_local_file = false;
+  int handshake_timeout_ms = -1;  // set_handshake_timeout
   uint32_t handshake_flags = kHandshakeFlagFixedNewstyle | kHandshakeFlagNoZeroes;
   uint32_t strict = kStrictAll;
   std::vector<std::string> meta_requests;
@@ -158,6 +160,9 @@ struct Handle::Impl {
   bool child_is_activated = false;
   TempDir activation_dir;  // private temp dir holding the activation socket
   void set_state(State s);
+  // One step of a blocking connect or option call: poll_once, bounded by the handshake timeout
+  // from start (the moment the call began).
+  Status poll_handshake(std::chrono::steady_clock::time_point start, bool* did_work);
   void close_socket();
   void reap_child();
 

@@ -205,6 +205,17 @@ Status Handle::Impl::poll_once(int timeout_ms, bool* did_work) {
   return ok();
 }
 
+Status Handle::Impl::poll_handshake(std::chrono::steady_clock::time_point start, bool* did_work) {
+  if (handshake_timeout_ms < 0) return poll_once(-1, did_work);
+  auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  long long left = handshake_timeout_ms - spent.count();
+  if (left <= 0) {
+    set_dead(ETIMEDOUT, "the server did not answer within %d ms during the handshake", handshake_timeout_ms);
+    return last_error();
+  }
+  return poll_once(int(left), did_work);
+}
+
 // ---- public driving API ----
 Result<int> Handle::poll(int timeout_ms) {
   NBD_HANDLE_CALL("nbd_poll");

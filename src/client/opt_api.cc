@@ -21,9 +21,10 @@ Status Handle::Impl::start_user_option(State s, OptionData data) {
   } else {
     start_option(s, std::move(data));
   }
+  const auto start = std::chrono::steady_clock::now();
   while (is_connecting(state)) {
     bool did;
-    Status st = poll_once(-1, &did);
+    Status st = poll_handshake(start, &did);
     if (!st) break;
   }
   // The caller's callback lives only as long as its call.
