@@ -212,7 +212,7 @@ class Handle {
   // opt_*), in milliseconds; -1 (the default, like libnbd) waits without end. On expiry the
   // call fails with ETIMEDOUT and the handle is dead. Not in libnbd.
   void set_handshake_timeout(int ms);
-  Status set_opt_mode(bool on);        // default false: stop in negotiation after connecting
+  Status set_opt_mode(bool on);  // default false: stop in negotiation after connecting
   bool get_opt_mode() const;
   Status add_meta_context(std::string name);  // "base:allocation", "qemu:dirty-bitmap:X", ...
   size_t get_nr_meta_contexts() const;

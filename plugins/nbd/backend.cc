@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -160,8 +160,9 @@ void Backend::drive() {
 template <class Submit>
 Status Backend::run(Submit submit) {
   if (timed_out_)
-    return make_error(ETIMEDOUT, "the connection to the server was closed after it left a request unanswered for " +
-                                     std::to_string(timeout_s_) + " s (timeout=)");
+    return make_error(ETIMEDOUT,
+                      "the connection to the server was closed after it left a request unanswered for " +
+                          std::to_string(timeout_s_) + " s (timeout=)");
   Waiter w;
   client::CompletionCallback done([&w](int* error) {
     std::lock_guard lock(w.m);
@@ -186,8 +187,9 @@ Status Backend::run(Submit submit) {
     }
     w.cv.wait(lock, [&] { return w.done; });
   }
-  if (timed_out_) return make_error(ETIMEDOUT, "the server did not answer within " + std::to_string(timeout_s_) +
-                                                   " s (timeout=): its connection is closed");
+  if (timed_out_)
+    return make_error(ETIMEDOUT, "the server did not answer within " + std::to_string(timeout_s_) +
+                                     " s (timeout=): its connection is closed");
   if (w.err) return make_error(w.err, std::string("server replied: ") + std::strerror(w.err));
   return ok();
 }

@@ -29,8 +29,8 @@ struct Target {
   std::string export_name;
   client::TlsMode tls = client::TlsMode::Disable;
   std::string tls_certificates, tls_username, tls_psk;
-  int tls_verify = -1;  // -1: the library's default
-  unsigned retry = 0;   // more tries, a second apart, if the first connect fails
+  int tls_verify = -1;       // -1: the library's default
+  unsigned retry = 0;        // more tries, a second apart, if the first connect fails
   uint32_t timeout_s = 300;  // a request unanswered this long cuts the connection (timeout=)
 };
 
@@ -66,7 +66,7 @@ class Backend {
   std::unique_ptr<client::Handle> h_;
   uint32_t timeout_s_ = 300;
   std::atomic<bool> timed_out_{false};  // the connection was cut by timeout=
-  int wake_fd_ = -1;  // eventfd: a command was queued, or stop
+  int wake_fd_ = -1;                    // eventfd: a command was queued, or stop
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

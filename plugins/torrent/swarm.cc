@@ -57,10 +57,10 @@ struct Swarm::Impl {
   std::condition_variable cv;
   // Everything below is guarded by mu.
   bool have_metadata = false;
-  bool checked = false;  // the cache directory has been checked against the piece hashes
-  std::string error;     // a torrent or disk error that fails every read
-  std::vector<uint8_t> have;   // per piece of the torrent
-  std::vector<uint8_t> asked;  // per piece: 0 nothing, 1 fetched ahead, 2 a read waits for it
+  bool checked = false;                  // the cache directory has been checked against the piece hashes
+  std::string error;                     // a torrent or disk error that fails every read
+  std::vector<uint8_t> have;             // per piece of the torrent
+  std::vector<uint8_t> asked;            // per piece: 0 nothing, 1 fetched ahead, 2 a read waits for it
   int first_piece = 0, last_piece = -1;  // the pieces the served file covers
   int missing = 0;                       // of those, how many are not here yet
   int waiters = 0;
@@ -101,7 +101,8 @@ Result<std::unique_ptr<Swarm>> Swarm::load(Config c) {
   lt::error_code ec;
   if (is_magnet(t)) {
     impl->atp = lt::parse_magnet_uri(t, ec);
-    if (ec) return make_error(EINVAL, "torrent=" + t + ": not a magnet link libtorrent can use: " + ec.message());
+    if (ec)
+      return make_error(EINVAL, "torrent=" + t + ": not a magnet link libtorrent can use: " + ec.message());
   } else {
     auto ti = std::make_shared<lt::torrent_info>(t, ec);
     if (ec) return make_error(EINVAL, t + ": not a .torrent file: " + ec.message());
@@ -125,12 +126,14 @@ Status Swarm::Impl::choose_file(const lt::torrent_info& ti) {
       continue;
     }
     std::string tail = path;
-    if (auto slash = path.find('/'); slash != std::string::npos && fs.num_files() > 1) tail = path.substr(slash + 1);
+    if (auto slash = path.find('/'); slash != std::string::npos && fs.num_files() > 1)
+      tail = path.substr(slash + 1);
     if (path == c.file || tail == c.file) best = int(i);
     if (names.size() < 400) names += (names.empty() ? "" : ", ") + tail;
   }
   if (best < 0 && c.file.empty()) return make_error(EINVAL, "the torrent has no files");
-  if (best < 0) return make_error(ENOENT, "file=" + c.file + ": not in the torrent, whose files are: " + names);
+  if (best < 0)
+    return make_error(ENOENT, "file=" + c.file + ": not in the torrent, whose files are: " + names);
   lt::file_index_t fi(best);
   file_index = best;
   file_offset = fs.file_offset(fi);
@@ -185,10 +188,12 @@ Status Swarm::start() {
   p.set_bool(lt::settings_pack::enable_outgoing_utp, false);
   lt::alert_category_t mask = lt::alert_category::error | lt::alert_category::status |
                               lt::alert_category::storage | lt::alert_category::piece_progress;
-  if (m.c.log_alerts) mask |= lt::alert_category::peer | lt::alert_category::tracker | lt::alert_category::connect;
+  if (m.c.log_alerts)
+    mask |= lt::alert_category::peer | lt::alert_category::tracker | lt::alert_category::connect;
   p.set_int(lt::settings_pack::alert_mask, mask);
   if (!m.c.listen_interfaces.empty()) p.set_str(lt::settings_pack::listen_interfaces, m.c.listen_interfaces);
-  if (!m.c.outgoing_interfaces.empty()) p.set_str(lt::settings_pack::outgoing_interfaces, m.c.outgoing_interfaces);
+  if (!m.c.outgoing_interfaces.empty())
+    p.set_str(lt::settings_pack::outgoing_interfaces, m.c.outgoing_interfaces);
   if (!m.c.user_agent.empty()) p.set_str(lt::settings_pack::user_agent, m.c.user_agent);
   if (m.c.connections_limit > 0) p.set_int(lt::settings_pack::connections_limit, m.c.connections_limit);
   p.set_int(lt::settings_pack::download_rate_limit, m.c.download_rate);
@@ -253,7 +258,9 @@ void Swarm::Impl::refresh_pieces() {
   if (c.log_alerts)
     log::debug("torrent: pieces: %d of %d here, state %d; first served piece %s, priority %d", st.num_pieces,
                st.pieces.size(), int(st.state),
-               st.pieces.size() > first_piece && st.pieces.get_bit(lt::piece_index_t(first_piece)) ? "here" : "missing",
+               st.pieces.size() > first_piece && st.pieces.get_bit(lt::piece_index_t(first_piece))
+                   ? "here"
+                   : "missing",
                int(static_cast<uint8_t>(h.piece_priority(lt::piece_index_t(first_piece)))));
   std::lock_guard lock(mu);
   if (!have_metadata) return;
@@ -350,9 +357,10 @@ Status Swarm::wait_ready() {
       break;
     }
     if (clock::now() - std::max(start, m.last_progress) > std::chrono::seconds(m.c.timeout_s)) {
-      result = make_error(ETIMEDOUT, std::string(m.have_metadata ? "checking the cache" : "the torrent's metadata") +
-                                         ": nothing arrived from any peer in " + std::to_string(m.c.timeout_s) +
-                                         " s (timeout=)");
+      result = make_error(ETIMEDOUT,
+                          std::string(m.have_metadata ? "checking the cache" : "the torrent's metadata") +
+                              ": nothing arrived from any peer in " + std::to_string(m.c.timeout_s) +
+                              " s (timeout=)");
       break;
     }
   }

@@ -14,9 +14,9 @@
 namespace nbd::plugins::torrent_plugin {
 
 struct Config {
-  std::string torrent;  // a .torrent file or a magnet: link
-  std::string file;     // file= ("" serves the largest file)
-  std::string cache;    // cache= ("" makes a temporary directory, removed at exit)
+  std::string torrent;         // a .torrent file or a magnet: link
+  std::string file;            // file= ("" serves the largest file)
+  std::string cache;           // cache= ("" makes a temporary directory, removed at exit)
   int connections_limit = -1;  // -1: libtorrent's default (200)
   int download_rate = 0;       // bytes per second, 0 unlimited
   int upload_rate = 0;

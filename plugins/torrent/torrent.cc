@@ -36,7 +36,8 @@ class TorrentConnection final : public Connection {
 Result<int> parse_rate(std::string_view key, std::string_view value) {
   NBD_TRY_ASSIGN(uint64_t bits, parse_size(key, value));
   if (bits / 8 > uint64_t(INT_MAX))
-    return make_error(EINVAL, std::string(key) + "=" + std::string(value) + ": too large (at most 16 Gbit/s)");
+    return make_error(EINVAL,
+                      std::string(key) + "=" + std::string(value) + ": too large (at most 16 Gbit/s)");
   if (bits != 0 && bits < 8)
     return make_error(EINVAL, std::string(key) + "=" + std::string(value) + ": less than a byte per second");
   return int(bits / 8);
@@ -77,7 +78,8 @@ class TorrentPlugin final : public Plugin {
   }
 
   Status config_complete() override {
-    if (c_.torrent.empty()) return make_error(EINVAL, "torrent= is required (a .torrent file or a magnet: link)");
+    if (c_.torrent.empty())
+      return make_error(EINVAL, "torrent= is required (a .torrent file or a magnet: link)");
     c_.log_alerts = bool(debug_alerts);
     NBD_TRY_ASSIGN(swarm_, Swarm::load(c_));
     return ok();

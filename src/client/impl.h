@@ -7,9 +7,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdarg>
 #include <cstdint>
-#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>

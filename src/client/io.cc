@@ -207,7 +207,8 @@ Status Handle::Impl::poll_once(int timeout_ms, bool* did_work) {
 
 Status Handle::Impl::poll_handshake(std::chrono::steady_clock::time_point start, bool* did_work) {
   if (handshake_timeout_ms < 0) return poll_once(-1, did_work);
-  auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  auto spent =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   long long left = handshake_timeout_ms - spent.count();
   if (left <= 0) {
     set_dead(ETIMEDOUT, "the server did not answer within %d ms during the handshake", handshake_timeout_ms);
