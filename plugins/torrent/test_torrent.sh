@@ -82,6 +82,13 @@ $LIMIT "$REF_NBDKIT" -v -U - torrent "magnet:?xt=urn:btih:$IH&x.pe=127.0.0.3:$AP
   fail "Debian's torrent plugin fed by ours: $(grep -v -i 'dht\|lsd\|upnp\|natpmp\|portmap' "$T/deb.log" | tail -25)"
 expect_eq "$(sum "$T/deb.img")" "$DISK_SUM" "Debian's plugin fed by ours"
 echo "ok: Debian's torrent plugin downloaded from ours"
+# ... and Debian's torrent .so loaded into our nbdkit (the C ABI), fed by ours too.
+so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-torrent-plugin.so
+$LIMIT "$NBDKIT" -U - "$so" "magnet:?xt=urn:btih:$IH&x.pe=127.0.0.3:$AP" \
+  listen-interfaces="127.0.0.9:$(free_port)" outgoing-interfaces=127.0.0.9 \
+  --run "$NBDCOPY \$uri $T/so.img" 2> "$T/so.log" || fail "Debian's torrent .so in our nbdkit: $(tail -5 "$T/so.log")"
+expect_eq "$(sum "$T/so.img")" "$DISK_SUM" "Debian's torrent .so in our nbdkit"
+echo "ok: Debian's torrent .so inside our nbdkit"
 
 # 5. cache= keeps the download: with no peer left at all, a new run serves it from the cache.
 kill "$(cat "$T/a.sock.pid")"
