@@ -84,7 +84,7 @@ constexpr ParamHelp kParams[] = {
     {"raw", "raw=BINARY  Disk contents as raw bytes."},
     {"base64", "base64=BASE64  Disk contents encoded in base64."},
     {"size", "size=SIZE  Truncate or extend the disk with zeroes to SIZE."},
-    {"allocator", "allocator=sparse|malloc[,mlock=true]  Backend storage (default sparse)."},
+    {"allocator", "allocator=sparse|malloc[,mlock=true]|zstd  Backend storage (default sparse)."},
 };
 
 }  // namespace

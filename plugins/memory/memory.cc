@@ -37,7 +37,7 @@ class MemoryPlugin final : public Plugin {
     return std::unique_ptr<Connection>(std::make_unique<AllocatorConnection>(*allocator_, size_));
   }
 
-  std::vector<std::string> dump_plugin() override { return {"mlock=yes", "zstd=no"}; }
+  std::vector<std::string> dump_plugin() override { return {"mlock=yes", "zstd=yes"}; }
 
  private:
   uint64_t size_ = 0;
@@ -47,7 +47,7 @@ class MemoryPlugin final : public Plugin {
 
 constexpr ParamHelp kParams[] = {
     {"size", "[size=]SIZE  Size of the RAM disk (required, up to 2^63-1)."},
-    {"allocator", "allocator=sparse|malloc[,mlock=true]  How the RAM is held (default sparse)."},
+    {"allocator", "allocator=sparse|malloc[,mlock=true]|zstd  How the RAM is held (default sparse)."},
 };
 
 }  // namespace

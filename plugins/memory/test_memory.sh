@@ -43,7 +43,22 @@ for f in "is_read_only: false" "can_trim: true" "can_zero: true" "can_fast_zero:
   expect_contains "$info" "$f" "nbdinfo flags"
 done
 
+# allocator=zstd: a 4 GiB disk holding 256 MiB of compressible data in a fraction of the RAM,
+# the same bytes back, and Debian's zstd allocator agrees on them.
+yes "a line of a compressible disk image, with a counter-free text" | head -c 256M > "$T/text.img"
+want=$(sha256sum < "$T/text.img")
+start_server "$T/z.sock" memory 4G allocator=zstd
+"$NBDCOPY" "$T/text.img" "nbd+unix://?socket=$T/z.sock" || fail "allocator=zstd: write"
+got=$("$NBDCOPY" "nbd+unix://?socket=$T/z.sock" - | head -c 256M | sha256sum)
+expect_eq "$got" "$want" "allocator=zstd: the bytes back"
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$(cat "$T/z.sock.pid")/status")
+[ "$rss" -lt 65536 ] || fail "allocator=zstd: 256 MiB of text took $rss KiB of RSS (want < 64 MiB)"
+ref=$("$REF_NBDKIT" -U - memory 4G allocator=zstd --run "$NBDCOPY $T/text.img \$uri && $NBDCOPY \$uri - | head -c 256M | sha256sum")
+expect_eq "$ref" "$want" "Debian's allocator=zstd, same bytes"
+expect_contains "$("$NBDKIT" memory --dump-plugin)" "zstd=yes" "--dump-plugin says zstd"
+
 # Negative: a missing size and a bad allocator are one-line errors naming the parameter.
 expect_fail_line 1 "size" "$NBDKIT" -U - memory --run true
 expect_fail_line 1 "allocator=bogus" "$NBDKIT" -U - memory 1M allocator=bogus --run true
+expect_fail_line 1 "allocator=zstd,level=3" "$NBDKIT" -U - memory 1M allocator=zstd,level=3 --run true
 pass

@@ -138,8 +138,8 @@ Result<std::unique_ptr<Allocator>> create_allocator(std::string_view spec) {
   }
   if (type == "sparse") return std::unique_ptr<Allocator>(std::make_unique<SparseAllocator>());
   if (type == "malloc") return create_malloc_allocator(mlock);
-  if (type == "zstd") return bad("the zstd allocator is not supported by this build (use sparse or malloc)");
-  return bad("unknown allocator '" + std::string(type) + "' (use sparse or malloc)");
+  if (type == "zstd") return create_zstd_allocator();
+  return bad("unknown allocator '" + std::string(type) + "' (use sparse, malloc or zstd)");
 }
 
 }  // namespace nbd

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Allocators: the byte store behind the memory and data plugins (upstream's allocator=
 // parameter). "sparse" keeps only pages that were written (a terabyte disk of a few bytes costs
-// a few pages), "malloc" is one flat buffer. All methods are thread-safe.
+// a few pages), "malloc" is one flat buffer, "zstd" is sparse with each page compressed. All
+// methods are thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +37,7 @@ class Allocator {
   virtual uint64_t allocated_bytes() const = 0;
 };
 
-// spec is "sparse", "malloc" or "malloc,mlock=true" (upstream's allocator= syntax).
+// spec is "sparse", "malloc", "malloc,mlock=true" or "zstd" (upstream's allocator= syntax).
 Result<std::unique_ptr<Allocator>> create_allocator(std::string_view spec);
 
 // A writable RAM disk of `size` bytes over an allocator the plugin owns (memory and data

@@ -17,4 +17,7 @@ Status blit_between(Allocator& src, Allocator& dst, uint64_t count, uint64_t src
 // With mlock the buffer is locked into RAM (mlock(2)).
 Result<std::unique_ptr<Allocator>> create_malloc_allocator(bool mlock);
 
+// "zstd": a sparse array of 32 KiB pages, each stored compressed with zstd.
+Result<std::unique_ptr<Allocator>> create_zstd_allocator();
+
 }  // namespace nbd

@@ -21,7 +21,7 @@ std::unique_ptr<Allocator> make(std::string_view spec) {
 }
 
 TEST(CreateAllocator, AcceptsUpstreamSyntax) {
-  for (auto spec : {"sparse", "malloc", "malloc,mlock=false", "malloc,mlock=true"}) {
+  for (auto spec : {"sparse", "malloc", "malloc,mlock=false", "malloc,mlock=true", "zstd"}) {
     auto a = make(spec);
     ASSERT_TRUE(a);
     if (std::string_view(spec) != "malloc,mlock=true") {
@@ -41,7 +41,7 @@ TEST(CreateAllocator, RejectsUnknownWithOneLineNamingIt) {
       {"malloc,mlock=maybe", "mlock=maybe"},
       {"malloc,colour=red", "unknown parameter 'colour=red'"},
       {"malloc,mlock", "unknown parameter 'mlock'"},
-      {"zstd", "not supported"},
+      {"zstd,level=19", "unknown parameter 'level=19'"},
   };
   for (const auto& c : cases) {
     auto a = create_allocator(c.spec);
@@ -124,7 +124,8 @@ TEST_P(AllocatorModel, BlitBetweenAllocatorsKeepsHolesAsZero) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, AllocatorModel, ::testing::Values("sparse", "malloc", "malloc,mlock=true"));
+INSTANTIATE_TEST_SUITE_P(All, AllocatorModel,
+                         ::testing::Values("sparse", "malloc", "malloc,mlock=true", "zstd"));
 
 TEST(SparseAllocator, ExtentsShowHolesAndZeroFreesMemory) {
   auto a = make("sparse");
@@ -144,6 +145,40 @@ TEST(SparseAllocator, ExtentsShowHolesAndZeroFreesMemory) {
   EXPECT_EQ(e.extents()[2].offset + e.extents()[2].length, uint64_t{1} << 40);
   ASSERT_TRUE(a->zero(5, at));
   EXPECT_EQ(a->allocated_bytes(), 0u);
+}
+
+// Compressible data takes a fraction of its size; random data no more than a little over it;
+// zeroes take nothing; a terabyte's extents come from the stored pages only.
+TEST(ZstdAllocator, CompressesAndStaysSparse) {
+  auto a = make("zstd");
+  std::string text;
+  while (text.size() < (8u << 20))
+    text += "line " + std::to_string(text.size() % 977) + " of a compressible disk\n";
+  std::vector<std::byte> t(reinterpret_cast<const std::byte*>(text.data()),
+                           reinterpret_cast<const std::byte*>(text.data()) + (8u << 20));
+  const uint64_t at = uint64_t{1} << 39;
+  ASSERT_TRUE(a->write(t, at + 100));
+  EXPECT_LT(a->allocated_bytes(), t.size() / 8);
+  std::vector<std::byte> back(t.size());
+  ASSERT_TRUE(a->read(back, at + 100));
+  EXPECT_EQ(back, t);
+  ExtentList e(0, uint64_t{1} << 40);
+  ASSERT_TRUE(a->extents(uint64_t{1} << 40, 0, e));
+  ASSERT_EQ(e.extents().size(), 3u);
+  EXPECT_EQ(e.extents()[1].flags, 0u);
+  EXPECT_EQ(e.extents()[1].offset, at);
+  EXPECT_EQ(e.extents()[1].length, ((100 + t.size() + 32767) / 32768) * 32768);
+  ASSERT_TRUE(a->zero(t.size() + 100, at));
+  EXPECT_EQ(a->allocated_bytes(), 0u);
+  std::vector<std::byte> rnd(1 << 20);
+  uint32_t x = 12345;
+  for (auto& b : rnd) b = std::byte((x = x * 1103515245 + 12345) >> 24);
+  ASSERT_TRUE(a->write(rnd, 7));
+  EXPECT_LT(a->allocated_bytes(), rnd.size() + rnd.size() / 50);
+  ASSERT_TRUE(a->fill(std::byte{0x41}, 100000, 3));
+  std::vector<std::byte> f(100000);
+  ASSERT_TRUE(a->read(f, 3));
+  EXPECT_EQ(f, std::vector<std::byte>(100000, std::byte{0x41}));
 }
 
 TEST(MallocAllocator, ReadsPastWrittenAreaAsZeroAndGrowsOnWrite) {
@@ -173,7 +208,7 @@ TEST(MallocAllocator, ImpossibleSizeIsAnError) {
 
 // Disjoint writers and readers at once; the thread sanitizer build checks the locking.
 TEST(Allocators, ParallelDisjointAccess) {
-  for (auto spec : {"sparse", "malloc"}) {
+  for (auto spec : {"sparse", "malloc", "zstd"}) {
     auto a = make(spec);
     ASSERT_TRUE(a->set_size_hint(8 << 20));
     std::vector<std::thread> ts;
