@@ -88,7 +88,7 @@ export pattern_from_env='0x42 "env"'
 same_as_ref env '$pattern_from_env*2'
 same_as_ref base64 base64=aGVsbG8gbmJka2l0IHVzZXI= size=1K
 same_as_ref raw raw='Hello, world!'
-same_as_ref zstd '( "compressible " )*10000 @1M 0x55 0xAA' allocator=zstd
+same_as_ref zstd '( "compressible " )*10000 @1048576 0x55 0xAA' allocator=zstd
 
 # Writes land in the allocator and read back; the original data is kept elsewhere.
 out=$("$NBDKIT" -U - data '( 0x11 )*64K' --run "qemu-io -f raw -c 'write -P 0x22 4096 4096' \
