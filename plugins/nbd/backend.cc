@@ -179,12 +179,16 @@ Status Backend::run(Submit submit) {
     // The server has not answered: cut the connection. The socket thread then sees it closed
     // and fails every command in flight, this one included, so the buffers they write into
     // are released before anyone returns.
+    // Not with w.m held: the socket thread holds the handle's lock while it runs callbacks,
+    // which take w.m.
+    lock.unlock();
     if (!timed_out_.exchange(true)) {
       log::error("the server did not answer a request in %u s (timeout=): closing the connection to it",
                  timeout_s_);
       ::shutdown(h_->aio_get_fd(), SHUT_RDWR);
       wake();
     }
+    lock.lock();
     w.cv.wait(lock, [&] { return w.done; });
   }
   if (timed_out_)

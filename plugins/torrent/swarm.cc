@@ -459,10 +459,9 @@ void Swarm::stop() {
   Impl& m = *impl_;
   m.quit = true;
   if (m.alert_thread.joinable()) m.alert_thread.join();
-  if (m.ses) {
-    lt::session_proxy proxy = m.ses->abort();
-    m.ses.reset();
-  }  // the proxy's destructor waits for the session to close (trackers get "stopped")
+  // The session's destructor stops its threads before it frees anything (trackers get
+  // "stopped", bounded by stop_tracker_timeout).
+  m.ses.reset();
   {
     std::lock_guard lock(m.fd_mu);
     if (m.fd >= 0) ::close(m.fd);
