@@ -153,8 +153,10 @@ class ZstdAllocator final : public Allocator {
       return ok();
     }
     z_.resize(ZSTD_compressBound(kPage));
-    size_t r = ZSTD_compressCCtx(contexts().c, z_.data(), z_.size(), page_.data(), kPage, ZSTD_CLEVEL_DEFAULT);
-    if (ZSTD_isError(r)) return make_error(EIO, std::string("allocator=zstd: compression failed: ") + ZSTD_getErrorName(r));
+    size_t r =
+        ZSTD_compressCCtx(contexts().c, z_.data(), z_.size(), page_.data(), kPage, ZSTD_CLEVEL_DEFAULT);
+    if (ZSTD_isError(r))
+      return make_error(EIO, std::string("allocator=zstd: compression failed: ") + ZSTD_getErrorName(r));
     std::vector<std::byte> stored(z_.begin(), z_.begin() + std::ptrdiff_t(r));
     if (it != pages_.end()) {
       stored_ -= it->second.size();
