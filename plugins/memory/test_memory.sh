@@ -51,8 +51,13 @@ start_server "$T/z.sock" memory 4G allocator=zstd
 "$NBDCOPY" "$T/text.img" "nbd+unix://?socket=$T/z.sock" || fail "allocator=zstd: write"
 got=$("$NBDCOPY" "nbd+unix://?socket=$T/z.sock" - | head -c 256M | sha256sum)
 expect_eq "$got" "$want" "allocator=zstd: the bytes back"
-rss=$(awk '/^VmRSS/ {print $2}' "/proc/$(cat "$T/z.sock.pid")/status")
-[ "$rss" -lt 65536 ] || fail "allocator=zstd: 256 MiB of text took $rss KiB of RSS (want < 64 MiB)"
+# (Not under AddressSanitizer, whose shadow memory and quarantine of freed blocks are RSS too.)
+if ldd "$NBDKIT" | grep -q libasan; then
+  echo "note: AddressSanitizer build: the RSS bound of allocator=zstd is checked in the plain build" >&2
+else
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$(cat "$T/z.sock.pid")/status")
+  [ "$rss" -lt 65536 ] || fail "allocator=zstd: 256 MiB of text took $rss KiB of RSS (want < 64 MiB)"
+fi
 ref=$("$REF_NBDKIT" -U - memory 4G allocator=zstd --run "$NBDCOPY $T/text.img \$uri && $NBDCOPY \$uri - | head -c 256M | sha256sum")
 expect_eq "$ref" "$want" "Debian's allocator=zstd, same bytes"
 expect_contains "$("$NBDKIT" memory --dump-plugin)" "zstd=yes" "--dump-plugin says zstd"
