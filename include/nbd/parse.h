@@ -24,6 +24,8 @@ Result<bool> parse_bool(std::string_view what, std::string_view value);
 Result<uint64_t> parse_uint64(std::string_view what, std::string_view value);
 Result<uint32_t> parse_uint32(std::string_view what, std::string_view value);
 Result<int64_t> parse_int64(std::string_view what, std::string_view value);
+// A timeout in whole seconds, at least 1 (timeout= of the ssh, nbd and torrent plugins).
+Result<uint32_t> parse_seconds(std::string_view what, std::string_view value);
 
 // Durations for delay filters and --timeout: "10", "1.5", "500ms", "2s" → nanoseconds.
 Result<uint64_t> parse_delay_ns(std::string_view what, std::string_view value);

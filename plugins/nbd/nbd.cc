@@ -117,8 +117,7 @@ class NbdPlugin final : public Plugin {
     } else if (key == "retry") {
       NBD_TRY_ASSIGN(t_.retry, parse_uint32(key, value));
     } else if (key == "timeout") {
-      NBD_TRY_ASSIGN(t_.timeout_s, parse_uint32(key, value));
-      if (t_.timeout_s == 0) return make_error(EINVAL, "timeout=0: expected a number of seconds, at least 1");
+      NBD_TRY_ASSIGN(t_.timeout_s, parse_seconds(key, value));
     } else if (key == "shared") {
       NBD_TRY_ASSIGN(bool s, parse_bool(key, value));
       shared_ = s ? 1 : 0;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/magnet_uri.hpp>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "disk/image.h"
 #include "nbd/log.h"
 #include "nbd/plugin.h"
 
@@ -77,14 +79,16 @@ struct Swarm::Impl {
   std::string file_path;
   std::atomic<bool> complete{false};
 
-  std::mutex fd_mu;
-  int fd = -1;
+  std::mutex fd_mu;         // taken only to open the file
+  std::atomic<int> fd{-1};  // the served file in the cache, once opened
 
   Status choose_file(const lt::torrent_info& ti);
   void on_metadata();
   void refresh_pieces();
   void run_alerts();
   void handle(lt::alert* a);
+  template <class Done>
+  Status wait_until(std::unique_lock<std::mutex>& lock, Done done, const std::function<Error()>& timed_out);
   Status wait_pieces(uint64_t offset, uint64_t count);
   Result<int> data_fd();
 };
@@ -255,13 +259,6 @@ void Swarm::Impl::on_metadata() {
 // What the cache already holds, after libtorrent checked it (or when the state changes).
 void Swarm::Impl::refresh_pieces() {
   lt::torrent_status st = h.status(lt::torrent_handle::query_pieces);
-  if (c.log_alerts)
-    log::debug("torrent: pieces: %d of %d here, state %d; first served piece %s, priority %d", st.num_pieces,
-               st.pieces.size(), int(st.state),
-               st.pieces.size() > first_piece && st.pieces.get_bit(lt::piece_index_t(first_piece))
-                   ? "here"
-                   : "missing",
-               int(static_cast<uint8_t>(h.piece_priority(lt::piece_index_t(first_piece)))));
   std::lock_guard lock(mu);
   if (!have_metadata) return;
   for (int i = 0; i < int(have.size()) && i < st.pieces.size(); ++i) {
@@ -341,14 +338,22 @@ void Swarm::Impl::run_alerts() {
   }
 }
 
-Status Swarm::wait_ready() {
-  Impl& m = *impl_;
-  std::unique_lock lock(m.mu);
-  auto start = clock::now();
-  ++m.waiters;
+// Waits (lock held on mu) until done() or a torrent error, waking at least every 100 ms to
+// notice the server shutting down or the client going away; fails with timed_out() when
+// nothing has arrived from any peer for timeout= (counted from the start of this wait).
+template <class Done>
+Status Swarm::Impl::wait_until(std::unique_lock<std::mutex>& lock, Done done,
+                               const std::function<Error()>& timed_out) {
+  const auto start = clock::now();
+  ++waiters;
   Status result = ok();
-  while (m.error.empty() && !(m.have_metadata && m.checked)) {
-    m.cv.wait_for(lock, std::chrono::milliseconds(100));
+  while (!done()) {
+    if (!error.empty()) {
+      result = make_error(EIO, error);
+      break;
+    }
+    cv.wait_for(lock, std::chrono::milliseconds(100));
+    if (done()) break;
     lock.unlock();
     Status alive = nanosleep(1);
     lock.lock();
@@ -356,17 +361,28 @@ Status Swarm::wait_ready() {
       result = alive;
       break;
     }
-    if (clock::now() - std::max(start, m.last_progress) > std::chrono::seconds(m.c.timeout_s)) {
-      result = make_error(ETIMEDOUT,
-                          std::string(m.have_metadata ? "checking the cache" : "the torrent's metadata") +
-                              ": nothing arrived from any peer in " + std::to_string(m.c.timeout_s) +
-                              " s (timeout=)");
+    if (clock::now() - std::max(start, last_progress) > std::chrono::seconds(c.timeout_s)) {
+      result = timed_out();
       break;
     }
   }
-  --m.waiters;
-  if (result && !m.error.empty()) result = make_error(EIO, m.error);
+  --waiters;
   return result;
+}
+
+Status Swarm::wait_ready() {
+  Impl& m = *impl_;
+  std::unique_lock lock(m.mu);
+  NBD_TRY(m.wait_until(
+      lock, [&] { return m.have_metadata && m.checked; },
+      [&] {
+        return make_error(ETIMEDOUT,
+                          std::string(m.have_metadata ? "checking the cache" : "the torrent's metadata") +
+                              ": nothing arrived from any peer in " + std::to_string(m.c.timeout_s) +
+                              " s (timeout=)");
+      }));
+  if (!m.error.empty()) return make_error(EIO, m.error);
+  return ok();
 }
 
 uint64_t Swarm::size() const { return impl_->file_size; }
@@ -400,56 +416,36 @@ Status Swarm::Impl::wait_pieces(uint64_t offset, uint64_t count) {
     }
   }
 
-  auto start = clock::now();
-  ++waiters;
-  Status result = ok();
-  for (int p = first; p <= last && result; ++p) {
-    while (!have[size_t(p)]) {
-      if (!error.empty()) {
-        result = make_error(EIO, error);
-        break;
-      }
-      cv.wait_for(lock, std::chrono::milliseconds(100));
-      if (have[size_t(p)]) break;
-      lock.unlock();
-      Status alive = nanosleep(1);
-      lock.lock();
-      if (!alive) {
-        result = alive;
-        break;
-      }
-      if (clock::now() - std::max(start, last_progress) > std::chrono::seconds(c.timeout_s)) {
-        result = make_error(EIO, "piece " + std::to_string(p) + ": nothing arrived from any peer in " +
+  for (int p = first; p <= last; ++p) {
+    NBD_TRY(wait_until(
+        lock, [&] { return have[size_t(p)] != 0; },
+        [&] {
+          return make_error(EIO, "piece " + std::to_string(p) + ": nothing arrived from any peer in " +
                                      std::to_string(c.timeout_s) + " s (timeout=)");
-        break;
-      }
-    }
+        }));
   }
-  --waiters;
-  return result;
+  return ok();
 }
 
+// The file exists once libtorrent has written a piece of it: opened by the first read, then
+// shared by every read without a lock.
 Result<int> Swarm::Impl::data_fd() {
+  if (int f = fd.load(std::memory_order_acquire); f >= 0) return f;
   std::lock_guard lock(fd_mu);
-  if (fd >= 0) return fd;
+  if (int f = fd.load(std::memory_order_relaxed); f >= 0) return f;
   std::string path = c.cache + "/" + file_path;
-  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(errno, "cannot open the downloaded " + path);
-  return fd;
+  int f = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f < 0) return make_error(errno, "cannot open the downloaded " + path);
+  fd.store(f, std::memory_order_release);
+  return f;
 }
 
 Status Swarm::pread(std::span<std::byte> buf, uint64_t offset) {
   Impl& m = *impl_;
   NBD_TRY(m.wait_pieces(offset, buf.size()));
   NBD_TRY_ASSIGN(int fd, m.data_fd());
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, off_t(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(errno, "reading " + m.file_path + " in the cache");
-    if (n == 0) return make_error(EIO, m.file_path + " in the cache is shorter than the torrent says");
-    done += size_t(n);
-  }
+  if (Status st = vdisk::read_fully(fd, buf, offset); !st)
+    return make_error(st.error().errnum, m.file_path + " in the cache: " + st.error().message);
   return ok();
 }
 
@@ -462,11 +458,7 @@ void Swarm::stop() {
   // The session's destructor stops its threads before it frees anything (trackers get
   // "stopped", bounded by stop_tracker_timeout).
   m.ses.reset();
-  {
-    std::lock_guard lock(m.fd_mu);
-    if (m.fd >= 0) ::close(m.fd);
-    m.fd = -1;
-  }
+  if (int f = m.fd.exchange(-1); f >= 0) ::close(f);
   if (m.made_cache) {
     std::error_code ec;
     std::filesystem::remove_all(m.c.cache, ec);

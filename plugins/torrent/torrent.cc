@@ -69,8 +69,7 @@ class TorrentPlugin final : public Plugin {
     } else if (key == "user-agent") {
       c_.user_agent = v;
     } else if (key == "timeout") {
-      NBD_TRY_ASSIGN(c_.timeout_s, parse_uint32(key, value));
-      if (c_.timeout_s == 0) return make_error(EINVAL, "timeout=0: expected a number of seconds, at least 1");
+      NBD_TRY_ASSIGN(c_.timeout_s, parse_seconds(key, value));
     } else {
       return Plugin::config(key, value);
     }

@@ -113,6 +113,12 @@ Result<uint32_t> parse_uint32(std::string_view what, std::string_view value) {
   return uint32_t(n);
 }
 
+Result<uint32_t> parse_seconds(std::string_view what, std::string_view value) {
+  NBD_TRY_ASSIGN(uint32_t n, parse_uint32(what, value));
+  if (n == 0) return bad(what, value, "expected a number of seconds, at least 1");
+  return n;
+}
+
 Result<int64_t> parse_int64(std::string_view what, std::string_view value) {
   std::string s(value);
   if (s.empty()) return bad(what, value, "empty number");

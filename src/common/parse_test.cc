@@ -58,6 +58,15 @@ TEST(ParseNumbers, BasesAndOverflow) {
   EXPECT_EQ(*parse_int64("n", "-5"), -5);
 }
 
+TEST(ParseSeconds, AtLeastOne) {
+  EXPECT_EQ(*parse_seconds("timeout", "60"), 60u);
+  auto zero = parse_seconds("timeout", "0");
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message, "timeout=0: expected a number of seconds, at least 1");
+  EXPECT_FALSE(parse_seconds("timeout", "-1"));
+  EXPECT_FALSE(parse_seconds("timeout", "4294967296"));
+}
+
 TEST(ParseDelay, Units) {
   EXPECT_EQ(*parse_delay_ns("d", "2"), 2'000'000'000u);
   EXPECT_EQ(*parse_delay_ns("d", "500ms"), 500'000'000u);

@@ -23,6 +23,7 @@ constexpr uint64_t kPage = 32 * 1024;
 struct Contexts {
   ZSTD_CCtx* c = ZSTD_createCCtx();
   ZSTD_DCtx* d = ZSTD_createDCtx();
+  std::vector<std::byte> page = std::vector<std::byte>(kPage);  // a read's partial page
   ~Contexts() {
     ZSTD_freeCCtx(c);
     ZSTD_freeDCtx(d);
@@ -39,15 +40,17 @@ class ZstdAllocator final : public Allocator {
 
   Status read(std::span<std::byte> buf, uint64_t offset) override {
     std::shared_lock lock(mu_);
-    std::vector<std::byte> page(kPage);
     return for_pages(buf.size(), offset, [&](uint64_t no, uint64_t in, uint64_t n, uint64_t done) -> Status {
       auto it = pages_.find(no);
       if (it == pages_.end()) {
         std::memset(buf.data() + done, 0, n);
         return ok();
       }
+      // A whole page decompresses straight into the caller's buffer.
+      if (n == kPage) return decompress(it->second, buf.data() + done);
+      std::byte* page = contexts().page.data();
       NBD_TRY(decompress(it->second, page));
-      std::memcpy(buf.data() + done, page.data() + in, n);
+      std::memcpy(buf.data() + done, page + in, n);
       return ok();
     });
   }
@@ -79,11 +82,15 @@ class ZstdAllocator final : public Allocator {
         it = pages_.erase(it);
       }
     }
-    return for_pages(count, offset, [&](uint64_t no, uint64_t in, uint64_t n, uint64_t) -> Status {
-      if (n == kPage) return ok();
-      if (pages_.find(no) == pages_.end()) return ok();
-      return update(no, in, n, [&](std::byte* p) { std::memset(p, 0, n); });
-    });
+    // Then at most the partial pages at the two ends.
+    auto partial = [&](uint64_t from, uint64_t to) -> Status {
+      uint64_t no = from / kPage;
+      if (from >= to || pages_.find(no) == pages_.end()) return ok();
+      return update(no, from % kPage, to - from, [&](std::byte* p) { std::memset(p, 0, to - from); });
+    };
+    if (first_whole > end_whole) return partial(offset, end);  // inside one page
+    NBD_TRY(partial(offset, first_whole * kPage));
+    return partial(end_whole * kPage, end);
   }
 
   Status blit(Allocator& src, uint64_t count, uint64_t src_offset, uint64_t offset) override {
@@ -123,8 +130,8 @@ class ZstdAllocator final : public Allocator {
     return ok();
   }
 
-  static Status decompress(const std::vector<std::byte>& z, std::vector<std::byte>& page) {
-    size_t r = ZSTD_decompressDCtx(contexts().d, page.data(), kPage, z.data(), z.size());
+  static Status decompress(const std::vector<std::byte>& z, std::byte* page) {
+    size_t r = ZSTD_decompressDCtx(contexts().d, page, kPage, z.data(), z.size());
     if (ZSTD_isError(r) || r != kPage)
       return make_error(EIO, std::string("allocator=zstd: a stored page does not decompress: ") +
                                  (ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size"));
@@ -142,7 +149,7 @@ class ZstdAllocator final : public Allocator {
     } else if (it == pages_.end()) {
       std::memset(page_.data(), 0, kPage);
     } else {
-      NBD_TRY(decompress(it->second, page_));
+      NBD_TRY(decompress(it->second, page_.data()));
     }
     edit(page_.data() + in);
     if (is_zero(std::span<const std::byte>(page_.data(), kPage))) {
