@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: build deps run check clean asan tsan fuzz soak
+.PHONY: build deps run check clean asan tsan fuzz soak install uninstall
 
 build:
 	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -53,6 +53,22 @@ soak: deps
 	@test -f build-asan/build.ninja || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNBD_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS) --target nbdkit nbdcopy nbdinfo
 	bash tests/soak/soak.sh build-asan $(SOAK_SECONDS)
+
+# Install into $(DESTDIR)$(PREFIX) as packagers do (binaries, plugin/filter directories, headers,
+# libnbdkitpp, pkg-config and CMake files, man pages, bash completion). The build is configured
+# for PREFIX first, so the paths nbdkit and nbdkit.pc carry are the installed ones. The list of
+# what was installed is kept in $(BUILD)/installed-files.txt for `make uninstall`.
+PREFIX ?= /usr/local
+install:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_INSTALL_PREFIX=$(PREFIX) -UNBD_PLUGINDIR -UNBD_FILTERDIR >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+	cp $(BUILD)/install_manifest.txt $(BUILD)/installed-files.txt
+
+uninstall:
+	@test -f $(BUILD)/installed-files.txt || { echo "make uninstall: nothing was installed from $(BUILD) ($(BUILD)/installed-files.txt is missing)" >&2; exit 1; }
+	DESTDIR=$(DESTDIR) cmake -DMANIFEST=$(BUILD)/installed-files.txt -P $(BUILD)/cmake/Uninstall.cmake
+	rm -f $(BUILD)/installed-files.txt
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

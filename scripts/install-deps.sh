@@ -25,6 +25,9 @@ pkgs=(
   apache2  # curl plugin tests: mod_dav takes PUT with Content-Range, so writes land
   openssh-server openssh-client  # ssh plugin tests: a real sshd on a spare port, sftp as the bench ceiling
   python3-libtorrent mktorrent opentracker aria2  # torrent plugin tests: a local swarm (seeder, tracker, a non-libtorrent peer)
+  man-db groff-base  # man pages built from the READMEs are rendered by the install test
+  bash-completion  # the completion scripts are loaded and exercised by the install test
+  librsvg2-bin  # nbdinfo --map --svg: the test renders the picture (rsvg-convert) and checks pixels
   util-linux-extra  # fincore: nbdcopy test checks how much of a copied file stays in the page cache
 )
 

@@ -60,7 +60,7 @@ int dump_config() {
   std::printf("version=%s\n", kVersion);
   std::printf("version_major=1\nversion_minor=32\n");
   std::printf("host_os=linux-gnu\n");
-  std::printf("tls=%s\nzstd=no\n", nbd::tls::load_gnutls() ? "yes" : "no");
+  std::printf("tls=%s\nzstd=yes\n", nbd::tls::load_gnutls() ? "yes" : "no");
   std::printf("root_tls_certificates_dir=/etc/pki/nbdkit\n");
   std::string plugins, filters;
   for (const PluginInfo* p : builtin_plugins())
@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
     case Mode::Help: std::fputs(usage_text(), stdout); return 0;
     case Mode::Version: std::printf("nbdkit %s (nbdkit++)\n", kVersion); return 0;
     case Mode::DumpConfig: return dump_config();
+    case Mode::LongOptions: std::fputs(option_list(true).c_str(), stdout); return 0;
+    case Mode::ShortOptions: std::fputs(option_list(false).c_str(), stdout); return 0;
     default: break;
   }
   setup_log(o);

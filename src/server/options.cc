@@ -64,6 +64,8 @@ constexpr OptSpec kOpts[] = {
     {"tls-certificates", 0, Arg::Required},
     {"tls-psk", 0, Arg::Required},
     {"tls-verify-peer", 0, Arg::None},
+    {"long-options", 0, Arg::None},
+    {"short-options", 0, Arg::None},
 };
 
 const OptSpec* find_long(std::string_view name) {
@@ -79,6 +81,7 @@ const OptSpec* find_short(char c) {
 
 struct Flags {
   bool help = false, dump_plugin = false, version = false, dump_config = false;
+  bool long_options = false, short_options = false;
 };
 
 // The options without a value: each sets one switch.
@@ -105,6 +108,10 @@ void set_switch(Options& o, Flags& f, std::string_view n) {
     f.help = true;
   else if (n == "dump-config")
     f.dump_config = true;
+  else if (n == "long-options")
+    f.long_options = true;
+  else if (n == "short-options")
+    f.short_options = true;
   else if (n == "dump-plugin")
     f.dump_plugin = true;
   else if (n == "exit-with-parent")
@@ -217,7 +224,11 @@ Status check_combinations(const Options& o) {
 }
 
 Status finish(Options& o, const Flags& f) {
-  if (f.version)
+  if (f.long_options)
+    o.mode = Mode::LongOptions;
+  else if (f.short_options)
+    o.mode = Mode::ShortOptions;
+  else if (f.version)
     o.mode = Mode::Version;
   else if (f.dump_config)
     o.mode = Mode::DumpConfig;
@@ -331,7 +342,10 @@ const char* usage_text() {
          "       [-n|--newstyle] [--no-mc] [--no-sr] [-o|--oldstyle]\n"
          "       [-P|--pidfile PIDFILE] [-p|--port PORT] [--print-uri]\n"
          "       [-r|--readonly] [--run 'COMMAND ARGS ...']\n"
-         "       [-s|--single] [-t|--threads THREADS] [--timeout SECONDS]\n"
+         "       [--selinux-label=LABEL] [-s|--single] [--swap]\n"
+         "       [-t|--threads THREADS] [--timeout SECONDS] [--tls=off|on|require]\n"
+         "       [--tls-certificates=/path/to/certificates]\n"
+         "       [--tls-psk=/path/to/pskfile] [--tls-verify-peer]\n"
          "       [-U|--unix SOCKET|-] [-u|--user USER]\n"
          "       [-v|--verbose] [--vsock]\n"
          "       PLUGIN [[KEY=]VALUE [KEY=VALUE [...]]]\n"
@@ -346,7 +360,19 @@ const char* usage_text() {
          "\n"
          "nbdkit [-V|--version]\n"
          "\n"
-         "Plugins and filters are built in (see nbdkit --dump-config), or a path to a .so.\n";
+         "Plugins and filters are built in (see nbdkit --dump-config), or a path to a .so.\n"
+         "Manual: man nbdkit, man nbdkit-PLUGIN-plugin, man nbdkit-FILTER-filter.\n";
+}
+
+std::string option_list(bool long_names) {
+  std::string out;
+  for (const auto& o : kOpts) {
+    if (long_names)
+      out += std::string("--") + o.long_name + "\n";
+    else if (o.short_name)
+      out += std::string("-") + o.short_name + "\n";
+  }
+  return out;
 }
 
 }  // namespace nbd::server

@@ -13,7 +13,7 @@
 
 namespace nbd::server {
 
-enum class Mode { Serve, Help, Version, DumpConfig, DumpPlugin, PluginHelp };
+enum class Mode { Serve, Help, Version, DumpConfig, DumpPlugin, PluginHelp, LongOptions, ShortOptions };
 
 // --tls. Default: on when certificates are found (or --tls-psk is given), as upstream.
 enum class TlsMode { Default, Off, On, Require };
@@ -86,5 +86,7 @@ Param split_param(const std::string& arg);
 
 // The "nbdkit --help" text.
 const char* usage_text();
+// --long-options / --short-options (as upstream, for bash completion): one option per line.
+std::string option_list(bool long_names);
 
 }  // namespace nbd::server

@@ -3,6 +3,8 @@
 #include "server/registry.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <set>
@@ -65,8 +67,30 @@ Status check_cpp_abi(const std::string& path, const char* kind, bool has_record,
   return ok();
 }
 
-const char* plugin_dir() { return NBD_PLUGINDIR; }
-const char* filter_dir() { return NBD_FILTERDIR; }
+namespace {
+// An installed tree may be moved (a DESTDIR staging tree, a package unpacked elsewhere): the
+// directory at the same place relative to this binary wins when it exists.
+std::string relocated(const char* configured, const char* from_bindir) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return configured;
+  std::string dir(exe, static_cast<size_t>(n));
+  dir.resize(dir.rfind('/') + 1);
+  std::string candidate = dir + from_bindir;
+  char real[4096];
+  if (realpath(candidate.c_str(), real)) return real;
+  return configured;
+}
+}  // namespace
+
+const char* plugin_dir() {
+  static const std::string dir = relocated(NBD_PLUGINDIR, NBD_PLUGINDIR_FROM_BINDIR);
+  return dir.c_str();
+}
+const char* filter_dir() {
+  static const std::string dir = relocated(NBD_FILTERDIR, NBD_FILTERDIR_FROM_BINDIR);
+  return dir.c_str();
+}
 
 Result<const PluginInfo*> find_plugin(const std::string& name) {
   if (is_path_like(name)) {

@@ -23,8 +23,9 @@ std::span<const FilterInfo* const> builtin_filters();
 // Errors name the plugin.
 Result<const PluginInfo*> find_plugin(const std::string& name);
 Result<const FilterInfo*> find_filter(const std::string& name);
-// The directories of installed out-of-tree plugins and filters (NBD_PLUGINDIR / NBD_FILTERDIR
-// at configure time).
+// The directories of installed out-of-tree plugins and filters: LIBDIR/nbdkit/plugins and
+// LIBDIR/nbdkit/filters as upstream's (NBD_PLUGINDIR / NBD_FILTERDIR at configure time), or
+// the same directories relative to this binary when the installed tree was moved (DESTDIR).
 const char* plugin_dir();
 const char* filter_dir();
 
