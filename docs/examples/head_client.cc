@@ -3,12 +3,12 @@
 // prints an export's size and its first N bytes (default 16) as text.
 //   g++ -std=c++20 head_client.cc $(pkg-config --cflags --libs nbdkitpp) -o head_client
 //   head_client URI [N]
+#include <nbd/client.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <nbd/client.h>
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
