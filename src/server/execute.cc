@@ -101,13 +101,18 @@ Status Transmitter::do_read(Workspace& ws, const Request& r) {
   size_t n = size_t(r.length);
   size_t hs = writer_.data_header_size();
   Connection& c = conn_;
-  if (n > kLargeRead) {
+  const bool may_hole = hole_mode_ != HoleMode::None && n >= kHoleMinRead && !(r.flags & kCmdFlagDf);
+  if (may_hole && hole_mode_ == HoleMode::Extents && plan_chunks_from_extents(ws, r))
+    return send_read_chunks(ws, r, nullptr);
+  if (n > kLargeRead || may_hole) {
     std::span<std::byte> buf = ws.data_buffer(n);
     Status s = call(ws, r, [&] { return c.pread(buf, r.offset, 0); });
     if (!s) {
       writer_.error(ws.replies, r, s.error());
       return ok();
     }
+    if (may_hole && hole_mode_ == HoleMode::Scan && plan_chunks_from_zeroes(ws, r, buf))
+      return send_read_chunks(ws, r, buf.data());
     writer_.encode_data_header(ws.replies.out.append(hs), r);
     return flush(ws, buf);
   }
@@ -122,6 +127,36 @@ Status Transmitter::do_read(Workspace& ws, const Request& r) {
   }
   writer_.encode_data_header(p, r);
   return ok();
+}
+
+// The read as the OFFSET_DATA and OFFSET_HOLE chunks read_chunks.cc planned, in one writev.
+Status Transmitter::send_read_chunks(Workspace& ws, const Request& r, std::byte* have) {
+  std::byte* buf = have ? have : ws.data_buffer(size_t(r.length)).data();
+  ws.chunk_headers.resize(ws.chunks.size() * ReplyWriter::kMaxChunkHeader);
+  ws.pieces.clear();
+  for (size_t i = 0; i < ws.chunks.size(); i++) {
+    const ReadChunk& k = ws.chunks[i];
+    bool done = i + 1 == ws.chunks.size();
+    std::byte* h = ws.chunk_headers.data() + i * ReplyWriter::kMaxChunkHeader;
+    if (k.hole) {
+      ws.pieces.push_back({h, writer_.encode_hole_chunk(h, r, k.offset, uint32_t(k.length), done)});
+      continue;
+    }
+    std::span<std::byte> part(buf + (k.offset - r.offset), size_t(k.length));
+    if (!have) {
+      // An error in any data chunk fails the whole read before a chunk is sent.
+      Status s = call(ws, r, [&] { return conn_.pread(part, k.offset, 0); });
+      if (!s) {
+        writer_.error(ws.replies, r, s.error());
+        return ok();
+      }
+    }
+    ws.pieces.push_back({h, writer_.encode_data_chunk(h, r, k.offset, k.length, done)});
+    ws.pieces.push_back({part.data(), part.size()});
+  }
+  Status s = writer_.flush(ws.replies, ws.pieces);
+  if (&ws == &ws_) mark_stale_ = true;  // the reader may have blocked in write
+  return s;
 }
 
 Status Transmitter::do_block_status(Workspace& ws, const Request& r) {

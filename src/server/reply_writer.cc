@@ -66,6 +66,23 @@ void ReplyWriter::encode_data_header(std::byte* p, const Request& r) const {
   put_u64(p + k, r.offset);
 }
 
+size_t ReplyWriter::encode_data_chunk(std::byte* p, const Request& r, uint64_t offset, uint64_t length,
+                                      bool done) const {
+  size_t k = encode_chunk_header(p, extended_, done ? kReplyFlagDone : 0, kReplyTypeOffsetData, r.cookie,
+                                 r.offset, 8 + length);
+  put_u64(p + k, offset);
+  return k + 8;
+}
+
+size_t ReplyWriter::encode_hole_chunk(std::byte* p, const Request& r, uint64_t offset, uint32_t length,
+                                      bool done) const {
+  size_t k = encode_chunk_header(p, extended_, done ? kReplyFlagDone : 0, kReplyTypeOffsetHole, r.cookie,
+                                 r.offset, 12);
+  put_u64(p + k, offset);
+  put_u32(p + k + 8, length);
+  return k + 12;
+}
+
 void ReplyWriter::block_status(ReplyBatch& b, const Request& r,
                                std::span<const BlockDescriptor> descriptors) const {
   b.scratch.clear();
@@ -83,6 +100,20 @@ Status ReplyWriter::flush(ReplyBatch& b, std::span<const std::byte> data) {
   {
     std::lock_guard lock(write_mu_);
     s = io_.write_all(iov, data.empty() ? 1 : 2);
+  }
+  b.out.clear();
+  if (!s) failed_ = true;
+  return s;
+}
+
+Status ReplyWriter::flush(ReplyBatch& b, std::span<const struct iovec> pieces) {
+  b.iov.clear();
+  if (b.out.size()) b.iov.push_back({b.out.data(), b.out.size()});
+  b.iov.insert(b.iov.end(), pieces.begin(), pieces.end());
+  Status s;
+  {
+    std::lock_guard lock(write_mu_);
+    s = io_.write_all(b.iov.data(), static_cast<int>(b.iov.size()));
   }
   b.out.clear();
   if (!s) failed_ = true;

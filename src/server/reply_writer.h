@@ -4,6 +4,8 @@
 // connection (used by Transmitter, see transmission.h).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -37,6 +39,7 @@ class OutBuf {
 struct ReplyBatch {
   OutBuf out;
   std::vector<std::byte> scratch;  // error and block status payloads, reused between replies
+  std::vector<struct iovec> iov;   // a read sent in pieces (ReplyWriter::flush)
 };
 
 // Encodes replies in the form the client negotiated and sends batches of them. The form
@@ -62,6 +65,16 @@ class ReplyWriter {
   size_t data_header_size() const;
   void encode_data_header(std::byte* p, const protocol::Request& r) const;
 
+  // The chunks of a read sent in pieces (structured replies only): an OFFSET_DATA chunk
+  // header for `length` bytes at `offset` (the data follows it on the wire), or a whole
+  // OFFSET_HOLE chunk. Each writes at most kMaxChunkHeader bytes at p and returns how many;
+  // `done` marks the reply's last chunk.
+  static constexpr size_t kMaxChunkHeader = protocol::kExtendedReplySize + 12;
+  size_t encode_data_chunk(std::byte* p, const protocol::Request& r, uint64_t offset, uint64_t length,
+                           bool done) const;
+  size_t encode_hole_chunk(std::byte* p, const protocol::Request& r, uint64_t offset, uint32_t length,
+                           bool done) const;
+
   // A final BLOCK_STATUS (or BLOCK_STATUS_EXT) chunk for base:allocation.
   void block_status(ReplyBatch& b, const protocol::Request& r,
                     std::span<const protocol::BlockDescriptor> descriptors) const;
@@ -69,6 +82,8 @@ class ReplyWriter {
   // Sends the batch, then `data` (the payload of the last reply, when it was too large to
   // copy into the batch), in one gathered write; empties the batch. Any thread.
   Status flush(ReplyBatch& b, std::span<const std::byte> data = {});
+  // The same with a list of pieces after the batch (the chunks of one read), in one writev.
+  Status flush(ReplyBatch& b, std::span<const struct iovec> pieces);
   // A write to the client has failed: the connection is finished.
   bool failed() const { return failed_; }
 

@@ -38,6 +38,7 @@ Transmitter::Transmitter(ServerContext& ctx, Io& io, Connection& conn, const Exp
       caps_(caps),
       log_context_(std::move(log_context)),
       writer_(io, caps_),
+      hole_mode_(hole_mode_for(caps, conn, ctx.backend.filter_count())),
       may_offload_(ctx.model == ThreadModel::Parallel && ctx.opts.threads > 1) {
   ws_.watch = may_offload_;  // only the reader times its plugin calls
 }

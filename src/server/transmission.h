@@ -23,12 +23,33 @@
 namespace nbd::server {
 
 // Per-thread reusable buffers: queued replies, read data, extents.
+// Holes on the wire (read_chunks.cc): how a connection finds the parts of a large read to
+// send as OFFSET_HOLE chunks. None without structured replies; Extents when the stack is a
+// plugin alone that reports extents; Scan otherwise (all-zero 4 KiB blocks of what was read).
+enum class HoleMode { None, Extents, Scan };
+HoleMode hole_mode_for(const ExportCaps& caps, Connection& top, size_t filters);
+// Reads of at least kHoleMinRead bytes may carry holes (smaller ones, the random I/O of
+// databases and VMs, pay nothing); zero runs shorter than kHoleMinLength go as data; a read
+// that would need more than kMaxReadChunks chunks goes as one data chunk.
+inline constexpr size_t kHoleMinRead = 128 * 1024;
+inline constexpr uint64_t kHoleMinLength = 4096;
+inline constexpr size_t kMaxReadChunks = 64;
+
+// One piece of a read sent as several chunks.
+struct ReadChunk {
+  uint64_t offset = 0, length = 0;
+  bool hole = false;
+};
+
 struct Workspace {
   ReplyBatch replies;
   std::unique_ptr<std::byte[]> data;
   size_t data_cap = 0;
   std::vector<protocol::BlockDescriptor> descs;
   ExtentList extents{0, 0};
+  std::vector<ReadChunk> chunks;
+  std::vector<std::byte> chunk_headers;
+  std::vector<struct iovec> pieces;
   std::span<std::byte> data_buffer(size_t n);
   void release_large_buffer();  // frees a data buffer above kKeepBufferBytes (execute.cc)
   // The reader's plugin-call timing (see Transmitter::call): set watch to measure.
@@ -72,6 +93,11 @@ class Transmitter {
   // ---- execution (any thread; each with its own Workspace); replies go through writer_ ----
   Status execute(Workspace& ws, const protocol::Request& r, std::span<const std::byte> payload);
   Status do_read(Workspace& ws, const protocol::Request& r);
+  // Fill ws.chunks for a read; true when it is worth sending in chunks (read_chunks.cc).
+  bool plan_chunks_from_extents(Workspace& ws, const protocol::Request& r);
+  bool plan_chunks_from_zeroes(Workspace& ws, const protocol::Request& r, std::span<const std::byte> buf);
+  // Sends ws.chunks: `have` is the whole range already read, or null to read the data chunks.
+  Status send_read_chunks(Workspace& ws, const protocol::Request& r, std::byte* have);
   Status do_block_status(Workspace& ws, const protocol::Request& r);
   template <class F>
   Status call(Workspace& ws, const protocol::Request& r, F&& op);
@@ -89,7 +115,9 @@ class Transmitter {
   ExportCaps caps_;
   std::string log_context_;
   ReplyWriter writer_;
-  Workspace ws_;  // the reader's
+  const HoleMode hole_mode_;
+  std::atomic<uint32_t> hole_skip_{0};  // large reads left to send without asking (execute.cc)
+  Workspace ws_;                        // the reader's
   // Requests may go to worker threads: the parallel model with -t above 1.
   const bool may_offload_;
   bool offload_ = false;  // every request goes to the workers (the plugin was seen to block)
