@@ -145,6 +145,10 @@ int do_map(Handle& h, const Options& o) {
     fprintf(stderr, "nbdinfo: %s\n", es.error().message.c_str());
     return 1;
   }
+  if (!o.svg.empty()) {
+    std::string title = o.uri.empty() ? "[ " + o.command.front() + " ... ]" : o.uri;
+    return write_svg(*es, ctx, size, title, o.svg);
+  }
   if (o.totals)
     print_totals(*es, ctx, size, o.json);
   else

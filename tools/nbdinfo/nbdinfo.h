@@ -22,6 +22,7 @@ struct Options {
   bool totals = false;
   int content = -1;  // -1: the default (on for info, off for --list)
   std::string map_context = "base:allocation";
+  std::string svg;          // --svg=FILE: the map as a picture instead of text ("-": standard output)
   std::string can_kind;     // "can", "is" or "has"
   std::string can_what;     // e.g. "read-only", "trim", "base:allocation"
   bool can_negate = false;  // --cannot / --isnt / --hasnt
@@ -45,6 +46,9 @@ std::string json_string(std::string_view s);
 // The modes. Each returns the process exit status.
 int do_info(nbd::client::Handle& h, const Options& o);
 int do_map(nbd::client::Handle& h, const Options& o);
+// --map --svg=FILE (svg.cc): es covers [0, size) of context ctx, in order.
+int write_svg(const std::vector<nbd::Extent>& es, const std::string& ctx, uint64_t size,
+              const std::string& title, const std::string& path);
 int do_can(nbd::client::Handle& h, const Options& o);
 
 // Descriptions for --map types, e.g. base:allocation 3 -> "hole,zero".

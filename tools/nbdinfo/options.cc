@@ -20,6 +20,7 @@ void print_usage(FILE* f) {
       "    nbdinfo --can cache|connect|... NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --has CONTEXT NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo --map[=CONTEXT] [--totals] [--json] NBD-URI | [ CMD ARGS ... ]\n"
+      "    nbdinfo --map[=CONTEXT] --svg=FILE NBD-URI | [ CMD ARGS ... ]\n"
       "    nbdinfo -L|--list [--json] NBD-URI | [ CMD ARGS ... ]\n"
       "\n"
       "Other options:\n"
@@ -121,6 +122,11 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     else if (s.rfind("--map=", 0) == 0) {
       map = true;
       o.map_context = s.substr(6);
+    } else if (s.rfind("--svg=", 0) == 0) {
+      o.svg = s.substr(6);
+      if (o.svg.empty()) return make_error(EPERM, "--svg= needs a file name (or - for standard output)");
+    } else if (s == "--svg") {
+      return make_error(EPERM, "--svg needs a file name: --svg=FILE");
     } else if (s == "--color" || s == "--colour") {
       o.color = 1;
     } else if (s == "--no-color" || s == "--no-colour") {
@@ -143,6 +149,9 @@ nbd::Result<Options> parse_options(const std::vector<std::string>& a) {
     return make_error(EPERM, "you cannot use --list, --map, --size, --uri and --can/--is/--has together.");
   if (o.totals && !map) return make_error(EPERM, "you must use --totals only with --map option.");
   if (o.map_context.empty()) return make_error(EPERM, "--map= needs a metadata context name");
+  if (!o.svg.empty() && !map) return make_error(EPERM, "you must use --svg only with --map option.");
+  if (!o.svg.empty() && (o.totals || o.json))
+    return make_error(EPERM, "--svg draws the map: it cannot be used with --totals or --json.");
   o.mode = list   ? Mode::List
            : map  ? Mode::Map
            : size ? Mode::Size
