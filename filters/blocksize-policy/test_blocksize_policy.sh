@@ -4,7 +4,7 @@
 # fails with EINVAL and the plugin never sees it, while with allow it reaches the plugin.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdinfo
-require_peer nbdkit nbdinfo
+require_peer nbdkit
 
 # sizes NBDKIT NBDINFO ARGS...: the three block_size lines nbdinfo prints.
 sizes() {
@@ -15,8 +15,8 @@ for args in "memory 1M blocksize-preferred=32K" "memory 1M blocksize-minimum=4k"
   "memory 1M blocksize-minimum=512 blocksize-preferred=64k blocksize-maximum=1M" \
   "memory 1M blocksize-maximum=64k"; do
   ours=$(sizes "$NBDKIT" "$NBDINFO" $args) || fail "nbdinfo on $args"
-  ref=$(sizes "$REF_NBDKIT" "$REF_NBDINFO" $args) || fail "reference nbdinfo on $args"
-  ours_ref=$(sizes "$NBDKIT" "$REF_NBDINFO" $args) || fail "Debian's nbdinfo on our $args"
+  ref=$(sizes "$REF_NBDKIT" "$NBDINFO" $args) || fail "reference nbdinfo on $args"
+  ours_ref=$(sizes "$NBDKIT" "$NBDINFO" $args) || fail "Debian's nbdinfo on our $args"
   echo "$args: $ours"
   expect_eq "$ours" "$ref" "block sizes for $args"
   expect_eq "$ours_ref" "$ref" "block sizes Debian's nbdinfo sees for $args"

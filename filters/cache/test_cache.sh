@@ -6,7 +6,7 @@
 # blocks are data in the map; bad parameters exit 1 with one line.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdcopy nbdinfo
-require_peer nbdkit nbdinfo
+require_peer nbdkit
 [ -x "$REF_NBDKIT" ] || REF_NBDKIT=/usr/bin/nbdkit
 TO="timeout 20"
 sock=$T/sock
@@ -85,7 +85,7 @@ kill "$pid"; wait
 # 4. Capabilities as Debian's nbdkit reports them (but the maximum block size: our server caps
 # every export's at 32M, its payload limit, where upstream passes the filter's 4G-1 on).
 caps() {
-  $TO "$1" -U - $2 --filter=cache $3 --run "$REF_NBDINFO \"\$uri\"" | grep -E '^\s*(can_|is_|block_size_(min|pref))' | tr -d '\t\n'
+  $TO "$1" -U - $2 --filter=cache $3 --run "$NBDINFO \"\$uri\"" | grep -E '^\s*(can_|is_|block_size_(min|pref))' | tr -d '\t\n'
 }
 for args in "memory 1M" "memory 1M cache=writethrough" "memory 1M cache=unsafe" "-r|pattern 1M"; do
   opt=; [[ "$args" == -r* ]] && opt=-r && args=${args#-r|}

@@ -60,7 +60,7 @@ expect_eq "$(sha256sum < "$T/back.img")" "$(sha256sum < "$T/new.img")" "an image
 expect_eq "$(sha256sum < "$T/disk.img")" "$before" "the plugin's file after nbdcopy wrote the export"
 
 # 3. Over the read-only pattern plugin: writes are allowed; untouched bytes are the pattern's.
-$TO "$REF_NBDKIT" -r -U - pattern 4M --run "$REF_NBDCOPY \"\$uri\" $T/pattern.img" || fail "pattern reference"
+$TO "$REF_NBDKIT" -r -U - pattern 4M --run "$NBDCOPY \"\$uri\" $T/pattern.img" || fail "pattern reference"
 cp "$T/pattern.img" "$T/pmodel.img"
 apply_edits "$T/pmodel.img"
 $TO "$NBDKIT" -U - --filter=cow pattern 4M \
@@ -77,7 +77,7 @@ expect_contains "$err" "Permission denied" "qemu-io writing to pattern without c
 map() {
   $TO "$1" -U - --filter=cow data "1 @65536 2 @300000 3 @1048575 9" size=1M \
     --run "qemu-io -f raw \"\$uri\" -c 'write -P 7 700000 10' -c 'discard 0 65536' -c 'discard 131072 1000' \
-           -c 'discard 262144 131072' >/dev/null && $REF_NBDINFO --map \"\$uri\""
+           -c 'discard 262144 131072' >/dev/null && $NBDINFO --map \"\$uri\""
 }
 ours=$(map "$NBDKIT") || fail "our map run failed"
 ref=$(map "$REF_NBDKIT") || fail "reference map run failed"

@@ -5,7 +5,7 @@
 # status and message); the export is read-only as upstream's; bad mapfiles exit 1 with one line.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdcopy nbdinfo
-require_peer nbdkit nbdinfo ddrescue ddrescuelog qemu-img
+require_peer nbdkit ddrescue ddrescuelog qemu-img
 
 # A finished rescue: every block '+', the image reads back as the source.
 head -c 1M /dev/urandom > "$T/src.img"
@@ -45,7 +45,7 @@ done
 
 # Same capabilities as Debian's: read-only, no cache.
 caps() { timeout 20 "$1" -U - --filter=ddrescue file "$T/d.img" ddrescue-mapfile="$T/part.map" \
-  --run "$REF_NBDINFO \"\$uri\"" | grep -E 'is_read_only|can_' | tr -d '\t' | tr '\n' ' '; }
+  --run "$NBDINFO \"\$uri\"" | grep -E 'is_read_only|can_' | tr -d '\t' | tr '\n' ' '; }
 ref=$(caps "$REF_NBDKIT")
 [[ "$ref" == *"is_read_only: true"* ]] || fail "Debian's nbdinfo: '$ref'"
 expect_eq "$(caps "$NBDKIT")" "$ref" "nbdinfo capabilities"

@@ -22,7 +22,7 @@ expect_eq "$size" "16" "size of /etc/motd"
 # Debian's ext2 filter agrees on a small file. (On the 3 MiB one, Debian's 1.32 with this
 # libext2fs returns wrong bytes from offset 192 KiB or 256 KiB on, for ext2 and ext4 alike;
 # ours is checked against the file mke2fs was given.)
-ref=$("$REF_NBDKIT" -U - --filter=ext2 file "$T/ext4.img" ext2file=/etc/motd --run "$REF_NBDCOPY \"\$uri\" -")
+ref=$("$REF_NBDKIT" -U - --filter=ext2 file "$T/ext4.img" ext2file=/etc/motd --run "$NBDCOPY \"\$uri\" -")
 expect_eq "$ref" "hello from ext2" "Debian's ext2 filter"
 
 # Writes land in the file (debugfs reads it back), nothing else changes, fsck stays clean.

@@ -4,7 +4,7 @@
 # bytes written in every mode read back, and modes the plugin cannot back serve nothing.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdinfo nbdkit nbdsh
+require_peer nbdkit nbdsh
 [ -x "$REF_NBDKIT" ] || REF_NBDKIT=/usr/bin/nbdkit
 
 # A writable sh plugin with neither flush nor FUA.
@@ -21,7 +21,7 @@ esac
 SH
 chmod +x "$noflush"
 
-caps() { "$1" -U - --filter=fua $2 --run "$REF_NBDINFO \"\$uri\"" 2>/dev/null | grep -E 'can_(fua|flush)' | tr -d '\t\n'; }
+caps() { "$1" -U - --filter=fua $2 --run "$NBDINFO \"\$uri\"" 2>/dev/null | grep -E 'can_(fua|flush)' | tr -d '\t\n'; }
 # Debian's 1.32 refuses the documented fuamode=none, so the default stands in for it there.
 for args in "memory 1M" "memory 1M fuamode=emulate" "memory 1M fuamode=native" "memory 1M fuamode=force" \
             "memory 1M fuamode=pass" "memory 1M fuamode=discard" "sh $noflush" "sh $noflush fuamode=pass" \
@@ -55,11 +55,11 @@ expect_eq "$(calls "$NBDKIT" force)" "Write offset=0x0 count=0x200 fua=1;Write o
 # neither flush nor FUA serve no export (and -r needs nothing of the plugin, as upstream).
 expect_fail_line 1 "fuamode=sometimes" "$NBDKIT" -U - --filter=fua memory 1M fuamode=sometimes --run true
 for m in emulate native force; do
-  if "$NBDKIT" -U - --filter=fua sh "$noflush" fuamode=$m --run "$REF_NBDINFO --size \"\$uri\"" 2>"$T/err" >/dev/null; then
+  if "$NBDKIT" -U - --filter=fua sh "$noflush" fuamode=$m --run "$NBDINFO --size \"\$uri\"" 2>"$T/err" >/dev/null; then
     fail "fuamode=$m over a plugin without flush/FUA served an export"
   fi
   grep -q "fuamode=$m requires the plugin" "$T/err" || fail "fuamode=$m: no clear error: $(cat "$T/err")"
 done
-expect_eq "$("$NBDKIT" -r -U - --filter=fua sh "$noflush" fuamode=emulate --run "$REF_NBDINFO --size \"\$uri\"")" 1048576 \
+expect_eq "$("$NBDKIT" -r -U - --filter=fua sh "$noflush" fuamode=emulate --run "$NBDINFO --size \"\$uri\"")" 1048576 \
   "-r with fuamode=emulate over a plugin without flush"
 pass

@@ -42,7 +42,7 @@ for p in 1 3 5 6; do
   expect_eq "$(ours file "$dos" partition=$p --run "\"$NBDINFO\" --size \"\$uri\"")" $((size * 512)) "dos partition $p size"
   ours -r file "$dos" partition=$p --run "qemu-img compare -q -f raw -F raw \"\$uri\" $T/dos.p$p" ||
     fail "qemu-img compare: dos partition $p differs from its bytes in the image"
-  "$REF_NBDKIT" -U - --filter=partition file "$dos" partition=$p --run "$REF_NBDCOPY \"\$uri\" $T/ref.p$p" ||
+  "$REF_NBDKIT" -U - --filter=partition file "$dos" partition=$p --run "$NBDCOPY \"\$uri\" $T/ref.p$p" ||
     fail "Debian's nbdkit could not serve dos partition $p"
   cmp -s "$T/ours.p$p" "$T/ref.p$p" || fail "dos partition $p differs from Debian's nbdkit"
 done
@@ -57,7 +57,7 @@ cmp -s "$T/so.p5" "$T/ours.p5" || fail "Debian's partition filter .so in our nbd
 
 # nbddump of partition 5 through the filter is Debian's nbddump of the bytes dd extracted.
 d_ours=$(ours file "$dos" partition=5 --run "\"$NBDDUMP\" --length=256 \"\$uri\"")
-d_ref=$("$REF_NBDKIT" -U - file "$T/dos.p5" --run "$REF_NBDDUMP --length=256 \"\$uri\"")
+d_ref=$("$REF_NBDKIT" -U - file "$T/dos.p5" --run "$NBDDUMP --length=256 \"\$uri\"")
 [ "$(printf '%s\n' "$d_ref" | wc -l)" -ge 16 ] || fail "nbddump printed too little: $d_ref"
 expect_eq "$d_ours" "$d_ref" "nbddump of partition 5"
 
@@ -73,8 +73,8 @@ cmp -s <(tail -c +$((15360 * 512 + 1)) "$dos") <(tail -c +$((15360 * 512 + 1)) "
 sparse=$T/sparse.img
 dos_label "$sparse"
 dd if=/dev/urandom of="$sparse" bs=512 seek=$((2048 + 1000)) count=8 conv=notrunc status=none
-map_ours=$(ours file "$sparse" partition=1 --run "$REF_NBDINFO --map \"\$uri\"")
-map_ref=$("$REF_NBDKIT" -U - --filter=partition file "$sparse" partition=1 --run "$REF_NBDINFO --map \"\$uri\"")
+map_ours=$(ours file "$sparse" partition=1 --run "$NBDINFO --map \"\$uri\"")
+map_ref=$("$REF_NBDKIT" -U - --filter=partition file "$sparse" partition=1 --run "$NBDINFO --map \"\$uri\"")
 expect_eq "$map_ours" "$map_ref" "nbdinfo --map of partition 1"
 expect_contains "$map_ours" "$((1000 * 512))" "map shows the data written at sector 1000 of the partition"
 
@@ -91,7 +91,7 @@ for p in 1 2 3; do
     fail "qemu-img compare: gpt partition $p"
   ours file "$gpt" partition=$p --run "\"$NBDCOPY\" \"\$uri\" $T/ours.g$p" && cmp -s "$T/ours.g$p" "$T/gpt.p$p" ||
     fail "gpt partition $p: bytes differ"
-  "$REF_NBDKIT" -U - --filter=partition file "$gpt" partition=$p --run "$REF_NBDCOPY \"\$uri\" $T/ref.g$p" &&
+  "$REF_NBDKIT" -U - --filter=partition file "$gpt" partition=$p --run "$NBDCOPY \"\$uri\" $T/ref.g$p" &&
     cmp -s "$T/ours.g$p" "$T/ref.g$p" || fail "gpt partition $p differs from Debian's nbdkit"
 done
 

@@ -32,7 +32,7 @@ for format in gnu ustar pax v7; do
     expect_eq "$(md5sum <"$T/out")" "$(md5sum <"$src/$name")" "$format: $name checksum"
     expect_eq "$(ours file "$tarball" tar-entry="$name" --run "\"$NBDINFO\" --size \"\$uri\"")" \
       "$(stat -c %s "$src/$name")" "$format: $name size"
-    "$REF_NBDKIT" -U - --filter=tar file "$tarball" tar-entry="$name" --run "$REF_NBDCOPY \"\$uri\" $T/ref" ||
+    "$REF_NBDKIT" -U - --filter=tar file "$tarball" tar-entry="$name" --run "$NBDCOPY \"\$uri\" $T/ref" ||
       fail "Debian's nbdkit could not serve $format: $name"
     if [ $format = gnu ] && [ ${#name} -gt 100 ]; then
       # Debian's 1.32 takes the offset from GNU tar's --block-number, which for a long name is
@@ -81,7 +81,7 @@ cp "$src/small.txt" "$T/" && (cd "$T" && tar -cf stacked.tar small.txt pdisk.img
   --run "\"$NBDCOPY\" \"\$uri\" $T/out" || fail "partition over tar failed"
 cmp -s "$T/out" "$T/p2" || fail "partition 2 of the disk inside the tar differs"
 "$REF_NBDKIT" -U - --filter=partition --filter=tar file "$T/stacked.tar" tar-entry=pdisk.img partition=2 \
-  --run "$REF_NBDCOPY \"\$uri\" $T/ref" || fail "Debian's partition over tar failed"
+  --run "$NBDCOPY \"\$uri\" $T/ref" || fail "Debian's partition over tar failed"
 cmp -s "$T/out" "$T/ref" || fail "partition over tar differs from Debian's nbdkit"
 
 # --- Negative cases.

@@ -42,7 +42,7 @@ expect_eq "$got" "$(sum < "$T/d3.img")" "tar.xz over HTTP"
 
 # Debian's curl plugin serves the same bytes; Debian's nbdinfo reads ours.
 if "$REF_NBDKIT" curl --version >/dev/null 2>&1; then
-  ref=$("$REF_NBDKIT" -U - curl "$U/disk.img" --run "$REF_NBDCOPY \"\$uri\" -" | sum)
+  ref=$("$REF_NBDKIT" -U - curl "$U/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
   expect_eq "$ref" "$want" "Debian's curl plugin"
 else
   fail "Debian's nbdkit has no curl plugin (install nbdkit from scripts/install-deps.sh)"
@@ -50,7 +50,7 @@ fi
 so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-curl-plugin.so
 got=$("$NBDKIT" -U - "$so" "$U/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
 expect_eq "$got" "$want" "Debian's curl .so in our nbdkit"
-size=$("$NBDKIT" -U - curl "$U/disk.img" --run "$REF_NBDINFO --size \"\$uri\"")
+size=$("$NBDKIT" -U - curl "$U/disk.img" --run "$NBDINFO --size \"\$uri\"")
 expect_eq "$size" "10485760" "Debian's nbdinfo on our curl plugin"
 
 # HTTPS verified with the test's CA; without it the certificate is refused at start.

@@ -3,14 +3,14 @@
 # parameters (the upstream blog's and man page's examples), read by Debian's nbdcopy/nbdinfo.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdkit nbdinfo nbdcopy qemu-io
+require_peer nbdkit qemu-io
 
 # same_as_ref NAME ARGS...: our export and Debian's, given the same data parameters, have the
 # same bytes; leaves ours in $T/NAME.ours.
 same_as_ref() {
   local name=$1; shift
-  "$NBDKIT" -U - data "$@" --run "$REF_NBDCOPY \"\$uri\" $T/$name.ours" || fail "$name: our nbdkit failed"
-  "$REF_NBDKIT" -U - data "$@" --run "$REF_NBDCOPY \"\$uri\" $T/$name.ref" || fail "$name: Debian's nbdkit failed"
+  "$NBDKIT" -U - data "$@" --run "$NBDCOPY \"\$uri\" $T/$name.ours" || fail "$name: our nbdkit failed"
+  "$REF_NBDKIT" -U - data "$@" --run "$NBDCOPY \"\$uri\" $T/$name.ref" || fail "$name: Debian's nbdkit failed"
   cmp "$T/$name.ours" "$T/$name.ref" || fail "$name: our bytes differ from Debian's nbdkit"
 }
 
@@ -24,7 +24,7 @@ same_as_ref counter " <( exec bash -c 'while :; do printf \"%04x\" \$((i++)); do
 expect_eq "$(stat -c %s "$T/counter.ours")" 2048 "counter size"
 expect_eq "$(head -c 12 "$T/counter.ours")" "000000010002" "counter output"
 
-"$NBDKIT" -U - data ' </dev/urandom[:512]*16 ' --run "$REF_NBDCOPY \"\$uri\" $T/urandom" || fail "urandom"
+"$NBDKIT" -U - data ' </dev/urandom[:512]*16 ' --run "$NBDCOPY \"\$uri\" $T/urandom" || fail "urandom"
 expect_eq "$(stat -c %s "$T/urandom")" 8192 "</dev/urandom[:512]*16 size"
 for i in $(seq 1 15); do
   cmp <(dd if="$T/urandom" bs=512 skip=$i count=1 status=none) <(head -c 512 "$T/urandom") ||
@@ -32,8 +32,8 @@ for i in $(seq 1 15); do
 done
 cmp -s <(head -c 512 "$T/urandom") <(head -c 512 /dev/zero) && fail "</dev/urandom[:512] read zeroes"
 
-map=$("$NBDKIT" -U - data ' @32768 1 ' --run "$REF_NBDINFO --map \"\$uri\"")
-ref_map=$("$REF_NBDKIT" -U - data ' @32768 1 ' --run "$REF_NBDINFO --map \"\$uri\"")
+map=$("$NBDKIT" -U - data ' @32768 1 ' --run "$NBDINFO --map \"\$uri\"")
+ref_map=$("$REF_NBDKIT" -U - data ' @32768 1 ' --run "$NBDINFO --map \"\$uri\"")
 expect_eq "$map" "$ref_map" "nbdinfo --map of @32768 1"
 expect_contains "$map" "hole,zero" "map of @32768 1"
 expect_contains "$map" "     32768           1    0  data" "map of @32768 1"
@@ -96,8 +96,8 @@ out=$("$NBDKIT" -U - data '( 0x11 )*64K' --run "qemu-io -f raw -c 'write -P 0x22
 [[ "$out" == *"read 4096/4096"* && "$out" != *"fail"* && "$out" != *"ERROR"* ]] || fail "write/read back: $out"
 
 # A terabyte in a few bytes.
-expect_eq "$("$NBDKIT" -U - data '@1T 1' --run "$REF_NBDINFO --size \"\$uri\"")" 1099511627777 "@1T 1 size"
-map=$("$NBDKIT" -U - data '( 0 )*1T' --run "$REF_NBDINFO --map \"\$uri\"")
+expect_eq "$("$NBDKIT" -U - data '@1T 1' --run "$NBDINFO --size \"\$uri\"")" 1099511627777 "@1T 1 size"
+map=$("$NBDKIT" -U - data '( 0 )*1T' --run "$NBDINFO --map \"\$uri\"")
 expect_eq "$map" "         0  1099511627776    3  hole,zero" "map of ( 0 )*1T"
 
 # Negative: errors are one line naming the offset and what was expected.

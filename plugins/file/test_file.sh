@@ -3,12 +3,12 @@
 # and block status compared with Debian's file plugin, dir= and fd= modes, read-only, errors.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdinfo nbdcopy qemu-io
+require_peer qemu-io
 
 # Copy in and out.
 head -c 5M /dev/urandom > "$T/src.img"
 truncate -s 5M "$T/disk.img"
-"$NBDKIT" -U - file "$T/disk.img" --run "$REF_NBDCOPY $T/src.img \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/out.img" ||
+"$NBDKIT" -U - file "$T/disk.img" --run "$NBDCOPY $T/src.img \"\$uri\" && $NBDCOPY \"\$uri\" $T/out.img" ||
   fail "copy through the file plugin failed"
 cmp "$T/src.img" "$T/disk.img" || fail "the file does not hold what was written"
 cmp "$T/src.img" "$T/out.img" || fail "reading back differs"
@@ -41,17 +41,17 @@ mkdir "$T/d" "$T/d/sub"
 printf 'alpha' > "$T/d/a.img"; printf 'bravo!' > "$T/d/b.img"
 sock=$T/dir.sock
 start_server "$sock" file dir="$T/d"
-list=$($REF_NBDINFO --list --json "nbd+unix:///?socket=$sock" | /usr/bin/python3 -c \
+list=$($NBDINFO --list --json "nbd+unix:///?socket=$sock" | /usr/bin/python3 -c \
   'import json,sys; print(" ".join(e["export-name"] for e in json.load(sys.stdin)["exports"]))')
 expect_eq "$list" "a.img b.img" "exports listed in dir mode"
-got=$($REF_NBDCOPY "nbd+unix:///b.img?socket=$sock" -)
+got=$($NBDCOPY "nbd+unix:///b.img?socket=$sock" -)
 expect_eq "$got" "bravo!" "export b.img"
-$REF_NBDINFO "nbd+unix:///?socket=$sock" >/dev/null 2>&1 && fail "dir mode served the default export"
-$REF_NBDINFO "nbd+unix:///sub?socket=$sock" >/dev/null 2>&1 && fail "dir mode served a subdirectory"
+$NBDINFO "nbd+unix:///?socket=$sock" >/dev/null 2>&1 && fail "dir mode served the default export"
+$NBDINFO "nbd+unix:///sub?socket=$sock" >/dev/null 2>&1 && fail "dir mode served a subdirectory"
 
 # fd=: an inherited descriptor, opened read-only here.
 exec 5<"$T/src.img"
-"$NBDKIT" -U - file fd=5 --run "$REF_NBDCOPY \"\$uri\" $T/fd.img && $REF_NBDINFO \"\$uri\" > $T/fd.info" ||
+"$NBDKIT" -U - file fd=5 --run "$NBDCOPY \"\$uri\" $T/fd.img && $NBDINFO \"\$uri\" > $T/fd.info" ||
   fail "fd=5 failed"
 exec 5<&-
 cmp "$T/src.img" "$T/fd.img" || fail "fd=5 contents differ"
@@ -66,8 +66,8 @@ qemu-io -f raw "$1" -c 'write -P 0x55 0 64k' -c 'write -z 64k 64k' -c 'write -z 
 OPS
 if loop=$(losetup -f --show "$T/blk.img" 2>/dev/null); then
   rot=$(cat "/sys/block/${loop#/dev/}/queue/rotational" 2>/dev/null)
-  "$NBDKIT" -U - file "$loop" --run "bash $T/blkops.sh \"\$uri\" && $REF_NBDINFO --size \"\$uri\" > $T/blk.size &&
-    $REF_NBDINFO \"\$uri\" > $T/blk.info"; rc=$?
+  "$NBDKIT" -U - file "$loop" --run "bash $T/blkops.sh \"\$uri\" && $NBDINFO --size \"\$uri\" > $T/blk.size &&
+    $NBDINFO \"\$uri\" > $T/blk.info"; rc=$?
   losetup -d "$loop"
   [ $rc -eq 0 ] || fail "qemu-io against block device $loop failed"
   "$REF_NBDKIT" -U - file "$T/blkref.img" --run "bash $T/blkops.sh \"\$uri\"" || fail "reference block ops failed"

@@ -4,7 +4,7 @@
 # directories, sizes around cluster boundaries, a file bigger than one FAT sector's worth).
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdcopy nbdinfo sfdisk fsck.vfat mcopy mdir 7z
+require_peer sfdisk fsck.vfat mcopy mdir 7z
 export MTOOLS_SKIP_CHECK=1 LC_ALL=C.UTF-8  # mtools converts names by the locale
 
 src=$T/tree
@@ -17,7 +17,7 @@ echo "x" > "$src/Ünïcødé/naïve résumé.txt"
 echo "UP" > "$src/UPPER.TXT"
 ln -s hello.txt "$src/symlink-is-skipped"
 
-"$NBDKIT" -U - floppy dir="$src" label=TESTFLOPPY --run "$REF_NBDCOPY \"\$uri\" $T/disk.img; $REF_NBDINFO \"\$uri\" > $T/info" \
+"$NBDKIT" -U - floppy dir="$src" label=TESTFLOPPY --run "$NBDCOPY \"\$uri\" $T/disk.img; $NBDINFO \"\$uri\" > $T/info" \
   || fail "nbdcopy from our floppy server failed"
 expect_contains "$(cat $T/info)" "is_read_only: true" "nbdinfo"
 expect_contains "$(sfdisk -d $T/disk.img)" "start=        2048" "MBR partition at 1 MiB"

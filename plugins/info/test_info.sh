@@ -3,7 +3,6 @@
 # base64-decoded (compared with Debian's info plugin), the time formats, and the refusals.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdinfo
 
 read_export() {  # read_export SOCK NAME: the whole export, hex
   $REF_NBDSH -c "
@@ -37,16 +36,16 @@ done
 
 # Flags as Debian's: multi-conn only where every connection sees the same bytes.
 for m in exportname time; do
-  ours=$("$NBDKIT" -U - info $m --run "$REF_NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
-  ref=$("$REF_NBDKIT" -U - info $m --run "$REF_NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
+  ours=$("$NBDKIT" -U - info $m --run "$NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
+  ref=$("$REF_NBDKIT" -U - info $m --run "$NBDINFO \"\$uri\"" | grep -E 'multi_conn|read_only|export-size')
   expect_eq "$ours" "$ref" "mode=$m flags compared with Debian's"
 done
 
 # Negative: the export cannot be written, bad base64 is refused, unknown modes are errors.
-info=$("$NBDKIT" -U - info --run "$REF_NBDINFO \"\$uri\"")
+info=$("$NBDKIT" -U - info --run "$NBDINFO \"\$uri\"")
 expect_contains "$info" "is_read_only: true" "info export flags"
 start_server "$T/b64.sock" info base64exportname
-$REF_NBDINFO "nbd+unix:///a!!?socket=$T/b64.sock" >/dev/null 2>&1 && fail "invalid base64 was accepted"
+$NBDINFO "nbd+unix:///a!!?socket=$T/b64.sock" >/dev/null 2>&1 && fail "invalid base64 was accepted"
 expect_fail_line 1 "mode=weather" "$NBDKIT" -U - info weather --run true
 
 # mode=address: the client's address as the server saw it (TCP: IP:PORT; Unix socket: "unix").

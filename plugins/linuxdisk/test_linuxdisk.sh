@@ -3,7 +3,7 @@
 # sfdisk and sgdisk, the filesystem with e2fsck -fn, debugfs and dumpe2fs.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdcopy nbdinfo sfdisk sgdisk e2fsck debugfs dumpe2fs
+require_peer sfdisk sgdisk e2fsck debugfs dumpe2fs
 
 mkdir -p "$T/tree/sub/deeper"
 echo "hello linuxdisk" > "$T/tree/hello.txt"
@@ -14,7 +14,7 @@ for i in $(seq 1 300); do echo "$i" > "$T/tree/sub/deeper/file-with-a-longish-na
 export TMPDIR=$T
 
 for type in ext2 ext3 ext4; do
-  "$NBDKIT" -U - linuxdisk dir="$T/tree" type=$type label=ROOT$type --run "$REF_NBDCOPY \"\$uri\" $T/$type.img" \
+  "$NBDKIT" -U - linuxdisk dir="$T/tree" type=$type label=ROOT$type --run "$NBDCOPY \"\$uri\" $T/$type.img" \
     || fail "$type: nbdcopy from our server failed"
   sgdisk -v "$T/$type.img" | grep -q "No problems found" || fail "$type: sgdisk -v: $(sgdisk -v $T/$type.img)"
   start=$(sfdisk -d "$T/$type.img" | awk -v n="$T/$type.img1" '$1 == n { sub(",", "", $4); print $4 }')
@@ -31,12 +31,12 @@ done
 expect_contains "$(dumpe2fs -h $T/fs 2>/dev/null)" "extent" "ext4 features"
 
 # size=+SIZE leaves at least that much free; size=SIZE gives the exact size, as upstream does.
-"$NBDKIT" -U - linuxdisk "$T/tree" size=+20M --run "$REF_NBDCOPY \"\$uri\" $T/plus.img"
+"$NBDKIT" -U - linuxdisk "$T/tree" size=+20M --run "$NBDCOPY \"\$uri\" $T/plus.img"
 dd if="$T/plus.img" of="$T/fs" bs=1M skip=1 status=none
 free=$(dumpe2fs -h "$T/fs" 2>/dev/null | sed -n 's/^Free blocks: *//p')
 [ $((free * 4096)) -ge $((20 << 20)) ] || fail "size=+20M left only $free free blocks"
-ours=$("$NBDKIT" -U - linuxdisk "$T/tree" size=10M --run "$REF_NBDINFO --size \"\$uri\"")
-ref=$("$REF_NBDKIT" -U - linuxdisk "$T/tree" size=10M --run "$REF_NBDINFO --size \"\$uri\"")
+ours=$("$NBDKIT" -U - linuxdisk "$T/tree" size=10M --run "$NBDINFO --size \"\$uri\"")
+ref=$("$REF_NBDKIT" -U - linuxdisk "$T/tree" size=10M --run "$NBDINFO --size \"\$uri\"")
 expect_eq "$ours" "$ref" "size=10M disk size against Debian's nbdkit"
 
 # Negative: a size too small for the files is a one-line startup error naming mke2fs.

@@ -5,7 +5,7 @@
 # that requires it, and the failures: no backend, a backend that dies mid-copy, bad parameters.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit nbdcopy nbdinfo
-require_peer nbdkit nbdinfo qemu-nbd qemu-img
+require_peer nbdkit qemu-nbd qemu-img
 
 # Writes through the proxy land in the backend, reads come back from it.
 start_server "$T/mem.sock" memory 16M
@@ -23,12 +23,12 @@ direct=$("$NBDINFO" --map "nbd+unix:///?socket=$T/data.sock")
 proxied=$("$NBDKIT" -U - nbd socket="$T/data.sock" --run "$NBDINFO --map \"\$uri\"")
 expect_eq "$proxied" "$direct" "map through the proxy"
 caps() { grep -E 'can_|is_read_only|export-size' | sort; }
-direct=$("$REF_NBDINFO" "nbd+unix:///?socket=$T/mem.sock" | caps)
-proxied=$("$NBDKIT" -U - nbd socket="$T/mem.sock" --run "$REF_NBDINFO \"\$uri\"" | caps)
+direct=$("$NBDINFO" "nbd+unix:///?socket=$T/mem.sock" | caps)
+proxied=$("$NBDKIT" -U - nbd socket="$T/mem.sock" --run "$NBDINFO \"\$uri\"" | caps)
 expect_eq "$proxied" "$direct" "capabilities through the proxy"
 # A read-only backend makes a read-only proxy.
 start_server "$T/ro.sock" -r memory 1M
-out=$("$NBDKIT" -U - nbd socket="$T/ro.sock" --run "$REF_NBDINFO \"\$uri\"" | grep is_read_only)
+out=$("$NBDKIT" -U - nbd socket="$T/ro.sock" --run "$NBDINFO \"\$uri\"" | grep is_read_only)
 expect_contains "$out" "true" "read-only backend"
 
 # Debian's nbdkit over TCP, an export by name from qemu-nbd, and qemu-img over the proxy.
@@ -36,7 +36,7 @@ port=$(free_port)
 bg "$REF_NBDKIT" -f -i 127.0.0.1 -p "$port" -P "$T/ref.pid" pattern 8M
 wait_for_file "$T/ref.pid"
 "$NBDKIT" -U - nbd hostname=127.0.0.1 port="$port" --run "$NBDCOPY \"\$uri\" $T/pat.img" || fail "TCP backend"
-"$REF_NBDKIT" -U - pattern 8M --run "$REF_NBDCOPY \"\$uri\" $T/pat-ref.img"
+"$REF_NBDKIT" -U - pattern 8M --run "$NBDCOPY \"\$uri\" $T/pat-ref.img"
 cmp "$T/pat.img" "$T/pat-ref.img" || fail "pattern through the proxy differs"
 head -c 3M /dev/urandom > "$T/q.raw"
 bg qemu-nbd -f raw -x disk1 -k "$T/q.sock" --pid-file="$T/q.pid" "$T/q.raw"

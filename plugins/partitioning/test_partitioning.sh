@@ -3,7 +3,7 @@
 # the tables (compared with Debian's nbdkit, GUIDs aside), and each partition reads back as its file.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdcopy sfdisk sgdisk nbdkit
+require_peer sfdisk sgdisk nbdkit
 
 head -c 5000 /dev/urandom > "$T/p1"
 head -c 1048576 /dev/urandom > "$T/p2"
@@ -14,9 +14,9 @@ args=("$T/p1" file="$T/p2" mbr-id=0x82 type-guid=0657FD6D-A4AB-43C4-84E5-0933C84
 table() { sfdisk -d "$1" | sed -e 's/uuid=[0-9A-F-]*, //' -e '/^label-id/d' -e '/^device/d' -e "s#$1##"; }
 
 for t in mbr gpt; do
-  "$NBDKIT" -U - -r partitioning "${args[@]}" partition-type=$t --run "$REF_NBDCOPY \"\$uri\" $T/$t.img" \
+  "$NBDKIT" -U - -r partitioning "${args[@]}" partition-type=$t --run "$NBDCOPY \"\$uri\" $T/$t.img" \
     || fail "$t: nbdcopy from our server failed"
-  "$REF_NBDKIT" -U - -r partitioning "${args[@]}" partition-type=$t --run "$REF_NBDCOPY \"\$uri\" $T/ref-$t.img"
+  "$REF_NBDKIT" -U - -r partitioning "${args[@]}" partition-type=$t --run "$NBDCOPY \"\$uri\" $T/ref-$t.img"
   expect_eq "$(table $T/$t.img)" "$(table $T/ref-$t.img)" "$t: sfdisk -d against Debian's nbdkit"
   expect_eq "$(stat -c %s $T/$t.img)" "$(stat -c %s $T/ref-$t.img)" "$t: disk size"
   i=1
@@ -32,7 +32,7 @@ expect_contains "$(sgdisk -p $T/gpt.img)" "8200  $T/p3" "sgdisk -p shows the swa
 
 # Six files: MBR with an extended partition and logical partitions 5 to 7.
 "$NBDKIT" -U - -r partitioning partition-type=mbr file="$T/p1" file="$T/p1" file="$T/p1" file="$T/p1" file="$T/p3" file="$T/p1" \
-  --run "$REF_NBDCOPY \"\$uri\" $T/ext.img"
+  --run "$NBDCOPY \"\$uri\" $T/ext.img"
 expect_contains "$(sfdisk -l -o Device,Type $T/ext.img)" "$T/ext.img7 Linux" "sfdisk sees logical partition 7"
 start=$(sfdisk -d "$T/ext.img" | awk -v n="$T/ext.img6" '$1 == n { sub(",", "", $4); print $4 }')
 cmp -n 70000 -i "$((start * 512)):0" "$T/ext.img" "$T/p3" || fail "logical partition 6 is not p3"

@@ -4,7 +4,7 @@
 # scripts; errors, a missing get_size and can_write=false as negative cases.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
-require_peer nbdinfo nbdcopy qemu-io
+require_peer qemu-io
 
 # A file-backed disk in the style of upstream's example script, with extents and zero.
 cat > "$T/disk.sh" <<'EOF'
@@ -31,7 +31,7 @@ chmod +x "$T/disk.sh"
 # nbdcopy writes 3 MiB of random data through the script, then reads it back.
 head -c 3M /dev/urandom > "$T/src.img"
 truncate -s 3M "$T/disk.img"
-"$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDCOPY $T/src.img \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/back.img" \
+"$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$NBDCOPY $T/src.img \"\$uri\" && $NBDCOPY \"\$uri\" $T/back.img" \
   || fail "nbdcopy through the sh plugin failed"
 cmp "$T/src.img" "$T/disk.img" || fail "the file behind the script does not hold what nbdcopy wrote"
 cmp "$T/src.img" "$T/back.img" || fail "reading back through the script gave different bytes"
@@ -47,8 +47,8 @@ cmp -n 4096 -i 65536:0 "$T/disk.img" /dev/zero || fail "zero did not zero the fi
 # Same script under Debian's nbdkit: identical nbdinfo answers (sizes, flags, map).
 # Our server always advertises block sizes; Debian's only when the plugin has block_size.
 strip_uri() { grep -v -e 'uri:' -e '^protocol:' -e 'block_size_'; }
-ours=$("$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDINFO \"\$uri\"; $REF_NBDINFO --map \"\$uri\"" | strip_uri)
-theirs=$("$REF_NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$REF_NBDINFO \"\$uri\"; $REF_NBDINFO --map \"\$uri\"" | strip_uri)
+ours=$("$NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$NBDINFO \"\$uri\"; $NBDINFO --map \"\$uri\"" | strip_uri)
+theirs=$("$REF_NBDKIT" -U - sh "$T/disk.sh" file="$T/disk.img" --run "$NBDINFO \"\$uri\"; $NBDINFO --map \"\$uri\"" | strip_uri)
 expect_eq "$ours" "$theirs" "nbdinfo of the same script under our nbdkit and Debian's"
 expect_contains "$ours" "can_fua: true" "nbdinfo"
 
@@ -72,7 +72,7 @@ case "$1" in
 esac
 EOF
 chmod +x "$T/full.sh"
-info="$REF_NBDINFO --list --json \"\$uri\" | grep -v -e uri -e protocol; $REF_NBDINFO --map \"\$uri\"; $REF_NBDINFO --size \"\$uri\""
+info="$NBDINFO --list --json \"\$uri\" | grep -v -e uri -e protocol -e extended; $NBDINFO --map \"\$uri\"; $NBDINFO --size \"\$uri\""
 ours=$("$NBDKIT" -U - sh "$T/full.sh" --run "$info")
 theirs=$("$REF_NBDKIT" -U - sh "$T/full.sh" --run "$info")
 expect_eq "$ours" "$theirs" "nbdinfo --list/--map of every script answer, ours vs Debian's"
@@ -81,7 +81,7 @@ expect_contains "$ours" "1048576     4194304    3  hole,zero" "extents"
 expect_contains "$ours" $'\n10485760' "default_export chose beta"
 
 # An inline script from stdin (no "#!": it runs under /bin/sh), the man page's example.
-out=$("$NBDKIT" -U - sh - --run "$REF_NBDINFO --size \"\$uri\" && $REF_NBDCOPY \"\$uri\" $T/inline.img" <<'EOF'
+out=$("$NBDKIT" -U - sh - --run "$NBDINFO --size \"\$uri\" && $NBDCOPY \"\$uri\" $T/inline.img" <<'EOF'
 case "$1" in
   get_size) echo 1M ;;
   pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;;
@@ -108,7 +108,7 @@ grep -q "Input/output error" "$T/bad.out" "$T/bad.err" || fail "client did not s
 grep -q "$T/bad.sh: boom" "$T/bad.err" || fail "server log lacks the script's message: $(cat "$T/bad.err")"
 
 # Negative: can_write exiting 3 makes the export read-only, and writes fail.
-out=$("$NBDKIT" -U - sh "$T/bad.sh" --run "$REF_NBDINFO \"\$uri\"" 2>/dev/null)
+out=$("$NBDKIT" -U - sh "$T/bad.sh" --run "$NBDINFO \"\$uri\"" 2>/dev/null)
 expect_contains "$out" "is_read_only: true" "can_write exit 3"
 "$NBDKIT" -U - sh "$T/bad.sh" --run "qemu-io -f raw -c 'write 0 512' \"\$uri\"" > "$T/ro.out" 2>&1
 grep -q -i "read-only\|Operation not permitted\|permission" "$T/ro.out" || fail "a write to a read-only script export succeeded: $(cat "$T/ro.out")"
@@ -119,7 +119,7 @@ cat > "$T/nosize.sh" <<'EOF'
 exit 2
 EOF
 chmod +x "$T/nosize.sh"
-"$NBDKIT" -U - sh "$T/nosize.sh" --run "$REF_NBDINFO \"\$uri\"" > /dev/null 2> "$T/nosize.err" \
+"$NBDKIT" -U - sh "$T/nosize.sh" --run "$NBDINFO \"\$uri\"" > /dev/null 2> "$T/nosize.err" \
   && fail "nbdinfo succeeded against a script without get_size"
 grep -q "nosize.sh: the get_size method is required" "$T/nosize.err" || fail "no clear get_size error: $(cat "$T/nosize.err")"
 

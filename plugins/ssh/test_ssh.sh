@@ -27,7 +27,7 @@ got=$("$NBDKIT" -U - --filter=offset "${S[@]}" path="$T/disk.img" offset=1000001
   --run "$NBDCOPY \"\$uri\" -" | sum)
 expect_eq "$got" "$(cat "$T/win.want")" "unaligned window"
 # Debian's ssh plugin reads the same bytes.
-ref=$("$REF_NBDKIT" -U - "${S[@]}" path="$T/disk.img" --run "$REF_NBDCOPY \"\$uri\" -" | sum)
+ref=$("$REF_NBDKIT" -U - "${S[@]}" path="$T/disk.img" --run "$NBDCOPY \"\$uri\" -" | sum)
 expect_eq "$ref" "$want" "Debian's ssh plugin"
 # ... and so does Debian's ssh plugin .so loaded into our nbdkit (the C ABI).
 so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-ssh-plugin.so

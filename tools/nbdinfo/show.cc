@@ -184,10 +184,11 @@ int do_info(Handle& h, const Options& o) {
   bool tls = h.get_tls_negotiated().value_or(false);
   bool sr = h.get_structured_replies_negotiated().value_or(false);
   bool ext = h.get_extended_headers_negotiated().value_or(false);
-  std::vector<std::string> names;
+  std::vector<std::string> names, descriptions;
   if (list) {  // an oldstyle server cannot list: an error, as upstream
-    nbd::client::ListCallback cb = [&names](std::string_view n, std::string_view) {
+    nbd::client::ListCallback cb = [&](std::string_view n, std::string_view d) {
       names.emplace_back(n);
+      descriptions.emplace_back(d);
       return 0;
     };
     if (!h.opt_list(cb)) return fail(h);
@@ -211,6 +212,12 @@ int do_info(Handle& h, const Options& o) {
     Facts f;
     if (int r = negotiate(h, names[i], content && !list, f); r != 0) return r;
     collect(h, f, !o.command.empty());
+    // With --list the description is the one the list gave, as upstream's (a server may send
+    // one there and none in NBD_OPT_INFO).
+    if (list && !descriptions[i].empty()) {
+      f.description = descriptions[i];
+      f.have_description = true;
+    }
     if (content) {
       f.content = h.aio_is_ready() ? read_content(h, f.size) : content_over_new_connection(f.uri, f.size);
       f.have_content = !f.content.empty();
