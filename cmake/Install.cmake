@@ -53,8 +53,13 @@ install(EXPORT nbdkitppTargets NAMESPACE nbdkitpp:: DESTINATION ${cmake_dir})
 install(FILES ${CMAKE_BINARY_DIR}/cmake/nbdkitppConfig.cmake ${CMAKE_BINARY_DIR}/cmake/nbdkitppConfigVersion.cmake
         DESTINATION ${cmake_dir})
 
+if(TARGET _nbd)
+  install(TARGETS _nbd LIBRARY DESTINATION ${NBD_PYTHONDIR})
+  install(FILES bindings/python/nbd.py bindings/python/nbdsh.py DESTINATION ${NBD_PYTHONDIR})
+  install(PROGRAMS ${CMAKE_BINARY_DIR}/python-install/nbdsh DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 install(DIRECTORY ${CMAKE_BINARY_DIR}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR})
-foreach(cmd nbdkit nbdcopy nbdinfo nbddump)
+foreach(cmd nbdkit nbdcopy nbdinfo nbddump nbdsh)
   install(FILES scripts/bash-completion/nbdkit DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
           RENAME ${cmd})
 endforeach()

@@ -10,6 +10,8 @@ NBDKIT=$NBD_BIN/nbdkit
 NBDINFO=$NBD_BIN/nbdinfo
 NBDCOPY=$NBD_BIN/nbdcopy
 NBDDUMP=$NBD_BIN/nbddump
+# Our nbdsh (bindings/python); plugin and filter tests run with our module nbd on PYTHONPATH.
+NBDSH=$NBD_BIN/nbdsh
 REF_NBDKIT=/usr/bin/nbdkit
 REF_NBDINFO=/usr/bin/nbdinfo
 REF_NBDCOPY=/usr/bin/nbdcopy

@@ -44,7 +44,7 @@ for count, off in ((1, 1), (4096, 100), (128 * 1024, 0), (4096, 4096)):
 '
 run() {
   "$1" -U - --filter=blocksize-policy memory 1M blocksize-minimum=4k blocksize-maximum=64k "${@:2}" \
-    --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null
+    --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null
 }
 ours=$(run "$NBDKIT" blocksize-error-policy=error) || fail "error policy session"
 ref=$(run "$REF_NBDKIT" blocksize-error-policy=error) || fail "reference error policy session"

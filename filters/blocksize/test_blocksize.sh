@@ -67,9 +67,9 @@ try:
 except nbd.Error as e:
     print("refused", e.errnum == errno.EINVAL)
 '
-out=$(DISK=$T/disk "$NBDKIT" -U - sh "$T/fussy.sh" --run "$REF_NBDSH -u \"\$uri\" -c 'import errno' -c '$script'")
+out=$(DISK=$T/disk "$NBDKIT" -U - sh "$T/fussy.sh" --run "$NBDSH -u \"\$uri\" -c 'import errno' -c '$script'")
 expect_eq "$out" "refused True" "unaligned write without the filter"
-out=$(DISK=$T/disk "$NBDKIT" -U - --filter=blocksize sh "$T/fussy.sh" --run "$REF_NBDSH -u \"\$uri\" -c 'import errno' -c '$script'")
+out=$(DISK=$T/disk "$NBDKIT" -U - --filter=blocksize sh "$T/fussy.sh" --run "$NBDSH -u \"\$uri\" -c 'import errno' -c '$script'")
 expect_eq "$out" "written" "unaligned write from nbdsh through the filter"
 
 # Bad limits are one line each.

@@ -23,13 +23,13 @@ try:
 except nbd.Error:
     pass
 '
-"$NBDKIT" -v -U - --filter=count memory 4M --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2> "$T/sh.log" ||
+"$NBDKIT" -v -U - --filter=count memory 4M --run "$NBDSH -u \"\$uri\" -c '$script'" 2> "$T/sh.log" ||
   fail "nbdsh through count"
 expect_eq "$(grep -o 'count bytes: .*' "$T/sh.log")" "count bytes: read 3000, written 5000, zeroed 65536, trimmed 4096" \
   "bytes counted per kind of request"
 
 # Negative: without -v there is no message, and a parameter it does not own goes to the plugin.
-out=$("$NBDKIT" -U - --filter=count memory 4M --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>&1)
+out=$("$NBDKIT" -U - --filter=count memory 4M --run "$NBDSH -u \"\$uri\" -c '$script'" 2>&1)
 [[ "$out" != *"count bytes"* ]] || fail "count message printed without -v: $out"
 expect_fail_line 1 "count" "$NBDKIT" -U - --filter=count memory 4M count=1 --run true
 pass

@@ -36,7 +36,7 @@ for off, n in ((0, 512), (0, 1536), (1024, 1024), (1535, 1), (1536, 1), (2048, 5
 print("".join(out))
 PY
 probe() { timeout 20 "$1" -U - --filter=ddrescue file "$T/d.img" ddrescue-mapfile="$2" \
-  --run "$REF_NBDSH -u \"\$uri\" -c 'IMG=\"$T/d.img\"' -c 'exec(open(\"$T/probe.py\").read())'" 2>/dev/null; }
+  --run "$NBDSH -u \"\$uri\" -c 'IMG=\"$T/d.img\"' -c 'exec(open(\"$T/probe.py\").read())'" 2>/dev/null; }
 for m in part untried untrimmed unscraped; do
   ours=$(probe "$NBDKIT" "$T/$m.map")
   expect_eq "$ours" "$(probe "$REF_NBDKIT" "$T/$m.map")" "reads over $m.map against Debian's nbdkit"

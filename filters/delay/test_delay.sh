@@ -24,9 +24,9 @@ except nbd.Error as e:
     print("fast-" + errno.errorcode[e.errnum])
 '
 for args in "wdelay=1ms delay-zero=5ms delay-fast-zero=false" "wdelay=1ms"; do
-  ours=$("$NBDKIT" -U - --filter=delay memory 1M $args --run "$REF_NBDSH -u \"\$uri\" -c '$script'") ||
+  ours=$("$NBDKIT" -U - --filter=delay memory 1M $args --run "$NBDSH -u \"\$uri\" -c '$script'") ||
     fail "nbdsh through delay $args"
-  ref=$("$REF_NBDKIT" -U - --filter=delay memory 1M $args --run "$REF_NBDSH -u \"\$uri\" -c '$script'") ||
+  ref=$("$REF_NBDKIT" -U - --filter=delay memory 1M $args --run "$NBDSH -u \"\$uri\" -c '$script'") ||
     fail "nbdsh through reference delay $args"
   expect_eq "$ours" "$ref" "fast zero through delay $args"
 done

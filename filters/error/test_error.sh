@@ -32,7 +32,7 @@ run() {  # run SERVER: the script against SERVER's memory disk under the error f
   rm -f "$T/trigger"
   TRIGGER=$T/trigger "$1" -U - --filter=error memory 64K error=ENOSPC error-zero=EPERM error-zero-rate=1 \
     error-pwrite-rate=1 error-pread-rate=100% error-pwrite-file="$T/trigger" error-pread-file="$T/trigger" \
-    --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null
+    --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null
 }
 ours=$(run "$NBDKIT") || fail "our error stack failed"
 ref=$(run "$REF_NBDKIT") || fail "reference error stack failed"

@@ -34,7 +34,7 @@ cmp -i 1048576 "$T/out.img" <(head -c 4M /dev/zero) || fail "holes were not copi
 # A read inside a listed hole still returns the plugin's bytes (nbddump would trust the map).
 check='assert h.pread(4096, 3 << 20) == open(IMG, "rb").read()[3 << 20:(3 << 20) + 4096]; print("same")'
 out=$(timeout 20 "$NBDKIT" -r -U - --filter=extentlist file "$T/disk.img" extentlist="$T/one" \
-  --run "$REF_NBDSH -u \"\$uri\" -c 'IMG=\"$T/disk.img\"' -c '$check'")
+  --run "$NBDSH -u \"\$uri\" -c 'IMG=\"$T/disk.img\"' -c '$check'")
 expect_eq "$out" "same" "read inside a hole"
 
 # Negative: bad files are one line naming the file and line, exit 1.

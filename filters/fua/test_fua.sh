@@ -39,7 +39,7 @@ assert h.pread(1024, 0) == b"a" * 512 + b"b" * 512'
 calls() {
   rm -f "$T/log"
   "$1" -U - --filter=fua --filter=log memory 1M fuamode=$2 logfile="$T/log" \
-    --run "$REF_NBDSH -u \"\$uri\" -c '$script'" || fail "$1 fuamode=$2: writes failed"
+    --run "$NBDSH -u \"\$uri\" -c '$script'" || fail "$1 fuamode=$2: writes failed"
   grep -v ' \.\.\.[A-Z]' "$T/log" | grep -oE '(Write|Flush|Zero|Trim) id=[0-9]+( offset=[^ ]+ count=[^ ]+ fua=[01])?' | sed 's/ id=[0-9]*//' | tr '\n' ';'
 }
 for m in emulate native force discard pass; do

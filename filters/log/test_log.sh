@@ -28,7 +28,7 @@ h.shutdown()
 run() {
   local server=$1 log=$2; shift 2
   rm -f "$T/raw.log"
-  "$server" -U - "$@" logfile="$T/raw.log" --run "uri=\$uri $REF_NBDSH -c '
+  "$server" -U - "$@" logfile="$T/raw.log" --run "uri=\$uri $NBDSH -c '
 import os
 uri = os.environ[\"uri\"]
 $script'" || fail "$server $* failed"
@@ -99,7 +99,7 @@ grep -q 'Read id=2 offset=0xfb8 count=0x200' "$T/ours.log" || fail "read at 1024
 # without waiting, so their order varies: only the fields are compared with upstream's README.)
 "$NBDKIT" -U - --filter=log memory 1M \
   logscript='echo "$type $act ${connection:-} ${id:-} ${offset:-} ${count:-} ${return:-} ${extents[1]:-}" >> '"$T/script.out" \
-  --run "$REF_NBDSH -u \"\$uri\" -c 'h.pwrite(b\"a\" * 512, 512)'" || fail "logscript session"
+  --run "$NBDSH -u \"\$uri\" -c 'h.pwrite(b\"a\" * 512, 512)'" || fail "logscript session"
 grep -v -e '^PRINT Ready' -e '^PRINT Fork' -e Preconnect "$T/script.out" > "$T/script.got"
 printf '%s\n' "PRINT Connect 1     " "ENTER Write 1 1 0x200 0x200  " "LEAVE Write 1 1   0 " "PRINT Disconnect 1     " > "$T/script.want"
 diff -u "$T/script.want" "$T/script.got" || fail "logscript output"

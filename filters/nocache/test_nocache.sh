@@ -21,7 +21,7 @@ assert h.pread(4096, 0) == b"nocache!" * 512
 below() {
   rm -f "$T/log"
   "$1" -U - --filter=nocache --filter=log memory 1M cachemode=$2 logfile="$T/log" \
-    --run "$REF_NBDSH -u \"\$uri\" -c '$script'" || fail "nbdsh through nocache cachemode=$2 ($1)"
+    --run "$NBDSH -u \"\$uri\" -c '$script'" || fail "nbdsh through nocache cachemode=$2 ($1)"
   grep -oE 'connection=1 (Read|Cache)' "$T/log" | sort | uniq -c | tr -s ' '
 }
 for mode in none emulate nop; do

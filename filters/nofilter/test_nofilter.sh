@@ -19,7 +19,7 @@ info() {
 }
 info_raw() {
   local srv=$1; shift
-  "$srv" -U - "$@" memory 1M --run "$REF_NBDSH -u \"\$uri\" -c 'h.pwrite(b\"x\" * 4096, 65536)' &&
+  "$srv" -U - "$@" memory 1M --run "$NBDSH -u \"\$uri\" -c 'h.pwrite(b\"x\" * 4096, 65536)' &&
     $NBDINFO --json \"\$uri\" && $NBDINFO --map \"\$uri\"" || fail "nbdinfo via $srv $*"
   "$srv" -U - "$@" file dir="$T/dir" --run "$NBDINFO --list --json \"\$uri\"" || fail "nbdinfo --list via $srv $*"
 }

@@ -30,7 +30,7 @@ except nbd.Error as e:
 '
 for mode in "zeromode=emulate:fast-ENOTSUP" "zeromode=plugin fastzeromode=slow:fast-ENOTSUP" \
             "zeromode=notrim:fast-ok" "zeromode=emulate fastzeromode=ignore:fast-ENOTSUP" "zeromode=plugin fastzeromode=ignore:fast-ok"; do
-  out=$("$NBDKIT" -U - --filter=nozero memory 1M ${mode%%:*} --run "$REF_NBDSH -u \"\$uri\" -c '$check'") ||
+  out=$("$NBDKIT" -U - --filter=nozero memory 1M ${mode%%:*} --run "$NBDSH -u \"\$uri\" -c '$check'") ||
     fail "zero through '${mode%%:*}'"
   expect_eq "$out" "${mode##*:}" "fast zero through '${mode%%:*}'"
 done

@@ -18,8 +18,8 @@ cmp "$T/ours.img" "$T/ref.img" || fail "offset window differs from upstream's"
 # through the window, then reads the whole disk and maps the window, on both servers.
 map_of() {  # map_of SERVER: write through offset=512K, then print the disk around it and the map
   "$1" -U - --filter=offset memory 1M offset=512K --run "
-    $REF_NBDSH -u \"\$uri\" -c 'h.pwrite(b\"window\" * 1000, 65536)' &&
-    $REF_NBDSH -u \"\$uri\" -c 'print(h.pread(8, 65534))' &&
+    $NBDSH -u \"\$uri\" -c 'h.pwrite(b\"window\" * 1000, 65536)' &&
+    $NBDSH -u \"\$uri\" -c 'print(h.pread(8, 65534))' &&
     $NBDINFO --map \"\$uri\""
 }
 ours=$(map_of "$NBDKIT") || fail "our offset write session failed"

@@ -20,7 +20,7 @@ for off in (0, 15, 16, 17, 99, 100, 150, 199, 200, 201, 255, 256, s - 1):
         out.append("P" if e.errnum == 1 else "?%d" % e.errnum)
 print("".join(out))
 PY
-probe() { timeout 20 "$1" -U - --filter=protect memory 1000 "${@:2}" --run "$REF_NBDSH -u \"\$uri\" -c 'exec(open(\"$T/probe.py\").read())'" 2>/dev/null; }
+probe() { timeout 20 "$1" -U - --filter=protect memory 1000 "${@:2}" --run "$NBDSH -u \"\$uri\" -c 'exec(open(\"$T/probe.py\").read())'" 2>/dev/null; }
 for args in "protect=100-199" "protect=~100-199" "protect=100-" "protect=-199" "protect=-" "protect=~-" \
             "protect=~100-" "protect=0x10-0x10" "protect=020-021" "protect=~100-199 protect=~150-255" \
             "protect=100-2000" "protect=0x10-0x10 protect=200-0377"; do

@@ -44,7 +44,7 @@ except nbd.Error as e:
 for server in "$NBDKIT" "$REF_NBDKIT"; do
   rm -f "$COUNT" "$OPENS"
   out=$(FAILS=2 OPEN_FAILS=1 timeout 60 "$server" -U - --filter=retry-request sh "$T/flaky.sh" \
-    retry-request-retries=2 retry-request-delay=1 --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) ||
+    retry-request-retries=2 retry-request-delay=1 --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) ||
     fail "$server: nbdsh"
   expect_eq "$out $(cat "$COUNT") $(cat "$OPENS")" "ok True 3 2" "$server: attempts to recover"
 done
@@ -52,13 +52,13 @@ done
 # Negative: failures outlast retry-request-retries=3: EIO after 4 attempts.
 rm -f "$COUNT" "$OPENS"
 out=$(FAILS=100 timeout 60 "$NBDKIT" -U - --filter=retry-request sh "$T/flaky.sh" retry-request-retries=3 \
-  retry-request-delay=5ms --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "nbdsh, no recovery"
+  retry-request-delay=5ms --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "nbdsh, no recovery"
 expect_eq "$out $(cat "$COUNT")" "error 5 4" "EIO after 1 + retries attempts"
 
 # Negative: with retry-request-open=false a failed open is not retried: the client is refused.
 rm -f "$COUNT" "$OPENS"
 FAILS=0 OPEN_FAILS=1 timeout 60 "$NBDKIT" -U - --filter=retry-request sh "$T/flaky.sh" retry-request-open=false \
-  retry-request-delay=5ms --run "$REF_NBDSH -u \"\$uri\" -c '$script'" >/dev/null 2>&1 &&
+  retry-request-delay=5ms --run "$NBDSH -u \"\$uri\" -c '$script'" >/dev/null 2>&1 &&
   fail "open succeeded although it was not retried"
 expect_eq "$(cat "$OPENS")" "1" "one open attempt with retry-request-open=false"
 

@@ -49,14 +49,14 @@ except nbd.Error as e:
 for server in "$NBDKIT" "$REF_NBDKIT"; do
   rm -f "$COUNT" "$OPENS"
   out=$(FAILS=2 timeout 60 "$server" -U - --filter=retry sh "$T/flaky.sh" retries=3 retry-delay=1 \
-    retry-exponential=no --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "$server: nbdsh"
+    retry-exponential=no --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "$server: nbdsh"
   expect_eq "$out $(cat "$COUNT") $(cat "$OPENS")" "ok 3 3" "$server: reads and opens to recover"
 done
 
 # Negative: failures outlast retries=2, so the read fails with EIO after 3 attempts.
 rm -f "$COUNT" "$OPENS"
 out=$(FAILS=100 timeout 60 "$NBDKIT" -U - --filter=retry sh "$T/flaky.sh" retries=2 retry-delay=5ms \
-  --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "nbdsh when retries run out"
+  --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null) || fail "nbdsh when retries run out"
 expect_eq "$out $(cat "$COUNT")" "error 5 3" "EIO after 1 + retries attempts"
 rm -f "$COUNT"
 FAILS=100 timeout 60 "$NBDKIT" -U - --filter=retry sh "$T/flaky.sh" retries=1 retry-delay=5ms \

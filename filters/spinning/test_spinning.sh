@@ -31,7 +31,7 @@ print("far bytes", data == b"far away" * 512)
 print("far waited", far >= 1.4, "near quick", near < 1.0)
 '
 out=$("$NBDKIT" -U - --filter=spinning memory 64M min-seek-time=0.01 half-seek-time=0.6 max-seek-time=1.5 \
-  --run "$REF_NBDSH -u \"\$uri\" -c '$timing'") || fail "timing script"
+  --run "$NBDSH -u \"\$uri\" -c '$timing'") || fail "timing script"
 expect_eq "$out" "far bytes True
 far waited True near quick True" "seek delays"
 

@@ -26,7 +26,7 @@ normalize() { sed -E 's/[0-9]+\.[0-9]{6} s/T s/; s/, [^,]+\/s op, [^,]+\/s total
 run() {  # run SERVER STATSFILE [ARGS...]: the workload through SERVER's stats filter
   local server=$1 file=$2; shift 2
   "$server" -U - --filter=stats memory 16M statsfile="$file" "$@" \
-    --run "$REF_NBDSH --base-allocation -u \"\$uri\" -c 'exec(open(\"$T/work.py\").read())'" || fail "$server: workload"
+    --run "$NBDSH --base-allocation -u \"\$uri\" -c 'exec(open(\"$T/work.py\").read())'" || fail "$server: workload"
 }
 run "$NBDKIT" "$T/ours.txt"
 run "$REF_NBDKIT" "$T/ref.txt"

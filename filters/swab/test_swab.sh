@@ -67,7 +67,7 @@ for off, n in ((2, 4), (4, 2)):
     except nbd.Error as e:
         print("read", off, n, "errno", e.errnum)
 print(h.pread(4, 4) == b"\0\0\0\0")'
-out=$(timeout 20 "$NBDKIT" -U - --filter=swab memory 1M swab-bits=32 --run "$REF_NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null)
+out=$(timeout 20 "$NBDKIT" -U - --filter=swab memory 1M swab-bits=32 --run "$NBDSH -u \"\$uri\" -c '$script'" 2>/dev/null)
 expect_eq "$out" "$(printf 'read 2 4 errno 22\nread 4 2 errno 22\nTrue')" "unaligned reads"
 
 # Negative: bad swab-bits values are one line naming the parameter, exit 1.

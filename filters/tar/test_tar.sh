@@ -65,7 +65,7 @@ expect_eq "$(tar -tf "$T/w.tar" | wc -l)" 4 "tar still lists four entries"
 expect_eq "$(stat -c %s "$T/w.tar")" "$(stat -c %s "$T/pax.tar")" "the tar file kept its size"
 # The entry cannot grow: a write past its end fails and changes nothing.
 cp "$T/w.tar" "$T/w2.tar"
-if ours file "$T/w.tar" tar-entry=small.txt --run "$REF_NBDSH -u \"\$uri\" -c 'h.pwrite(b\"y\" * 20, 0)'" 2>/dev/null; then
+if ours file "$T/w.tar" tar-entry=small.txt --run "$NBDSH -u \"\$uri\" -c 'h.pwrite(b\"y\" * 20, 0)'" 2>/dev/null; then
   fail "a write past the end of small.txt succeeded"
 fi
 cmp -s "$T/w.tar" "$T/w2.tar" || fail "a refused write changed the tar file"

@@ -38,10 +38,10 @@ except nbd.Error as e:
     assert e.errnum == errno.ENOSPC, e
 assert h.pread(1000, 0) == b"\x01" * 1000, "the refused write changed the disk"
 '
-"$NBDKIT" -U - --filter=truncate memory 1000 round-up=4K --run "$REF_NBDSH -u \"\$uri\" -c '$check'" ||
+"$NBDKIT" -U - --filter=truncate memory 1000 round-up=4K --run "$NBDSH -u \"\$uri\" -c '$check'" ||
   fail "nbdsh checks past the end"
 mapping() { "$1" -U - --filter=truncate memory 40000 truncate=200K --run "
-  $REF_NBDSH -u \"\$uri\" -c 'h.pwrite(b\"y\" * 4096, 32768)' && $NBDINFO --map \"\$uri\""; }
+  $NBDSH -u \"\$uri\" -c 'h.pwrite(b\"y\" * 4096, 32768)' && $NBDINFO --map \"\$uri\""; }
 ours=$(mapping "$NBDKIT") || fail "our map session"
 ref=$(mapping "$REF_NBDKIT") || fail "reference map session"
 expect_eq "$ours" "$ref" "nbdinfo --map through truncate"

@@ -17,8 +17,8 @@ for name, f in [("write", lambda: h.pwrite(b"x" * 512, 0)), ("trim", lambda: h.t
     except nbd.Error as e:
         print(name, e.errno)
 print(h.pread(4, 4096))'
-ours=$("$NBDKIT" -U - full 1M --run "$REF_NBDSH -u \"\$uri\" -c '$probe'")
-ref=$("$REF_NBDKIT" -U - full 1M --run "$REF_NBDSH -u \"\$uri\" -c '$probe'" 2>/dev/null)
+ours=$("$NBDKIT" -U - full 1M --run "$NBDSH -u \"\$uri\" -c '$probe'")
+ref=$("$REF_NBDKIT" -U - full 1M --run "$NBDSH -u \"\$uri\" -c '$probe'" 2>/dev/null)
 expect_eq "$ours" "$ref" "errors compared with Debian's full plugin"
 expect_contains "$ours" "write ENOSPC" "write fails with ENOSPC"
 

@@ -5,7 +5,7 @@ source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
 
 read_export() {  # read_export SOCK NAME: the whole export, hex
-  $REF_NBDSH -c "
+  $NBDSH -c "
 h.set_export_name('$2'); h.connect_unix('$1')
 import sys; sys.stdout.write(h.pread(h.get_size(), 0).hex() if h.get_size() else '')"
 }
@@ -24,12 +24,12 @@ done
 
 # time: 12 bytes, seconds within a few of date(1); uptime/conntime: small.
 now=$(date +%s)
-t=$("$NBDKIT" -U - info time --run "$REF_NBDSH -u \"\$uri\" -c 'import sys; sys.stdout.write(h.pread(12, 0).hex())'")
+t=$("$NBDKIT" -U - info time --run "$NBDSH -u \"\$uri\" -c 'import sys; sys.stdout.write(h.pread(12, 0).hex())'")
 [ ${#t} -eq 24 ] || fail "mode=time is not 12 bytes: $t"
 secs=$((16#${t:0:16}))
 [ $((secs - now)) -ge -2 ] && [ $((secs - now)) -le 5 ] || fail "mode=time says $secs, date says $now"
 for m in uptime conntime; do
-  u=$("$NBDKIT" -U - info $m --run "$REF_NBDSH -u \"\$uri\" -c 'import sys; sys.stdout.write(h.pread(12, 0).hex())'")
+  u=$("$NBDKIT" -U - info $m --run "$NBDSH -u \"\$uri\" -c 'import sys; sys.stdout.write(h.pread(12, 0).hex())'")
   [ $((16#${u:0:16})) -lt 30 ] || fail "mode=$m is too large: $u"
   [ $((16#${u:16:8})) -lt 1000000 ] || fail "mode=$m microseconds out of range: $u"
 done

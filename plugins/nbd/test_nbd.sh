@@ -118,7 +118,7 @@ expect_eq "$("$NBDDUMP" --length=15 "nbd+unix://?socket=$T/via.sock" | head -1 |
   "6265666f7265207468652073746f70" "timeout=: the proxy works before the backend stops"
 kill -STOP "$(cat "$T/stuck.sock.pid")"
 start=$(date +%s)
-out=$(timeout 30 $REF_NBDSH -u "nbd+unix://?socket=$T/via.sock" -c '
+out=$(timeout 30 $NBDSH -u "nbd+unix://?socket=$T/via.sock" -c '
 for i in range(2):
     try:
         h.pread(512, 0)

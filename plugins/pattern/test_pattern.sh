@@ -12,8 +12,8 @@ for size in 1M 1000001 7; do
 done
 
 probe='import sys; sys.stdout.write(h.pread(29, h.get_size() - 29).hex())'
-ours=$("$NBDKIT" -U - pattern 9223372036854775807 --run "$REF_NBDSH -u \"\$uri\" -c '$probe'")
-ref=$("$REF_NBDKIT" -U - pattern 9223372036854775807 --run "$REF_NBDSH -u \"\$uri\" -c '$probe'")
+ours=$("$NBDKIT" -U - pattern 9223372036854775807 --run "$NBDSH -u \"\$uri\" -c '$probe'")
+ref=$("$REF_NBDKIT" -U - pattern 9223372036854775807 --run "$NBDSH -u \"\$uri\" -c '$probe'")
 expect_eq "$ours" "$ref" "last bytes of the largest pattern disk"
 
 # Negative: the export is read-only, and a bad size is refused. (Like Debian's, a missing size

@@ -17,8 +17,8 @@ for seed in 0 7 4294967295; do
   expect_eq "$ours" "$theirs" "random seed=$seed against Debian's nbdkit"
 done
 read_hex='print(h.pread(37, 1000003).hex())'
-ours=$("$NBDKIT" -U - random 2M seed=5 --run "$REF_NBDSH -u \"\$uri\" -c '$read_hex'")
-theirs=$("$REF_NBDKIT" -U - random 2M seed=5 --run "$REF_NBDSH -u \"\$uri\" -c '$read_hex'")
+ours=$("$NBDKIT" -U - random 2M seed=5 --run "$NBDSH -u \"\$uri\" -c '$read_hex'")
+theirs=$("$REF_NBDKIT" -U - random 2M seed=5 --run "$NBDSH -u \"\$uri\" -c '$read_hex'")
 expect_eq "$ours" "$theirs" "37 bytes at an odd offset against Debian's nbdkit"
 
 # Copying the disk onto itself passes the write check (with and without a seed).
@@ -35,7 +35,7 @@ for name, f in [("write", lambda: h.pwrite(b"x" * 512, 0)), ("trim", lambda: h.t
         f(); print(name, "ok")
     except nbd.Error as e:
         print(name, e.errno)'
-out=$("$NBDKIT" -U - random 1M --run "$REF_NBDSH -u \"\$uri\" -c '$probe'" 2>/dev/null)
+out=$("$NBDKIT" -U - random 1M --run "$NBDSH -u \"\$uri\" -c '$probe'" 2>/dev/null)
 expect_eq "$out" "write EIO
 trim EIO
 zero EIO" "mismatching write, trim and zero"

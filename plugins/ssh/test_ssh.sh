@@ -58,7 +58,7 @@ assert h.pread(4096, 7 << 20) == open("DISK", "rb").read()[7 << 20:(7 << 20) + 4
 print("ok")
 PY
 sed -i "s|DISK|$T/disk.img|" "$T/rw.py"
-out=$("$NBDKIT" -U - "${S[@]}" path="$T/disk.img" --run "$REF_NBDSH -u \"\$uri\" -c \"exec(open('$T/rw.py').read())\"" 2>&1)
+out=$("$NBDKIT" -U - "${S[@]}" path="$T/disk.img" --run "$NBDSH -u \"\$uri\" -c \"exec(open('$T/rw.py').read())\"" 2>&1)
 expect_eq "$out" "ok" "reads ahead and writes"
 expect_eq "$(head -c 131072 "$T/disk.img" | sum)" "$(head -c 131072 "$T/orig.img" | sum)" "bytes before the write"
 expect_eq "$(tail -c +131073 "$T/disk.img" | head -c 65536 | sum)" "$(head -c 65536 /dev/zero | tr '\0' x | sum)" "the write"
@@ -120,7 +120,7 @@ for what in ("first", "second"):
         print(what, "failed", "in time" if (2 <= s < 8 if what == "first" else s < 1) else "after %.1f s" % s,
               e.errno)
 PY
-out=$($REF_NBDSH -u "nbd+unix:///?socket=$T/s.sock" -c "exec(open('$T/stall.py').read())" 2>&1)
+out=$($NBDSH -u "nbd+unix:///?socket=$T/s.sock" -c "exec(open('$T/stall.py').read())" 2>&1)
 for p in $(pgrep -P "$master"); do kill -CONT "$p" $(pgrep -P "$p"); done
 expect_contains "$out" "first failed in time EIO" "a stalled server"  # NBD has no ETIMEDOUT
 expect_contains "$out" "second failed in time EIO" "after a stall"

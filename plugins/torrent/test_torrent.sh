@@ -82,7 +82,7 @@ HEAD_SUM=$(head -c 262144 "$T/data/disk.img" | sha256sum | cut -d' ' -f1)
 head_sum='import hashlib; print(hashlib.sha256(h.pread(262144, 0)).hexdigest())'
 got=$(timeout -k 3 150 "$REF_NBDKIT" -v -U - torrent "magnet:?xt=urn:btih:$IH&x.pe=127.0.0.3:$AP" \
   listen-interfaces="127.0.0.6:$(free_port)" outgoing-interfaces=127.0.0.6 \
-  --run "$REF_NBDSH -u \$uri -c '$head_sum'" 2> "$T/deb.log") ||
+  --run "$NBDSH -u \$uri -c '$head_sum'" 2> "$T/deb.log") ||
   fail "Debian's torrent plugin fed by ours: $(grep -v -i 'dht\|lsd\|upnp\|natpmp\|portmap' "$T/deb.log" | tail -25)"
 expect_eq "$got" "$HEAD_SUM" "Debian's plugin fed by ours (first 256 KiB)"
 echo "ok: Debian's torrent plugin downloaded from ours"
@@ -90,7 +90,7 @@ echo "ok: Debian's torrent plugin downloaded from ours"
 so=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-torrent-plugin.so
 got=$(timeout -k 3 150 "$NBDKIT" -U - "$so" "magnet:?xt=urn:btih:$IH&x.pe=127.0.0.3:$AP" \
   listen-interfaces="127.0.0.9:$(free_port)" outgoing-interfaces=127.0.0.9 \
-  --run "$REF_NBDSH -u \$uri -c '$head_sum'" 2> "$T/so.log") ||
+  --run "$NBDSH -u \$uri -c '$head_sum'" 2> "$T/so.log") ||
   fail "Debian's torrent .so in our nbdkit: $(tail -5 "$T/so.log")"
 expect_eq "$got" "$HEAD_SUM" "Debian's torrent .so in our nbdkit (first 256 KiB)"
 echo "ok: Debian's torrent .so inside our nbdkit"

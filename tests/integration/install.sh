@@ -17,12 +17,18 @@ for f in bin/nbdkit bin/nbdcopy bin/nbdinfo bin/nbddump lib/libnbdkitpp.so.0 inc
          include/nbdkit-filter.h include/nbdkit++/nbd/plugin.h include/nbdkit++/nbd/client.h \
          lib/pkgconfig/nbdkit.pc lib/pkgconfig/nbdkitpp.pc lib/cmake/nbdkitpp/nbdkitppConfig.cmake \
          share/man/man1/nbdkit.1 share/man/man1/nbdkit-memory-plugin.1 share/man/man1/nbdkit-cache-filter.1 \
-         share/man/man1/nbdcopy.1 share/man/man3/nbdkitpp-plugin.3 \
+         share/man/man1/nbdcopy.1 share/man/man1/nbdsh.1 share/man/man3/nbdkitpp-plugin.3 bin/nbdsh \
          share/bash-completion/completions/nbdkit share/bash-completion/completions/nbdinfo; do
   [ -e "$P/$f" ] || fail "not installed: $f"
 done
 [ -d "$P/lib/nbdkit/plugins" ] && [ -d "$P/lib/nbdkit/filters" ] || fail "plugin/filter directories not made"
 grep -qx "/usr/bin/nbdkit" "$T/manifest" || fail "the manifest does not list bin/nbdkit"
+
+# The Python module and nbdsh, from the installed tree.
+PYDIR=$(ls -d "$P"/lib/python3*/dist-packages)
+[ -e "$PYDIR/nbd.py" ] && ls "$PYDIR"/_nbd*.so >/dev/null || fail "the Python module is not installed"
+out=$("$P/bin/nbdkit" -U - memory 1M --run "$P/bin/nbdsh -u \"\$uri\" -c 'import os; print(h.get_size(), os.path.realpath(nbd.__file__))'")
+expect_eq "$out" "1048576 $PYDIR/nbd.py" "installed nbdsh uses the installed module"
 
 # The moved tree's nbdkit looks in its own plugindir, and serves.
 NK=$P/bin/nbdkit
@@ -108,6 +114,7 @@ comp nbdkit hel
 comp nbdkit zzz
 comp nbdcopy --pro
 comp nbdinfo --ma
+comp nbdsh --base
 CS
 expect_eq "$(bash "$T/comp.sh" 2>&1)" "memory
 cache cacheextents
@@ -117,7 +124,8 @@ cache-max-size=
 hello
 
 --progress
---map" "bash completion"
+--map
+--base-allocation" "bash completion"
 
 # make uninstall's script removes every file listed, and our directories, nothing else.
 touch "$P/bin/someone-elses"
@@ -126,6 +134,7 @@ rm "$P/lib/nbdkit/plugins/nbdkit-cdisk-plugin.so" "$P/lib/nbdkit/plugins/nbdkit-
 DESTDIR=$R cmake -DMANIFEST="$T/manifest" -P "$NBD_BUILD/cmake/Uninstall.cmake" >>"$T/uninstall.log" 2>&1 || fail "second uninstall failed"
 left=$(cd "$R" && find . -type f | sort | tr '\n' ' ')
 expect_eq "$left" "./usr/bin/someone-elses " "files left after uninstall"
+[ -e "$PYDIR/nbd.py" ] && fail "uninstall left the Python module"
 for d in include/nbdkit++ lib/cmake/nbdkitpp lib/nbdkit share/doc/nbdkitpp; do
   [ -e "$P/$d" ] && fail "uninstall left $d"
 done

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// _nbd: the C++ half of the Python module `nbd` (bindings/python/nbd.py), pybind11 over
+// nbd::client::Handle, with the calling conventions of python3-libnbd: methods raise nbd.Error
+// (args: message, errno), reads return bytearray, callbacks get (memoryview|str, int, ..., c_int
+// error) and return an int, aio_* take nbd.Buffer. Blocking calls release the GIL; callbacks
+// take it back.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "nbd/client.h"
+
+namespace py = pybind11;
+using nbd::client::Cookie;
+using nbd::client::Handle;
+
+namespace {
+
+PyObject* g_error = nullptr;  // nbd.Error, made in PYBIND11_MODULE
+
+[[noreturn]] void raise(const nbd::Error& e) {
+  PyErr_SetObject(g_error, py::make_tuple(e.message, e.errnum).ptr());
+  throw py::error_already_set();
+}
+void check(const nbd::Status& s) {
+  if (!s) raise(s.error());
+}
+template <class T>
+T check(nbd::Result<T> r) {
+  if (!r) raise(r.error());
+  return std::move(*r);
+}
+
+// Runs f without the GIL (the handle may wait on the network), then raises its error.
+template <class F>
+auto nogil(F&& f) {
+  decltype(f()) r = [&] {
+    py::gil_scoped_release release;
+    return f();
+  }();
+  return check(std::move(r));
+}
+
+// A Python callback's `error` argument: a ctypes.c_int the callback may set.
+py::object c_int(int v) { return py::module_::import("ctypes").attr("c_int")(v); }
+
+// Calls a Python callback from inside the client library with the arguments args() makes
+// (under the GIL) and a c_int error last: its int result, or -1 (with the traceback printed,
+// as python3-libnbd does) if it raised.
+template <class Args>
+int call_back(const py::object& fn, int* error, Args&& args) {
+  py::gil_scoped_acquire gil;
+  try {
+    py::object err = c_int(error ? *error : 0);
+    py::object r = fn(*args(), err);
+    if (error) *error = err.attr("value").cast<int>();
+    return r.is_none() ? 0 : r.cast<int>();
+  } catch (py::error_already_set& e) {
+    e.restore();
+    PyErr_Print();
+    return -1;
+  }
+}
+
+// What an aio command keeps alive until it retires: its buffer and its callbacks.
+struct Pending {
+  py::object buffer, extra, completion;
+};
+// The completion side of an aio command: calls completion(error) if given, frees the Pending.
+nbd::client::CompletionCallback retire(Pending* p) {
+  return [p](int* error) -> int {
+    // Without a completion the command waits for aio_command_completed, as in libnbd.
+    int r = 0;
+    if (!p->completion.is_none()) r = call_back(p->completion, error, [] { return py::tuple(); });
+    py::gil_scoped_acquire gil;
+    delete p;
+    return r;
+  };
+}
+
+// The writable bytes of an nbd.Buffer (its bytearray, kept in ._ba).
+std::span<std::byte> buffer_bytes(const py::object& buf) {
+  py::buffer b = buf.attr("_ba");
+  py::buffer_info info = b.request(true);
+  return {static_cast<std::byte*>(info.ptr), size_t(info.size)};
+}
+
+// A chunk callback's arguments: (memoryview of the chunk, offset, status).
+py::tuple chunk_args(std::span<const std::byte> sub, uint64_t off, unsigned status) {
+  auto* data = const_cast<std::byte*>(sub.data());
+  return py::make_tuple(py::memoryview::from_memory(data, Py_ssize_t(sub.size()), true), off, status);
+}
+
+// A read's result is a bytearray, as python3-libnbd's.
+py::object read_bytes(Handle& h, uint64_t count, uint64_t offset, uint32_t flags, const py::object* chunk) {
+  PyObject* o = PyByteArray_FromStringAndSize(nullptr, Py_ssize_t(count));
+  if (!o) throw py::error_already_set();
+  py::object out = py::reinterpret_steal<py::object>(o);
+  std::span<std::byte> buf(reinterpret_cast<std::byte*>(PyByteArray_AS_STRING(o)), count);
+  if (!chunk) {
+    nogil([&] { return h.pread(buf, offset, flags); });
+    return out;
+  }
+  const py::object& fn = *chunk;
+  nbd::client::ChunkCallback cb = [&](std::span<const std::byte> sub, uint64_t off, unsigned status,
+                                      int* error) {
+    return call_back(fn, error, [&] { return chunk_args(sub, off, status); });
+  };
+  nogil([&] { return h.pread_structured(buf, offset, cb, flags); });
+  return out;
+}
+
+// An extent callback's arguments: (context, offset, [length, flags, ...]).
+nbd::client::Extent32Callback extent_callback(const py::object& fn) {
+  return [fn](std::string_view ctx, uint64_t off, std::span<const uint32_t> entries, int* error) {
+    return call_back(fn, error, [&] {
+      py::list l;
+      for (uint32_t e : entries) l.append(e);
+      return py::make_tuple(std::string(ctx), off, l);
+    });
+  };
+}
+
+std::vector<std::string> argv_of(const py::object& o) { return o.cast<std::vector<std::string>>(); }
+
+}  // namespace
+
+PYBIND11_MODULE(_nbd, m) {
+  m.doc() = "nbdkit++'s NBD client library (use the nbd module)";
+  static py::exception<std::runtime_error> error(m, "Error");
+  g_error = error.ptr();
+
+  py::class_<Handle> c(m, "NBD");
+  c.def(py::init<>());
+  c.def("get_version", [](Handle&) { return std::string(nbd::client::version()); });
+  c.def("get_package_name", [](Handle&) { return std::string("nbdkit++"); });
+  c.def("close", [](Handle& h) { (void)h.shutdown(nbd::client::kShutdownAbandonPending); });
+
+  // ---- settings ----
+  c.def("set_debug", &Handle::set_debug);
+  c.def("get_debug", &Handle::get_debug);
+  c.def("set_handle_name", &Handle::set_handle_name);
+  c.def("get_handle_name", &Handle::get_handle_name);
+  c.def("set_export_name", [](Handle& h, std::string n) { check(h.set_export_name(std::move(n))); });
+  c.def("get_export_name", &Handle::get_export_name);
+  c.def("set_tls", [](Handle& h, int t) { check(h.set_tls(nbd::client::TlsMode(t))); });
+  c.def("get_tls", [](Handle& h) { return int(h.get_tls()); });
+  c.def("set_tls_certificates",
+        [](Handle& h, std::string d) { check(h.set_tls_certificates(std::move(d))); });
+  c.def("set_tls_verify_peer", [](Handle& h, bool v) { check(h.set_tls_verify_peer(v)); });
+  c.def("set_tls_username", [](Handle& h, std::string u) { check(h.set_tls_username(std::move(u))); });
+  c.def("set_tls_psk_file", [](Handle& h, std::string f) { check(h.set_tls_psk_file(std::move(f))); });
+  c.def("set_request_structured_replies",
+        [](Handle& h, bool v) { check(h.set_request_structured_replies(v)); });
+  c.def("get_request_structured_replies", &Handle::get_request_structured_replies);
+  c.def("set_request_extended_headers", [](Handle& h, bool v) { check(h.set_request_extended_headers(v)); });
+  c.def("get_request_extended_headers", &Handle::get_request_extended_headers);
+  c.def("set_request_meta_context", [](Handle& h, bool v) { check(h.set_request_meta_context(v)); });
+  c.def("set_request_block_size", [](Handle& h, bool v) { check(h.set_request_block_size(v)); });
+  c.def("set_full_info", [](Handle& h, bool v) { check(h.set_full_info(v)); });
+  c.def("get_full_info", &Handle::get_full_info);
+  c.def("set_handshake_flags", [](Handle& h, uint32_t f) { check(h.set_handshake_flags(f)); });
+  c.def("get_handshake_flags", &Handle::get_handshake_flags);
+  c.def("set_strict_mode", &Handle::set_strict_mode);
+  c.def("get_strict_mode", &Handle::get_strict_mode);
+  c.def("set_pread_initialize", &Handle::set_pread_initialize);
+  c.def("set_opt_mode", [](Handle& h, bool v) { check(h.set_opt_mode(v)); });
+  c.def("get_opt_mode", &Handle::get_opt_mode);
+  c.def("add_meta_context", [](Handle& h, std::string n) { check(h.add_meta_context(std::move(n))); });
+  c.def("get_nr_meta_contexts", &Handle::get_nr_meta_contexts);
+  c.def("get_meta_context", [](Handle& h, size_t i) { return check(h.get_meta_context(i)); });
+  c.def("clear_meta_contexts", [](Handle& h) { check(h.clear_meta_contexts()); });
+  c.def("set_uri_allow_local_file", &Handle::set_uri_allow_local_file);
+
+  // ---- connecting ----
+  c.def("connect_uri", [](Handle& h, std::string u) { nogil([&] { return h.connect_uri(u); }); });
+  c.def("connect_unix", [](Handle& h, std::string p) { nogil([&] { return h.connect_unix(p); }); });
+  c.def("connect_tcp", [](Handle& h, std::string host, std::string port) {
+    nogil([&] { return h.connect_tcp(host, port); });
+  });
+  c.def("connect_vsock",
+        [](Handle& h, uint32_t cid, uint32_t port) { nogil([&] { return h.connect_vsock(cid, port); }); });
+  c.def("connect_socket", [](Handle& h, int fd) { nogil([&] { return h.connect_socket(fd); }); });
+  c.def("connect_command", [](Handle& h, py::object argv) {
+    auto a = argv_of(argv);
+    nogil([&] { return h.connect_command(a); });
+  });
+  c.def("connect_systemd_socket_activation", [](Handle& h, py::object argv) {
+    auto a = argv_of(argv);
+    nogil([&] { return h.connect_systemd_socket_activation(a); });
+  });
+  c.def("aio_connect_uri", [](Handle& h, std::string u) { check(h.aio_connect_uri(u)); });
+  c.def("aio_connect_unix", [](Handle& h, std::string p) { check(h.aio_connect_unix(p)); });
+  c.def("aio_connect_tcp",
+        [](Handle& h, std::string host, std::string port) { check(h.aio_connect_tcp(host, port)); });
+  c.def("aio_connect_command",
+        [](Handle& h, py::object argv) { check(h.aio_connect_command(argv_of(argv))); });
+  c.def("aio_connect_systemd_socket_activation",
+        [](Handle& h, py::object argv) { check(h.aio_connect_systemd_socket_activation(argv_of(argv))); });
+
+  // ---- option negotiation ----
+  c.def("opt_go", [](Handle& h) { nogil([&] { return h.opt_go(); }); });
+  c.def("opt_abort", [](Handle& h) { nogil([&] { return h.opt_abort(); }); });
+  c.def("opt_info", [](Handle& h) { nogil([&] { return h.opt_info(); }); });
+  c.def("opt_list", [](Handle& h, py::object fn) {
+    nbd::client::ListCallback cb = [&fn](std::string_view n, std::string_view d) {
+      py::gil_scoped_acquire gil;
+      try {
+        fn(std::string(n), std::string(d));
+      } catch (py::error_already_set& e) {
+        e.restore();
+        PyErr_Print();
+      }
+      return 0;
+    };
+    return nogil([&] { return h.opt_list(cb); });
+  });
+  auto contexts = [](Handle& h, py::object fn, bool set) {
+    nbd::client::ContextCallback cb = [&fn](std::string_view n) {
+      py::gil_scoped_acquire gil;
+      try {
+        fn(std::string(n));
+      } catch (py::error_already_set& e) {
+        e.restore();
+        PyErr_Print();
+      }
+      return 0;
+    };
+    return nogil([&] { return set ? h.opt_set_meta_context(cb) : h.opt_list_meta_context(cb); });
+  };
+  c.def("opt_list_meta_context", [contexts](Handle& h, py::object fn) { return contexts(h, fn, false); });
+  c.def("opt_set_meta_context", [contexts](Handle& h, py::object fn) { return contexts(h, fn, true); });
+  c.def("opt_structured_reply", [](Handle& h) { return nogil([&] { return h.opt_structured_reply(); }); });
+  c.def("opt_extended_headers", [](Handle& h) { return nogil([&] { return h.opt_extended_headers(); }); });
+  c.def("opt_starttls", [](Handle& h) { return nogil([&] { return h.opt_starttls(); }); });
+
+  // ---- export info ----
+  c.def("get_size", [](Handle& h) { return check(h.get_size()); });
+  c.def("get_block_size",
+        [](Handle& h, int k) { return check(h.get_block_size(nbd::client::BlockSizeKind(k))); });
+#define NBD_PY_BOOL(name) c.def(#name, [](Handle& h) { return check(h.name()); })
+  NBD_PY_BOOL(is_read_only);
+  NBD_PY_BOOL(is_rotational);
+  NBD_PY_BOOL(can_flush);
+  NBD_PY_BOOL(can_fua);
+  NBD_PY_BOOL(can_trim);
+  NBD_PY_BOOL(can_zero);
+  NBD_PY_BOOL(can_fast_zero);
+  NBD_PY_BOOL(can_df);
+  NBD_PY_BOOL(can_multi_conn);
+  NBD_PY_BOOL(can_cache);
+  NBD_PY_BOOL(get_structured_replies_negotiated);
+  NBD_PY_BOOL(get_extended_headers_negotiated);
+  NBD_PY_BOOL(get_tls_negotiated);
+#undef NBD_PY_BOOL
+  c.def("can_meta_context", [](Handle& h, std::string n) { return check(h.can_meta_context(n)); });
+  c.def("get_canonical_export_name", [](Handle& h) { return check(h.get_canonical_export_name()); });
+  c.def("get_export_description", [](Handle& h) { return check(h.get_export_description()); });
+  c.def("get_protocol", [](Handle& h) { return check(h.get_protocol()); });
+  c.def("get_uri", [](Handle& h) { return check(h.get_uri()); });
+
+  // ---- blocking commands ----
+  c.def(
+      "pread",
+      [](Handle& h, uint64_t n, uint64_t off, uint32_t f) { return read_bytes(h, n, off, f, nullptr); },
+      py::arg("count"), py::arg("offset"), py::arg("flags") = 0);
+  c.def(
+      "pread_structured",
+      [](Handle& h, uint64_t n, uint64_t off, py::object chunk, uint32_t f) {
+        return read_bytes(h, n, off, f, &chunk);
+      },
+      py::arg("count"), py::arg("offset"), py::arg("chunk"), py::arg("flags") = 0);
+  c.def(
+      "pwrite",
+      [](Handle& h, py::buffer buf, uint64_t off, uint32_t f) {
+        py::buffer_info info = buf.request();
+        std::span<const std::byte> b(static_cast<const std::byte*>(info.ptr),
+                                     size_t(info.size * info.itemsize));
+        nogil([&] { return h.pwrite(b, off, f); });
+      },
+      py::arg("buf"), py::arg("offset"), py::arg("flags") = 0);
+  c.def(
+      "flush", [](Handle& h, uint32_t f) { nogil([&] { return h.flush(f); }); }, py::arg("flags") = 0);
+#define NBD_PY_RANGE(name)                                                                               \
+  c.def(                                                                                                 \
+      #name,                                                                                             \
+      [](Handle& h, uint64_t n, uint64_t off, uint32_t f) { nogil([&] { return h.name(n, off, f); }); }, \
+      py::arg("count"), py::arg("offset"), py::arg("flags") = 0)
+  NBD_PY_RANGE(trim);
+  NBD_PY_RANGE(cache);
+  NBD_PY_RANGE(zero);
+#undef NBD_PY_RANGE
+  c.def(
+      "block_status",
+      [](Handle& h, uint64_t n, uint64_t off, py::object extent, uint32_t f) {
+        auto cb = extent_callback(extent);
+        nogil([&] { return h.block_status(n, off, cb, f); });
+      },
+      py::arg("count"), py::arg("offset"), py::arg("extent"), py::arg("flags") = 0);
+  c.def(
+      "shutdown", [](Handle& h, uint32_t f) { nogil([&] { return h.shutdown(f); }); }, py::arg("flags") = 0);
+
+  // ---- asynchronous commands ----
+  c.def(
+      "aio_pread",
+      [](Handle& h, py::object buf, uint64_t off, py::object completion, uint32_t f) {
+        auto* p = new Pending{buf, py::none(), completion};
+        auto r = h.aio_pread(buffer_bytes(buf), off, retire(p), f);
+        if (!r) delete p;
+        return check(std::move(r));
+      },
+      py::arg("buf"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0);
+  c.def(
+      "aio_pread_structured",
+      [](Handle& h, py::object buf, uint64_t off, py::object chunk, py::object completion, uint32_t f) {
+        auto* p = new Pending{buf, chunk, completion};
+        nbd::client::ChunkCallback cb = [p](std::span<const std::byte> sub, uint64_t o, unsigned st,
+                                            int* err) {
+          return call_back(p->extra, err, [&] { return chunk_args(sub, o, st); });
+        };
+        auto r = h.aio_pread_structured(buffer_bytes(buf), off, cb, retire(p), f);
+        if (!r) delete p;
+        return check(std::move(r));
+      },
+      py::arg("buf"), py::arg("offset"), py::arg("chunk"), py::arg("completion") = py::none(),
+      py::arg("flags") = 0);
+  c.def(
+      "aio_pwrite",
+      [](Handle& h, py::object buf, uint64_t off, py::object completion, uint32_t f) {
+        auto* p = new Pending{buf, py::none(), completion};
+        auto r = h.aio_pwrite(buffer_bytes(buf), off, retire(p), f);
+        if (!r) delete p;
+        return check(std::move(r));
+      },
+      py::arg("buf"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0);
+  c.def(
+      "aio_flush",
+      [](Handle& h, py::object completion, uint32_t f) {
+        auto* p = new Pending{py::none(), py::none(), completion};
+        auto r = h.aio_flush(retire(p), f);
+        if (!r) delete p;
+        return check(std::move(r));
+      },
+      py::arg("completion") = py::none(), py::arg("flags") = 0);
+#define NBD_PY_AIO_RANGE(name)                                                     \
+  c.def(                                                                           \
+      "aio_" #name,                                                                \
+      [](Handle& h, uint64_t n, uint64_t off, py::object completion, uint32_t f) { \
+        auto* p = new Pending{py::none(), py::none(), completion};                 \
+        auto r = h.aio_##name(n, off, retire(p), f);                               \
+        if (!r) delete p;                                                          \
+        return check(std::move(r));                                                \
+      },                                                                           \
+      py::arg("count"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0)
+  NBD_PY_AIO_RANGE(trim);
+  NBD_PY_AIO_RANGE(cache);
+  NBD_PY_AIO_RANGE(zero);
+#undef NBD_PY_AIO_RANGE
+  c.def(
+      "aio_block_status",
+      [](Handle& h, uint64_t n, uint64_t off, py::object extent, py::object completion, uint32_t f) {
+        auto* p = new Pending{py::none(), extent, completion};
+        auto r = h.aio_block_status(n, off, extent_callback(extent), retire(p), f);
+        if (!r) delete p;
+        return check(std::move(r));
+      },
+      py::arg("count"), py::arg("offset"), py::arg("extent"), py::arg("completion") = py::none(),
+      py::arg("flags") = 0);
+  c.def(
+      "aio_disconnect", [](Handle& h, uint32_t f) { check(h.aio_disconnect(f)); }, py::arg("flags") = 0);
+  c.def("aio_command_completed", [](Handle& h, Cookie k) { return check(h.aio_command_completed(k)); });
+  c.def("aio_peek_command_completed", &Handle::aio_peek_command_completed);
+  c.def("aio_in_flight", &Handle::aio_in_flight);
+  c.def("poll", [](Handle& h, int timeout) { return nogil([&] { return h.poll(timeout); }); });
+  c.def("aio_get_fd", &Handle::aio_get_fd);
+  c.def("aio_get_direction", &Handle::aio_get_direction);
+  c.def("aio_notify_read", [](Handle& h) { check(h.aio_notify_read()); });
+  c.def("aio_notify_write", [](Handle& h) { check(h.aio_notify_write()); });
+  c.def("aio_is_created", &Handle::aio_is_created);
+  c.def("aio_is_connecting", &Handle::aio_is_connecting);
+  c.def("aio_is_negotiating", &Handle::aio_is_negotiating);
+  c.def("aio_is_ready", &Handle::aio_is_ready);
+  c.def("aio_is_processing", &Handle::aio_is_processing);
+  c.def("aio_is_dead", &Handle::aio_is_dead);
+  c.def("aio_is_closed", &Handle::aio_is_closed);
+}
