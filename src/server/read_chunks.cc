@@ -22,8 +22,11 @@ using namespace nbd::protocol;
 namespace {
 
 // An extents call slower than this (a remote plugin's round trip) costs a read more than the
-// holes save on a local socket: the next kHoleProbeSkip large reads are sent as data.
+// holes save on a local socket: after kSlowStreak such calls in a row, the next
+// kHoleProbeSkip large reads are sent as data. (One slow call, a page fault or a busy moment,
+// changes nothing.)
 constexpr int64_t kSlowExtentsNs = 50'000;
+constexpr uint32_t kSlowStreak = 8;
 constexpr uint32_t kHoleProbeSkip = 4096;
 
 // Appends [a, b) to the plan, merged with the last piece when of the same kind.
@@ -69,8 +72,12 @@ bool Transmitter::plan_chunks_from_extents(Workspace& ws, const Request& r) {
     if (ctx_.model == ThreadModel::SerializeAllRequests) lock.lock();
     return guard("extents", [&] { return conn_.extents(r.length, r.offset, 0, ws.extents); });
   }();
-  if (std::chrono::steady_clock::now() - t0 > std::chrono::nanoseconds(kSlowExtentsNs))
+  if (std::chrono::steady_clock::now() - t0 <= std::chrono::nanoseconds(kSlowExtentsNs)) {
+    slow_extents_.store(0, std::memory_order_relaxed);
+  } else if (slow_extents_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSlowStreak) {
+    slow_extents_.store(0, std::memory_order_relaxed);
     hole_skip_.store(kHoleProbeSkip, std::memory_order_relaxed);
+  }
   if (!s) return false;  // the read itself will say what is wrong
   ws.chunks.clear();
   uint64_t pos = r.offset;

@@ -116,7 +116,8 @@ class Transmitter {
   std::string log_context_;
   ReplyWriter writer_;
   const HoleMode hole_mode_;
-  std::atomic<uint32_t> hole_skip_{0};  // large reads left to send without asking (execute.cc)
+  std::atomic<uint32_t> hole_skip_{0};     // large reads left to send without asking (read_chunks.cc)
+  std::atomic<uint32_t> slow_extents_{0};  // slow extents calls in a row
   Workspace ws_;                        // the reader's
   // Requests may go to worker threads: the parallel model with -t above 1.
   const bool may_offload_;

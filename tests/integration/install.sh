@@ -53,6 +53,10 @@ $NK -U - cdisk 1M --run "$P/bin/nbdcopy $T/pattern \"\$uri\" && $P/bin/nbdcopy \
 expect_eq "$(head -c 65536 "$T/back" | md5sum)" "$(md5sum <"$T/pattern")" "C plugin found by name in plugindir"
 expect_fail_line 1 "unknown plugin 'cdisk-nope'" "$NK" -U - cdisk-nope
 
+# A sanitizer build installs a sanitized libnbdkitpp: its clients must be built the same way.
+SAN=$(sed -n 's/^NBD_SANITIZE:STRING=//p' "$NBD_BUILD/CMakeCache.txt")
+export CXXFLAGS=${SAN:+-fsanitize=$SAN} LDFLAGS=${SAN:+-fsanitize=$SAN}
+
 # A C++ plugin and a client, with CMake's find_package(nbdkitpp).
 mkdir -p "$T/proj"
 cp "$NBD_SRC/docs/examples/hello_plugin.cc" "$NBD_SRC/docs/examples/head_client.cc" "$T/proj/"
@@ -79,7 +83,7 @@ hi hello" "C++ plugin by name + CMake-built client"
 expect_fail_line 1 "head_client:" "$T/proj/b/head_client" "nbd+unix:///?socket=$T/none.sock"
 
 # The same client with pkg-config.
-g++ -std=c++20 "$NBD_SRC/docs/examples/head_client.cc" $(pkg-config --cflags --libs nbdkitpp) -o "$T/head2" ||
+g++ -std=c++20 $CXXFLAGS "$NBD_SRC/docs/examples/head_client.cc" $(pkg-config --cflags --libs nbdkitpp) -o "$T/head2" ||
   fail "client does not build with pkg-config nbdkitpp"
 out=$($NK -U - memory 1M --run "$P/bin/nbdcopy $T/pattern \"\$uri\" && $T/head2 \"\$uri\" 0")
 expect_eq "$out" "size=1048576" "pkg-config-built client"
