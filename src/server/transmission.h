@@ -118,7 +118,7 @@ class Transmitter {
   const HoleMode hole_mode_;
   std::atomic<uint32_t> hole_skip_{0};     // large reads left to send without asking (read_chunks.cc)
   std::atomic<uint32_t> slow_extents_{0};  // slow extents calls in a row
-  Workspace ws_;                        // the reader's
+  Workspace ws_;                           // the reader's
   // Requests may go to worker threads: the parallel model with -t above 1.
   const bool may_offload_;
   bool offload_ = false;  // every request goes to the workers (the plugin was seen to block)
