@@ -70,6 +70,15 @@ class Buffer:
 class NBD(_nbd.NBD):
     """A connection to one NBD server (libnbd's handle)."""
 
+    def set_private_data(self, private_data):
+        """Stores an int on the handle and returns the previous one (0 at first)."""
+        old = getattr(self, "_private", 0)
+        self._private = private_data
+        return old
+
+    def get_private_data(self):
+        return getattr(self, "_private", 0)
+
 
 if __name__ == "__main__":
     import nbdsh

@@ -138,6 +138,9 @@ PYBIND11_MODULE(_nbd, m) {
   c.def(py::init<>());
   c.def("get_version", [](Handle&) { return std::string(nbd::client::version()); });
   c.def("get_package_name", [](Handle&) { return std::string("nbdkit++"); });
+  c.def("supports_tls", [](Handle&) { return true; });  // gnutls is loaded when TLS is used
+  c.def("supports_uri", [](Handle&) { return true; });
+  c.def("connection_state", [](Handle& h) { return std::string(h.state_name()); });
   c.def("close", [](Handle& h) { (void)h.shutdown(nbd::client::kShutdownAbandonPending); });
 
   // ---- settings ----
@@ -195,6 +198,9 @@ PYBIND11_MODULE(_nbd, m) {
   });
   c.def("aio_connect_uri", [](Handle& h, std::string u) { check(h.aio_connect_uri(u)); });
   c.def("aio_connect_unix", [](Handle& h, std::string p) { check(h.aio_connect_unix(p)); });
+  c.def("aio_connect_socket", [](Handle& h, int fd) { check(h.aio_connect_socket(fd)); });
+  c.def("aio_connect_vsock",
+        [](Handle& h, uint32_t cid, uint32_t port) { check(h.aio_connect_vsock(cid, port)); });
   c.def("aio_connect_tcp",
         [](Handle& h, std::string host, std::string port) { check(h.aio_connect_tcp(host, port)); });
   c.def("aio_connect_command",

@@ -171,3 +171,17 @@ def test_nbdsh(server):
     assert out == "2\n"
     assert "--base-allocation" in subprocess.run([nbdsh, "--long-options"], capture_output=True,
                                                  text=True).stdout
+
+
+def test_handle_odds_and_ends(server):
+    h = nbd.NBD()
+    assert h.supports_tls() and h.supports_uri()
+    assert h.set_private_data(42) == 0 and h.set_private_data(7) == 42 and h.get_private_data() == 7
+    assert h.aio_is_created() and not h.aio_is_ready()
+    assert h.connection_state()
+    uri = server("memory", "1M")
+    h.aio_connect_uri(uri)
+    while not h.aio_is_ready():
+        assert not h.aio_is_dead()
+        h.poll(-1)
+    assert h.get_size() == 1048576 and h.aio_get_fd() >= 0
