@@ -11,7 +11,7 @@ include(${CMAKE_SOURCE_DIR}/cmake/Man.cmake)
 file(RELATIVE_PATH nbd_plugindir_rel ${CMAKE_INSTALL_PREFIX} ${NBD_PLUGINDIR})
 file(RELATIVE_PATH nbd_filterdir_rel ${CMAKE_INSTALL_PREFIX} ${NBD_FILTERDIR})
 
-install(TARGETS nbdkit nbdcopy nbdinfo nbddump RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS nbdkit nbdcopy nbdinfo nbddump nbdfuse RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS nbdkitpp EXPORT nbdkitppTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
 # Headers for plugins and filters: upstream's C API at the top of includedir, ours under nbdkit++/.
@@ -59,7 +59,7 @@ if(TARGET _nbd)
   install(PROGRAMS ${CMAKE_BINARY_DIR}/python-install/nbdsh DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 install(DIRECTORY ${CMAKE_BINARY_DIR}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR})
-foreach(cmd nbdkit nbdcopy nbdinfo nbddump nbdsh)
+foreach(cmd nbdkit nbdcopy nbdinfo nbddump nbdsh nbdfuse)
   install(FILES scripts/bash-completion/nbdkit DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
           RENAME ${cmd})
 endforeach()

@@ -14,7 +14,7 @@ function(nbd_man src name section)
 endfunction()
 
 nbd_man(${CMAKE_SOURCE_DIR}/src/server/README.md nbdkit 1)
-foreach(tool nbdcopy nbdinfo nbddump)
+foreach(tool nbdcopy nbdinfo nbddump nbdfuse)
   nbd_man(${CMAKE_SOURCE_DIR}/tools/${tool}/README.md ${tool} 1)
 endforeach()
 nbd_man(${CMAKE_SOURCE_DIR}/bindings/python/README.md nbdsh 1)

@@ -15,6 +15,7 @@ pkgs=(
   libzstd-dev  # qcow2dec filter: zstd-compressed clusters
   libext2fs-dev  # ext2 filter
   libtorrent-rasterbar-dev  # torrent plugin
+  libfuse3-dev fuse3  # nbdfuse (tools/nbdfuse); fusermount3 unmounts it in tests
   pybind11-dev python3-dev python3-pytest  # the Python module nbd and nbdsh (bindings/python), its tests
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)

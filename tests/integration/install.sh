@@ -13,7 +13,7 @@ P=$R/usr
 DESTDIR=$R cmake --install "$NBD_BUILD" --prefix /usr >"$T/install.log" 2>&1 ||
   fail "cmake --install failed: $(tail -3 "$T/install.log")"
 cp "$NBD_BUILD/install_manifest.txt" "$T/manifest"
-for f in bin/nbdkit bin/nbdcopy bin/nbdinfo bin/nbddump lib/libnbdkitpp.so.0 include/nbdkit-plugin.h \
+for f in bin/nbdkit bin/nbdcopy bin/nbdinfo bin/nbddump bin/nbdfuse share/man/man1/nbdfuse.1 lib/libnbdkitpp.so.0 include/nbdkit-plugin.h \
          include/nbdkit-filter.h include/nbdkit++/nbd/plugin.h include/nbdkit++/nbd/client.h \
          lib/pkgconfig/nbdkit.pc lib/pkgconfig/nbdkitpp.pc lib/cmake/nbdkitpp/nbdkitppConfig.cmake \
          share/man/man1/nbdkit.1 share/man/man1/nbdkit-memory-plugin.1 share/man/man1/nbdkit-cache-filter.1 \
