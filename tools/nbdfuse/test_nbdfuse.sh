@@ -108,4 +108,5 @@ expect_fail_line 1 "nbdfuse:" "$NBDFUSE" "$T/mp" "nbd+unix:///?socket=$T/none.so
 expect_fail_line 1 "closing ']'" "$NBDFUSE" "$T/mp" [ nbdkit memory 1M
 expect_eq "$(ls "$T/mp")" "" "nothing left mounted"
 expect_contains "$("$NBDFUSE" --help)" "--socket-activation CMD" "--help"
+expect_eq "$(cat "$T/fuse.log")" "" "the mounts printed nothing on stderr"
 pass
