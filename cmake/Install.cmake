@@ -25,6 +25,9 @@ install(FILES include/nbdkit-common.h include/nbdkit-plugin.h include/nbdkit-fil
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/nbd DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nbdkit++)
 install(DIRECTORY DESTINATION ${nbd_plugindir_rel})
+if(TARGET nbdkit_python_plugin)
+  install(TARGETS nbdkit_python_plugin LIBRARY DESTINATION ${nbd_plugindir_rel})
+endif()
 install(DIRECTORY DESTINATION ${nbd_filterdir_rel})
 
 # pkg-config files carry absolute paths, so they are written when the prefix is known.
@@ -63,7 +66,7 @@ foreach(cmd nbdkit nbdcopy nbdinfo nbddump nbdsh nbdfuse)
   install(FILES scripts/bash-completion/nbdkit DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
           RENAME ${cmd})
 endforeach()
-file(RELATIVE_PATH plugindir_from_bindir ${CMAKE_INSTALL_FULL_BINDIR} ${NBD_PLUGINDIR})
-file(RELATIVE_PATH filterdir_from_bindir ${CMAKE_INSTALL_FULL_BINDIR} ${NBD_FILTERDIR})
+set(plugindir_from_bindir ${nbd_plugindir_from_bindir})
+set(filterdir_from_bindir ${nbd_filterdir_from_bindir})
 configure_file(cmake/Uninstall.cmake.in ${CMAKE_BINARY_DIR}/cmake/Uninstall.cmake @ONLY)
 install(FILES README.md docs/compatibility.md docs/plugin-api.md DESTINATION ${CMAKE_INSTALL_DOCDIR})

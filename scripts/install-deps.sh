@@ -19,6 +19,7 @@ pkgs=(
   pybind11-dev python3-dev python3-pytest  # the Python module nbd and nbdsh (bindings/python), its tests
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
+  nbdkit-plugin-python  # the python plugin's reference: the same script, the same bytes
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language

@@ -94,7 +94,7 @@ Status Backend::config_at(size_t i, std::string_view key, std::string_view value
   return ok();
 }
 
-Status Backend::configure(const std::vector<Param>& params) {
+Status Backend::configure(const std::vector<Param>& params, bool complete) {
   for (size_t i = 0; i < params.size(); ++i) {
     const Param& p = params[i];
     if (!p.key.empty()) {
@@ -108,6 +108,7 @@ Status Backend::configure(const std::vector<Param>& params) {
                                     (i == 0 ? " (this plugin has no default key)" : ""));
     }
   }
+  if (!complete) return ok();
   trace_call(info_->name, "config_complete");
   auto r = guard("config_complete", [&] { return plugin_->config_complete(); });
   if (!r) return named(info_->name, std::move(r).error());

@@ -34,7 +34,7 @@ class Backend {
   // Routes each KEY=VALUE to the first filter (closest to the client first) whose config()
   // claims it, else to the plugin; a bare VALUE first goes to the plugin's magic key. Then
   // calls config_complete on the plugin and every filter. Errors are "NAME: message".
-  Status configure(const std::vector<Param>& params);
+  Status configure(const std::vector<Param>& params, bool complete = true);
   // Sets -D NAME.FLAG=N flags before configure. A flag for the plugin, a filter or "nbdkit"
   // that does not exist, or one naming none of them, gets a warning, as upstream.
   void apply_debug_flags(const std::vector<DebugSetting>& settings);

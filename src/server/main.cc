@@ -103,7 +103,12 @@ int main(int argc, char** argv) {
   if (!backend) return fail(backend.error().message);
   Backend& b = **backend;
   if (o.mode == Mode::PluginHelp) return plugin_help(b);
-  if (o.mode == Mode::DumpPlugin) return dump_plugin(b, o);
+  if (o.mode == Mode::DumpPlugin) {
+    // As upstream: parameters given with --dump-plugin are configured first, so a script
+    // plugin (python, sh) has loaded its script and can add its own lines.
+    if (Status s = b.configure(o.params, false); !s) return fail(s.error().message);
+    return dump_plugin(b, o);
+  }
   b.apply_debug_flags(o.debug);
   if (Status s = b.configure(o.params); !s) return fail(s.error().message);
   if (Status s = b.get_ready(); !s) return fail(s.error().message);

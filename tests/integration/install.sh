@@ -34,6 +34,9 @@ expect_eq "$out" "1048576 $PYDIR/nbd.py" "installed nbdsh uses the installed mod
 NK=$P/bin/nbdkit
 expect_contains "$($NK --dump-config)" "plugindir=$P/lib/nbdkit/plugins" "relocated plugindir"
 expect_eq "$($NK -U - memory 1M --run "$P/bin/nbdinfo --size \"\$uri\"")" 1048576 "installed nbdkit + nbdinfo"
+printf 'def open(r):\n    return 1\ndef get_size(h):\n    return 4096\ndef pread(h, n, o):\n    return b"p" * n\n' >"$T/p.py"
+[ -e "$P/lib/nbdkit/plugins/nbdkit-python-plugin.so" ] || fail "the python plugin is not installed"
+expect_eq "$($NK -U - python "$T/p.py" --run "$P/bin/nbddump -n 2 \"\$uri\"" | cut -c1-20)" "0000000000: 70 70   " "installed python plugin"
 
 # pkg-config sees only the installed tree (Debian's nbdkit.pc must not answer).
 export PKG_CONFIG_LIBDIR=$P/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$R
