@@ -24,6 +24,7 @@ namespace {
 
 thread_local int t_error = 0;                        // nbdkit.set_error, for the call in progress
 thread_local const std::string* t_export = nullptr;  // nbdkit.export_name() during a call
+thread_local bool t_is_tls = false;                  // nbdkit.is_tls() during a call
 
 // Runs f under the GIL with the error slot cleared; a Python exception becomes an Error with
 // the set_error errno (EIO by default), its message the exception's, and its traceback on stderr
@@ -61,8 +62,8 @@ struct Script {
 
 class PyConnection final : public Connection {
  public:
-  PyConnection(const Script& s, py::object h, std::string export_name)
-      : s_(s), h_(std::move(h)), export_(std::move(export_name)) {}
+  PyConnection(const Script& s, py::object h, std::string export_name, bool is_tls)
+      : s_(s), h_(std::move(h)), export_(std::move(export_name)), is_tls_(is_tls) {}
   ~PyConnection() override {
     py::gil_scoped_acquire gil;
     t_export = &export_;
@@ -181,8 +182,10 @@ class PyConnection final : public Connection {
   template <class T, class F>
   Result<T> call(const char* what, F&& f) {
     t_export = &export_;
+    t_is_tls = is_tls_;
     auto r = in_python(what, std::forward<F>(f));
     t_export = nullptr;
+    t_is_tls = false;
     return r;
   }
   Result<bool> flag(const char* name, bool absent) {
@@ -193,6 +196,7 @@ class PyConnection final : public Connection {
   const Script& s_;
   py::object h_;
   std::string export_;
+  bool is_tls_;
 };
 
 class PythonPlugin final : public Plugin {
@@ -274,10 +278,13 @@ class PythonPlugin final : public Plugin {
   }
   Result<std::unique_ptr<Connection>> open(const OpenParams& p) override {
     t_export = &p.export_name;
+    t_is_tls = p.is_tls;
     auto h = in_python("open", [&] { return s_.fn("open")(p.readonly); });
     t_export = nullptr;
+    t_is_tls = false;
     if (!h) return std::move(h).error();
-    std::unique_ptr<Connection> c = std::make_unique<PyConnection>(s_, std::move(*h), p.export_name);
+    std::unique_ptr<Connection> c =
+        std::make_unique<PyConnection>(s_, std::move(*h), p.export_name, p.is_tls);
     return c;
   }
   std::vector<std::string> dump_plugin() override {
@@ -341,6 +348,7 @@ PYBIND11_EMBEDDED_MODULE(nbdkit, m) {
   m.def("debug", [](const std::string& msg) { log::debug("%s", msg.c_str()); });
   m.def("set_error", [](int err) { t_error = err; });
   m.def("export_name", [] { return t_export ? *t_export : std::string(); });
+  m.def("is_tls", [] { return t_is_tls; });
   m.def("parse_size", [](const std::string& s) {
     auto r = parse_size("parse_size", s);
     if (!r) throw py::value_error(r.error().message);

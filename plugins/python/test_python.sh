@@ -34,7 +34,7 @@ def default_export(readonly, is_tls):
     return "main"
 
 def open(readonly):
-    nbdkit.debug(f"opened export {nbdkit.export_name()!r}")
+    nbdkit.debug(f"opened export {nbdkit.export_name()!r} tls={nbdkit.is_tls()}")
     return {"name": nbdkit.export_name()}
 
 def get_size(h):
@@ -90,7 +90,7 @@ expect_contains "$out" "can_fua: true" "flush() gives emulated FUA"
 expect_contains "$($NBDINFO --list "$U" | grep -E '^export=|description:' | tr -d '\t' | tr '\n' ' ')" \
   'export="main": description: the main disk export="spare": description: python disk spare ' "list_exports (a list description wins)"
 expect_eq "$($NBDINFO --map "$U" | awk '{print $1, $2, $3}' | tr '\n' ' ')" "0 262144 0 262144 3932160 3 " "extents()"
-grep -q "opened export 'main'" "$T/s.log" || fail "nbdkit.debug and nbdkit.export_name in open"
+grep -q "opened export 'main' tls=False" "$T/s.log" || fail "nbdkit.debug and nbdkit.export_name in open"
 # Errors: set_error's errno reaches the client; without it, EIO.
 out=$($NBDSH -u "$U" -c 'h.pwrite(b"x" * 4096, 8192)' 2>&1)
 expect_contains "$out" "ENOSPC" "nbdkit.set_error(ENOSPC)"
