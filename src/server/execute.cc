@@ -49,11 +49,9 @@ std::span<std::byte> Workspace::data_buffer(size_t n) {
 // write that may follow) for run_inline's offload decision.
 template <class F>
 Status Transmitter::call(Workspace& ws, const Request& r, F&& op) {
-  std::unique_lock<std::mutex> lock(ctx_.all_requests, std::defer_lock);
-  if (ctx_.model == ThreadModel::SerializeAllRequests) lock.lock();
   std::chrono::steady_clock::time_point t0;
   if (ws.watch) t0 = std::chrono::steady_clock::now();
-  Status s = guard(command_name(r.type), op);
+  Status s = locked(command_name(r.type), op);
   if (ws.watch) {
     ws.call_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -73,6 +71,12 @@ Status Transmitter::call(Workspace& ws, const Request& r, F&& op) {
 Status Transmitter::flush(Workspace& ws, std::span<const std::byte> data) {
   Status s = writer_.flush(ws.replies, data);
   if (&ws == &ws_) mark_stale_ = true;  // the reader may have blocked in write
+  return s;
+}
+
+Status Transmitter::flush(Workspace& ws, std::span<const struct iovec> pieces) {
+  Status s = writer_.flush(ws.replies, pieces);
+  if (&ws == &ws_) mark_stale_ = true;
   return s;
 }
 
@@ -154,9 +158,7 @@ Status Transmitter::send_read_chunks(Workspace& ws, const Request& r, std::byte*
     ws.pieces.push_back({h, writer_.encode_data_chunk(h, r, k.offset, k.length, done)});
     ws.pieces.push_back({part.data(), part.size()});
   }
-  Status s = writer_.flush(ws.replies, ws.pieces);
-  if (&ws == &ws_) mark_stale_ = true;  // the reader may have blocked in write
-  return s;
+  return flush(ws, std::span<const struct iovec>(ws.pieces));
 }
 
 Status Transmitter::do_block_status(Workspace& ws, const Request& r) {

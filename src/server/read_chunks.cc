@@ -12,7 +12,6 @@
 #include <chrono>
 
 #include "common/zero.h"
-#include "server/guard.h"
 #include "server/transmission.h"
 
 namespace nbd::server {
@@ -39,16 +38,20 @@ void add(std::vector<ReadChunk>& plan, uint64_t a, uint64_t b, bool hole) {
 
 // Zero runs under kHoleMinLength become data (merged with their neighbours); true when a hole
 // is left and the reply stays within kMaxReadChunks chunks.
+// Merged in place (the write index never passes the read index): nothing allocated per read.
 bool worth_chunking(std::vector<ReadChunk>& plan) {
-  std::vector<ReadChunk> out;
-  out.reserve(plan.size());
+  size_t w = 0;
   bool any_hole = false;
-  for (const ReadChunk& k : plan) {
-    bool hole = k.hole && k.length >= kHoleMinLength;
-    any_hole |= hole;
-    add(out, k.offset, k.offset + k.length, hole);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    ReadChunk k = plan[i];
+    k.hole = k.hole && k.length >= kHoleMinLength;
+    any_hole |= k.hole;
+    if (w > 0 && plan[w - 1].hole == k.hole)
+      plan[w - 1].length += k.length;
+    else
+      plan[w++] = k;
   }
-  plan.swap(out);
+  plan.resize(w);
   return any_hole && plan.size() <= kMaxReadChunks;
 }
 
@@ -67,11 +70,7 @@ bool Transmitter::plan_chunks_from_extents(Workspace& ws, const Request& r) {
   const uint64_t end = r.offset + r.length;
   ws.extents.reset(r.offset, end);
   auto t0 = std::chrono::steady_clock::now();
-  Status s = [&] {
-    std::unique_lock<std::mutex> lock(ctx_.all_requests, std::defer_lock);
-    if (ctx_.model == ThreadModel::SerializeAllRequests) lock.lock();
-    return guard("extents", [&] { return conn_.extents(r.length, r.offset, 0, ws.extents); });
-  }();
+  Status s = locked("extents", [&] { return conn_.extents(r.length, r.offset, 0, ws.extents); });
   if (std::chrono::steady_clock::now() - t0 <= std::chrono::nanoseconds(kSlowExtentsNs)) {
     slow_extents_.store(0, std::memory_order_relaxed);
   } else if (slow_extents_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSlowStreak) {

@@ -61,9 +61,7 @@ size_t ReplyWriter::data_header_size() const {
 
 void ReplyWriter::encode_data_header(std::byte* p, const Request& r) const {
   if (!structured_) return encode_simple_reply(p, r.cookie, 0);
-  size_t k = encode_chunk_header(p, extended_, kReplyFlagDone, kReplyTypeOffsetData, r.cookie, r.offset,
-                                 8 + r.length);
-  put_u64(p + k, r.offset);
+  encode_data_chunk(p, r, r.offset, r.length, true);
 }
 
 size_t ReplyWriter::encode_data_chunk(std::byte* p, const Request& r, uint64_t offset, uint64_t length,
@@ -93,31 +91,28 @@ void ReplyWriter::block_status(ReplyBatch& b, const Request& r,
   std::copy(b.scratch.begin(), b.scratch.end(), b.out.append(b.scratch.size()));
 }
 
-Status ReplyWriter::flush(ReplyBatch& b, std::span<const std::byte> data) {
-  if (b.out.size() == 0 && data.empty()) return ok();
-  struct iovec iov[2] = {{b.out.data(), b.out.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+Status ReplyWriter::write(ReplyBatch& b, struct iovec* iov, int n) {
   Status s;
   {
     std::lock_guard lock(write_mu_);
-    s = io_.write_all(iov, data.empty() ? 1 : 2);
+    s = io_.write_all(iov, n);
   }
   b.out.clear();
   if (!s) failed_ = true;
   return s;
 }
 
+Status ReplyWriter::flush(ReplyBatch& b, std::span<const std::byte> data) {
+  if (b.out.size() == 0 && data.empty()) return ok();
+  struct iovec iov[2] = {{b.out.data(), b.out.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+  return write(b, iov, data.empty() ? 1 : 2);
+}
+
 Status ReplyWriter::flush(ReplyBatch& b, std::span<const struct iovec> pieces) {
   b.iov.clear();
   if (b.out.size()) b.iov.push_back({b.out.data(), b.out.size()});
   b.iov.insert(b.iov.end(), pieces.begin(), pieces.end());
-  Status s;
-  {
-    std::lock_guard lock(write_mu_);
-    s = io_.write_all(b.iov.data(), static_cast<int>(b.iov.size()));
-  }
-  b.out.clear();
-  if (!s) failed_ = true;
-  return s;
+  return write(b, b.iov.data(), static_cast<int>(b.iov.size()));
 }
 
 }  // namespace nbd::server

@@ -89,6 +89,8 @@ class ReplyWriter {
 
  private:
   size_t chunk_header_size() const;
+  // Writes iov under the write lock, then empties the batch; a failure marks the writer failed.
+  Status write(ReplyBatch& b, struct iovec* iov, int n);
 
   Io& io_;
   const bool structured_, extended_;

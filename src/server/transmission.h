@@ -15,6 +15,7 @@
 
 #include "nbd/plugin.h"
 #include "nbd/protocol.h"
+#include "server/guard.h"
 #include "server/io.h"
 #include "server/reply_writer.h"
 #include "server/session.h"
@@ -22,7 +23,6 @@
 
 namespace nbd::server {
 
-// Per-thread reusable buffers: queued replies, read data, extents.
 // Holes on the wire (read_chunks.cc): how a connection finds the parts of a large read to
 // send as OFFSET_HOLE chunks. None without structured replies; Extents when the stack is a
 // plugin alone that reports extents; Scan otherwise (all-zero 4 KiB blocks of what was read).
@@ -41,6 +41,7 @@ struct ReadChunk {
   bool hole = false;
 };
 
+// Per-thread reusable buffers: queued replies, read data, extents, a read's chunks.
 struct Workspace {
   ReplyBatch replies;
   std::unique_ptr<std::byte[]> data;
@@ -99,10 +100,15 @@ class Transmitter {
   // Sends ws.chunks: `have` is the whole range already read, or null to read the data chunks.
   Status send_read_chunks(Workspace& ws, const protocol::Request& r, std::byte* have);
   Status do_block_status(Workspace& ws, const protocol::Request& r);
+  // Runs op under the serialize_all_requests lock when the thread model asks for it, through
+  // guard (exceptions become EIO); call adds the logging and the reader's timing.
+  template <class F>
+  Status locked(const char* what, F&& op);
   template <class F>
   Status call(Workspace& ws, const protocol::Request& r, F&& op);
   // Sends what ws has queued (then `data`); see ReplyWriter::flush.
   Status flush(Workspace& ws, std::span<const std::byte> data = {});
+  Status flush(Workspace& ws, std::span<const struct iovec> pieces);
 
   // ---- workers ----
   void start_threads();
@@ -137,5 +143,12 @@ class Transmitter {
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
+
+template <class F>
+Status Transmitter::locked(const char* what, F&& op) {
+  std::unique_lock<std::mutex> lock(ctx_.all_requests, std::defer_lock);
+  if (ctx_.model == ThreadModel::SerializeAllRequests) lock.lock();
+  return guard(what, op);
+}
 
 }  // namespace nbd::server
