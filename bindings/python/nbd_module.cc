@@ -66,6 +66,20 @@ int call_back(const py::object& fn, int* error, Args&& args) {
   }
 }
 
+// Calls a Python callback that returns nothing the library uses (opt_list, the context lists),
+// under the GIL; an exception is printed, as python3-libnbd does.
+template <class... A>
+int notify(const py::object& fn, A&&... a) {
+  py::gil_scoped_acquire gil;
+  try {
+    fn(std::forward<A>(a)...);
+  } catch (py::error_already_set& e) {
+    e.restore();
+    PyErr_Print();
+  }
+  return 0;
+}
+
 // What an aio command keeps alive until it retires: its buffer and its callbacks.
 struct Pending {
   py::object buffer, extra, completion;
@@ -80,6 +94,15 @@ nbd::client::CompletionCallback retire(Pending* p) {
     delete p;
     return r;
   };
+}
+
+// Queues an aio command whose buffer and callbacks p keeps alive: issue(completion) submits it;
+// the cookie, or nbd.Error (and p freed) when it cannot be queued.
+template <class F>
+Cookie submit(Pending* p, F&& issue) {
+  auto r = issue(retire(p));
+  if (!r) delete p;
+  return check(std::move(r));
 }
 
 // The writable bytes of an nbd.Buffer (its bytearray, kept in ._ba).
@@ -214,28 +237,12 @@ PYBIND11_MODULE(_nbd, m) {
   c.def("opt_info", [](Handle& h) { nogil([&] { return h.opt_info(); }); });
   c.def("opt_list", [](Handle& h, py::object fn) {
     nbd::client::ListCallback cb = [&fn](std::string_view n, std::string_view d) {
-      py::gil_scoped_acquire gil;
-      try {
-        fn(std::string(n), std::string(d));
-      } catch (py::error_already_set& e) {
-        e.restore();
-        PyErr_Print();
-      }
-      return 0;
+      return notify(fn, std::string(n), std::string(d));
     };
     return nogil([&] { return h.opt_list(cb); });
   });
   auto contexts = [](Handle& h, py::object fn, bool set) {
-    nbd::client::ContextCallback cb = [&fn](std::string_view n) {
-      py::gil_scoped_acquire gil;
-      try {
-        fn(std::string(n));
-      } catch (py::error_already_set& e) {
-        e.restore();
-        PyErr_Print();
-      }
-      return 0;
-    };
+    nbd::client::ContextCallback cb = [&fn](std::string_view n) { return notify(fn, std::string(n)); };
     return nogil([&] { return set ? h.opt_set_meta_context(cb) : h.opt_list_meta_context(cb); });
   };
   c.def("opt_list_meta_context", [contexts](Handle& h, py::object fn) { return contexts(h, fn, false); });
@@ -314,10 +321,8 @@ PYBIND11_MODULE(_nbd, m) {
   c.def(
       "aio_pread",
       [](Handle& h, py::object buf, uint64_t off, py::object completion, uint32_t f) {
-        auto* p = new Pending{buf, py::none(), completion};
-        auto r = h.aio_pread(buffer_bytes(buf), off, retire(p), f);
-        if (!r) delete p;
-        return check(std::move(r));
+        return submit(new Pending{buf, py::none(), completion},
+                      [&](auto done) { return h.aio_pread(buffer_bytes(buf), off, done, f); });
       },
       py::arg("buf"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0);
   c.def(
@@ -328,38 +333,31 @@ PYBIND11_MODULE(_nbd, m) {
                                             int* err) {
           return call_back(p->extra, err, [&] { return chunk_args(sub, o, st); });
         };
-        auto r = h.aio_pread_structured(buffer_bytes(buf), off, cb, retire(p), f);
-        if (!r) delete p;
-        return check(std::move(r));
+        return submit(p,
+                      [&](auto done) { return h.aio_pread_structured(buffer_bytes(buf), off, cb, done, f); });
       },
       py::arg("buf"), py::arg("offset"), py::arg("chunk"), py::arg("completion") = py::none(),
       py::arg("flags") = 0);
   c.def(
       "aio_pwrite",
       [](Handle& h, py::object buf, uint64_t off, py::object completion, uint32_t f) {
-        auto* p = new Pending{buf, py::none(), completion};
-        auto r = h.aio_pwrite(buffer_bytes(buf), off, retire(p), f);
-        if (!r) delete p;
-        return check(std::move(r));
+        return submit(new Pending{buf, py::none(), completion},
+                      [&](auto done) { return h.aio_pwrite(buffer_bytes(buf), off, done, f); });
       },
       py::arg("buf"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0);
   c.def(
       "aio_flush",
       [](Handle& h, py::object completion, uint32_t f) {
-        auto* p = new Pending{py::none(), py::none(), completion};
-        auto r = h.aio_flush(retire(p), f);
-        if (!r) delete p;
-        return check(std::move(r));
+        return submit(new Pending{py::none(), py::none(), completion},
+                      [&](auto done) { return h.aio_flush(done, f); });
       },
       py::arg("completion") = py::none(), py::arg("flags") = 0);
 #define NBD_PY_AIO_RANGE(name)                                                     \
   c.def(                                                                           \
       "aio_" #name,                                                                \
       [](Handle& h, uint64_t n, uint64_t off, py::object completion, uint32_t f) { \
-        auto* p = new Pending{py::none(), py::none(), completion};                 \
-        auto r = h.aio_##name(n, off, retire(p), f);                               \
-        if (!r) delete p;                                                          \
-        return check(std::move(r));                                                \
+        return submit(new Pending{py::none(), py::none(), completion},             \
+                      [&](auto done) { return h.aio_##name(n, off, done, f); });   \
       },                                                                           \
       py::arg("count"), py::arg("offset"), py::arg("completion") = py::none(), py::arg("flags") = 0)
   NBD_PY_AIO_RANGE(trim);
@@ -369,10 +367,9 @@ PYBIND11_MODULE(_nbd, m) {
   c.def(
       "aio_block_status",
       [](Handle& h, uint64_t n, uint64_t off, py::object extent, py::object completion, uint32_t f) {
-        auto* p = new Pending{py::none(), extent, completion};
-        auto r = h.aio_block_status(n, off, extent_callback(extent), retire(p), f);
-        if (!r) delete p;
-        return check(std::move(r));
+        return submit(new Pending{py::none(), extent, completion}, [&](auto done) {
+          return h.aio_block_status(n, off, extent_callback(extent), done, f);
+        });
       },
       py::arg("count"), py::arg("offset"), py::arg("extent"), py::arg("completion") = py::none(),
       py::arg("flags") = 0);

@@ -26,6 +26,12 @@ thread_local int t_error = 0;                        // nbdkit.set_error, for th
 thread_local const std::string* t_export = nullptr;  // nbdkit.export_name() during a call
 thread_local bool t_is_tls = false;                  // nbdkit.is_tls() during a call
 
+// A Python exception's message without the traceback lines after it.
+std::string first_line(std::string s) {
+  if (size_t nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
 // Runs f under the GIL with the error slot cleared; a Python exception becomes an Error with
 // the set_error errno (EIO by default), its message the exception's, and its traceback on stderr
 // with -v.
@@ -41,9 +47,7 @@ auto in_python(const char* what, F&& f) -> Result<decltype(f())> {
       return f();
     }
   } catch (py::error_already_set& e) {
-    std::string msg = std::string(what) + ": " + e.what();
-    if (size_t nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    return make_error(t_error ? t_error : EIO, msg);
+    return make_error(t_error ? t_error : EIO, std::string(what) + ": " + first_line(e.what()));
   } catch (py::cast_error& e) {
     return make_error(EINVAL, std::string(what) + ": the script returned the wrong type (" + e.what() + ")");
   }
@@ -122,7 +126,7 @@ class PyConnection final : public Connection {
     return call<void>("pread", [&] {
       if (s_.api >= 2) {
         py::memoryview mv = py::memoryview::from_memory(buf.data(), py::ssize_t(buf.size()), false);
-        py::object r = s_.fn("pread")(h_, mv, offset, flags);
+        s_.fn("pread")(h_, mv, offset, flags);
         mv.attr("release")();
         return;
       }
@@ -322,9 +326,7 @@ class PythonPlugin final : public Plugin {
       if (s_.api < 1 || s_.api > 2)
         s = make_error(EINVAL, path + ": API_VERSION " + std::to_string(s_.api) + " is not 1 or 2");
     } catch (py::error_already_set& e) {
-      std::string msg = e.what();
-      if (size_t nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-      s = make_error(EINVAL, path + ": " + msg);
+      s = make_error(EINVAL, path + ": " + first_line(e.what()));
     }
     saved_ = PyEval_SaveThread();  // from here every call takes the GIL itself
     return s;
