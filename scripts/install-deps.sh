@@ -20,6 +20,7 @@ pkgs=(
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   nbdkit-plugin-python  # the python plugin's reference: the same script, the same bytes
+  libnbd-dev  # libnbd.h and -lnbd: tests/interop/libnbd_abi.sh builds one program against Debian's libnbd and ours
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
   qemu-system-x86  # data plugin test boots a boot sector written in the data language

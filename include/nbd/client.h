@@ -54,6 +54,12 @@ inline constexpr unsigned kReadData = 1;
 inline constexpr unsigned kReadHole = 2;
 inline constexpr unsigned kReadError = 3;
 
+// ---- set_uri_allow_transports bits (LIBNBD_ALLOW_TRANSPORT_*) ----
+inline constexpr uint32_t kAllowTransportTcp = 1;
+inline constexpr uint32_t kAllowTransportUnix = 2;
+inline constexpr uint32_t kAllowTransportVsock = 4;
+inline constexpr uint32_t kAllowTransportAll = 7;
+
 // ---- shutdown flags ----
 inline constexpr uint32_t kShutdownAbandonPending = 0x10000;  // don't wait for queued commands
 
@@ -157,6 +163,9 @@ using ExtentCallback = std::function<int(std::string_view metacontext, uint64_t 
 using Extent32Callback = std::function<int(std::string_view metacontext, uint64_t offset,
                                            std::span<const uint32_t> entries, int* error)>;
 
+// set_debug_callback: one debug line, with the API call it came from ("nbd_pread"). Return 0.
+using DebugCallback = std::function<int(const char* context, const char* msg)>;
+
 // opt_list: one export name and its description (maybe empty). Return 0.
 using ListCallback = std::function<int(std::string_view name, std::string_view description)>;
 // opt_list_meta_context / opt_set_meta_context: one context name. Return 0.
@@ -184,15 +193,20 @@ class Handle {
   // ---- settings (before connecting unless said otherwise) ----
   void set_debug(bool on);  // also on when LIBNBD_DEBUG=1 in the environment
   bool get_debug() const;
+  // Debug lines go to cb instead of stderr (still only while debug is on).
+  void set_debug_callback(DebugCallback cb);
+  void clear_debug_callback();
   void set_handle_name(std::string name);  // used in debug lines; default "nbd1", "nbd2", ...
   std::string get_handle_name() const;
   Status set_export_name(std::string name);  // also allowed in opt mode, before opt_go/opt_info
   std::string get_export_name() const;
   Status set_tls(TlsMode mode);  // default Disable (URIs nbds:// set Require)
   TlsMode get_tls() const;
-  Status set_tls_certificates(std::string dir);    // ca-cert.pem, client-cert.pem, client-key.pem
-  Status set_tls_verify_peer(bool verify);         // default true
+  Status set_tls_certificates(std::string dir);  // ca-cert.pem, client-cert.pem, client-key.pem
+  Status set_tls_verify_peer(bool verify);       // default true
+  bool get_tls_verify_peer() const;
   Status set_tls_username(std::string username);   // PSK identity; default: $LOGNAME/$USER
+  std::string get_tls_username() const;            // the one set, or the default
   Status set_tls_psk_file(std::string path);       // "user:hexkey" lines
   Status set_tls_hostname(std::string hostname);   // for certificate checks; default: the host
   Status set_request_structured_replies(bool on);  // default true
@@ -200,14 +214,17 @@ class Handle {
   Status set_request_extended_headers(bool on);  // default true
   bool get_request_extended_headers() const;
   Status set_request_meta_context(bool on);  // default true: SET_META_CONTEXT before GO
-  Status set_request_block_size(bool on);    // default true: ask for NBD_INFO_BLOCK_SIZE
-  Status set_full_info(bool on);             // default false: ask for name and description
+  bool get_request_meta_context() const;
+  Status set_request_block_size(bool on);  // default true: ask for NBD_INFO_BLOCK_SIZE
+  bool get_request_block_size() const;
+  Status set_full_info(bool on);  // default false: ask for name and description
   bool get_full_info() const;
   Status set_handshake_flags(uint32_t flags);  // default kHandshakeFlagFixedNewstyle|NoZeroes
   uint32_t get_handshake_flags() const;
   void set_strict_mode(uint32_t flags);  // any time
   uint32_t get_strict_mode() const;
   void set_pread_initialize(bool on);  // default true: zero read buffers before reading
+  bool get_pread_initialize() const;
   // Longest wait for the server during each blocking connect or option call (connect_*,
   // opt_*), in milliseconds; -1 (the default, like libnbd) waits without end. On expiry the
   // call fails with ETIMEDOUT and the handle is dead. Not in libnbd.
@@ -220,6 +237,10 @@ class Handle {
   Status clear_meta_contexts();
   // connect_uri refuses tls-certificates= / tls-psk-file= unless this is on (default off).
   void set_uri_allow_local_file(bool on);
+  // connect_uri refuses nbds:// under Disable and nbd:// under Require (default Allow).
+  Status set_uri_allow_tls(TlsMode mode);
+  // connect_uri refuses the transports not in mask (kAllowTransport*; default all).
+  Status set_uri_allow_transports(uint32_t mask);
 
   // ---- connecting (blocking: returns once ready, or negotiating in opt mode) ----
   // nbd[s]://[user@]host[:port]/[export], nbd[s]+unix:///[export]?socket=PATH,
@@ -243,6 +264,9 @@ class Handle {
   Status aio_connect_vsock(uint32_t cid, uint32_t port);
   Status aio_connect_socket(int fd);
   Status aio_connect_command(const std::vector<std::string>& argv);
+  Status aio_connect(const struct sockaddr* addr, unsigned addrlen);  // any stream address
+  // Sends sig (0: SIGTERM) to the server connect_command started. No-op without one.
+  Status kill_subprocess(int sig);
   Status aio_connect_systemd_socket_activation(const std::vector<std::string>& argv);
 
   // ---- option negotiation (opt mode, state negotiating) ----
@@ -255,6 +279,14 @@ class Handle {
   Result<bool> opt_structured_reply();  // true if the server agreed
   Result<bool> opt_extended_headers();  // true if the server agreed
   Result<bool> opt_starttls();          // true if TLS is now on
+  // The non-blocking forms: start the option and return; done runs (inside poll/notify) once
+  // its replies are in, with *error 0 or the errno the blocking form would fail with. The
+  // callbacks are kept until then.
+  Status aio_opt_go(CompletionCallback done = {});
+  Status aio_opt_info(CompletionCallback done = {});
+  Status aio_opt_abort();
+  Status aio_opt_list(ListCallback cb, CompletionCallback done = {});
+  Status aio_opt_list_meta_context(ContextCallback cb, CompletionCallback done = {});
 
   // ---- export info (after opt_info or once ready) ----
   Result<int64_t> get_size() const;
@@ -320,8 +352,8 @@ class Handle {
                                   CompletionCallback done = {}, uint32_t flags = 0);
   Status aio_disconnect(uint32_t flags = 0);
 
-  // true: the command retired successfully (and is now forgotten); false: still in flight;
-  // an Error: it failed (and is now forgotten), or the cookie is unknown.
+  // true: the command retired successfully (and is now forgotten); false: still in flight,
+  // or a cookie this handle does not know (as libnbd); an Error: it failed (and is now forgotten).
   Result<bool> aio_command_completed(Cookie cookie);
   // A cookie that has completed but not retired, or 0 if none.
   Cookie aio_peek_command_completed() const;

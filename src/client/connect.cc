@@ -146,6 +146,18 @@ Status Handle::aio_connect_unix(std::string_view path) {
   NBD_TRY(before_connect(*impl_));
   return start_unix(*impl_, path);
 }
+Status Handle::aio_connect(const struct sockaddr* addr, unsigned addrlen) {
+  NBD_HANDLE_CALL("nbd_aio_connect");
+  NBD_TRY(before_connect(*impl_));
+  if (!addr || addrlen < sizeof(sa_family_t)) return impl_->fail(EINVAL, "addr: no address");
+  if (addr->sa_family == AF_UNIX) {
+    impl_->where = Handle::Impl::Where::Unix;
+    const auto* sun = reinterpret_cast<const sockaddr_un*>(addr);
+    size_t n = addrlen - offsetof(sockaddr_un, sun_path);
+    impl_->where_socket.assign(sun->sun_path, strnlen(sun->sun_path, n));
+  }
+  return impl_->start_socket(addr->sa_family, addr, socklen_t(addrlen));
+}
 Status Handle::aio_connect_tcp(std::string_view host, std::string_view port) {
   NBD_HANDLE_CALL("nbd_aio_connect_tcp");
   NBD_TRY(before_connect(*impl_));
@@ -205,6 +217,15 @@ Status start_uri(Handle::Impl& h, std::string_view uri_text) {
   const Uri& u = *parsed;
   if ((!u.tls_certificates.empty() || !u.tls_psk_file.empty()) && !h.uri_allow_local_file)
     return h.fail(EPERM, "local file access (tls-certificates, tls-psk-file) is not allowed");
+  if (u.tls && h.uri_allow_tls == TlsMode::Disable)
+    return h.fail(EPERM, "URI requires TLS (nbds:), which is not allowed by set_uri_allow_tls");
+  if (!u.tls && h.uri_allow_tls == TlsMode::Require)
+    return h.fail(EPERM, "URI does not use TLS (nbd:), which set_uri_allow_tls requires");
+  uint32_t transport = u.transport == Uri::Transport::Tcp    ? kAllowTransportTcp
+                       : u.transport == Uri::Transport::Unix ? kAllowTransportUnix
+                                                             : kAllowTransportVsock;
+  if (!(h.uri_allow_transports & transport))
+    return h.fail(EPERM, "URI transport is not allowed by set_uri_allow_transports");
   h.export_name = u.export_name;
   if (u.tls) h.tls = TlsMode::Require;
   if (!u.tls_certificates.empty()) h.tls_certificates = u.tls_certificates;

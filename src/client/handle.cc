@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,7 +77,7 @@ Error Handle::Impl::failv(int err, const char* fmt, va_list ap) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   error = std::string(api) + ": " + buf;
   errnum = err;
-  if (debug) fprintf(stderr, "libnbd: debug: %s: %s: error: %s\n", name.c_str(), api, buf);
+  if (debug) debug_line(("error: " + std::string(buf)).c_str());
   return make_error(err, error);
 }
 
@@ -95,7 +96,14 @@ void Handle::Impl::debugf(const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "libnbd: debug: %s: %s: %s\n", name.c_str(), api, buf);
+  debug_line(buf);
+}
+
+void Handle::Impl::debug_line(const char* msg) {
+  if (debug_cb)
+    (void)debug_cb(api, msg);
+  else
+    fprintf(stderr, "libnbd: debug: %s: %s: %s\n", name.c_str(), api, msg);
 }
 
 void Handle::Impl::set_state(State s) {
@@ -112,6 +120,7 @@ void Handle::Impl::set_dead(int err, const char* fmt, ...) {
   close_socket();
   set_state(State::Dead);
   fail_all(err);
+  finish_async_option();
 }
 
 Status Handle::Impl::check_alive() const {
@@ -145,6 +154,12 @@ const std::string& Handle::get_error() const {
 }
 NBD_LOCKED_GETTER(int, get_errno, h.errnum)
 
+std::string default_tls_username() {
+  const char* u = getenv("LOGNAME");
+  if (!u || !*u) u = getenv("USER");
+  return u ? u : "";
+}
+
 // ---- settings ----
 Status before_connect(Handle::Impl& h) {
   if (h.state != State::Created)
@@ -160,6 +175,11 @@ Status before_go(Handle::Impl& h) {
 
 NBD_LOCKED_SETTER(set_debug, bool, debug)
 NBD_LOCKED_GETTER(bool, get_debug, h.debug)
+NBD_LOCKED_SETTER(set_debug_callback, DebugCallback, debug_cb)
+void Handle::clear_debug_callback() {
+  NBD_HANDLE_LOCK;
+  impl_->debug_cb = nullptr;
+}
 NBD_LOCKED_SETTER(set_handle_name, std::string, name)
 NBD_LOCKED_GETTER(std::string, get_handle_name, h.name)
 
@@ -218,6 +238,12 @@ Status Handle::set_full_info(bool on) {
   return ok();
 }
 NBD_LOCKED_GETTER(bool, get_request_structured_replies, h.request_sr)
+NBD_LOCKED_GETTER(bool, get_request_meta_context, h.request_meta)
+NBD_LOCKED_GETTER(bool, get_request_block_size, h.request_block_size)
+NBD_LOCKED_GETTER(bool, get_pread_initialize, h.pread_initialize)
+NBD_LOCKED_GETTER(bool, get_tls_verify_peer, h.tls_verify_peer)
+NBD_LOCKED_GETTER(std::string, get_tls_username,
+                  h.tls_username.empty() ? default_tls_username() : h.tls_username)
 NBD_LOCKED_GETTER(bool, get_request_extended_headers, h.request_ext)
 NBD_LOCKED_GETTER(bool, get_full_info, h.full_info)
 NBD_LOCKED_GETTER(uint32_t, get_handshake_flags, h.handshake_flags)
@@ -227,6 +253,26 @@ NBD_LOCKED_SETTER(set_pread_initialize, bool, pread_initialize)
 NBD_LOCKED_SETTER(set_handshake_timeout, int, handshake_timeout_ms)
 NBD_LOCKED_GETTER(bool, get_opt_mode, h.opt_mode)
 NBD_LOCKED_SETTER(set_uri_allow_local_file, bool, uri_allow_local_file)
+Status Handle::set_uri_allow_tls(TlsMode mode) {
+  NBD_HANDLE_CALL("nbd_set_uri_allow_tls");
+  impl_->uri_allow_tls = mode;
+  return ok();
+}
+Status Handle::set_uri_allow_transports(uint32_t mask) {
+  NBD_HANDLE_CALL("nbd_set_uri_allow_transports");
+  if (mask & ~kAllowTransportAll) return impl_->fail(EINVAL, "mask: unknown transport bits 0x%x", mask);
+  impl_->uri_allow_transports = mask;
+  return ok();
+}
+
+Status Handle::kill_subprocess(int sig) {
+  NBD_HANDLE_CALL("nbd_kill_subprocess");
+  if (sig < 0) return impl_->fail(EINVAL, "signum: %d is not a signal", sig);
+  if (!impl_->child)
+    return impl_->fail(ESRCH, "no subprocess: the handle was not connected with connect_command");
+  impl_->child->kill(sig ? sig : SIGTERM);
+  return ok();
+}
 
 Status Handle::add_meta_context(std::string name) {
   NBD_HANDLE_CALL("nbd_add_meta_context");

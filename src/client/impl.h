@@ -141,6 +141,10 @@ struct Handle::Impl {
   enum class Where { None, Tcp, Unix, Vsock } where = Where::None;
   std::string where_host, where_port, where_socket;
 
+  DebugCallback debug_cb;  // set_debug_callback: debug lines go here instead of stderr
+  TlsMode uri_allow_tls = TlsMode::Allow;
+  uint32_t uri_allow_transports = kAllowTransportAll;
+
   // ---- errors ----
   const char* api = "nbd";
   std::string error;
@@ -149,6 +153,7 @@ struct Handle::Impl {
   Error failv(int err, const char* fmt, va_list ap);
   Error last_error() const { return make_error(errnum ? errnum : EIO, error); }
   void debugf(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+  void debug_line(const char* msg);  // to debug_cb, or stderr
   // Protocol violations and I/O failures: fail every command, close the socket.
   void set_dead(int err, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -213,6 +218,13 @@ struct Handle::Impl {
   // ---- options (options.cc) ----
   Goal goal = Goal::Connect;
   OptionData opt;  // of the option whose state we are in, or were in last
+  // aio_opt_*: the option runs without a caller waiting; opt_done is called when it ends, and
+  // the list callbacks are kept here until then.
+  bool opt_async = false;
+  CompletionCallback opt_done;
+  ListCallback opt_list_cb;
+  ContextCallback opt_context_cb;
+  void finish_async_option();
   uint32_t opt_reply_type = 0;
   Status opt_status;  // result of the last user option
   bool tls_on = false, sr = false, ext = false;
@@ -238,6 +250,7 @@ struct Handle::Impl {
   void on_export_name_reply();
   void start_export_name();
   Status start_user_option(State s, OptionData data = {});
+  Status begin_user_option(State s, OptionData data);
 
   // ---- TLS (tls.cc) ----
   TlsTransport* tls_session = nullptr;  // owned by transport
@@ -294,6 +307,8 @@ class ApiCall {
 // Settings that change the negotiation may only be made before connecting (or, for
 // before_go, also while negotiating in opt mode). Call under NBD_HANDLE_CALL.
 Status before_connect(Handle::Impl& h);
+// The PSK username when none is set: $LOGNAME, else $USER, as libnbd.
+std::string default_tls_username();
 Status before_go(Handle::Impl& h);
 
 // Connecting (connect.cc): start a connection, or run until negotiation has finished.

@@ -7,7 +7,8 @@ namespace nbd::client {
 
 using namespace nbd::protocol;
 
-Status Handle::Impl::start_user_option(State s, OptionData data) {
+// Enters the option's state from NEGOTIATING; the replies come in as the state machine runs.
+Status Handle::Impl::begin_user_option(State s, OptionData data) {
   if (state != State::Negotiating)
     return fail(EINVAL, "invalid state: %s: the handle must be negotiating (set_opt_mode)",
                 client::state_name(state));
@@ -21,6 +22,11 @@ Status Handle::Impl::start_user_option(State s, OptionData data) {
   } else {
     start_option(s, std::move(data));
   }
+  return ok();
+}
+
+Status Handle::Impl::start_user_option(State s, OptionData data) {
+  NBD_TRY(begin_user_option(s, std::move(data)));
   const auto start = std::chrono::steady_clock::now();
   while (is_connecting(state)) {
     bool did;
@@ -33,6 +39,63 @@ Status Handle::Impl::start_user_option(State s, OptionData data) {
   goal = Goal::Connect;
   if (state == State::Dead) return last_error();
   return opt_status;
+}
+
+// An aio_opt_* option has ended (replies in, or the handle died): its callback, then its
+// callbacks are dropped. Runs inside the state machine, with the lock held.
+void Handle::Impl::finish_async_option() {
+  if (!opt_async) return;
+  opt_async = false;
+  goal = Goal::Connect;
+  if (auto* l = std::get_if<ListOption>(&opt)) l->cb = nullptr;
+  if (auto* m = std::get_if<MetaOption>(&opt)) m->cb = nullptr;
+  int err = state == State::Dead ? (errnum ? errnum : EIO) : opt_status ? 0 : opt_status.error().errnum;
+  CompletionCallback done = std::move(opt_done);
+  opt_done = nullptr;
+  if (done) done(&err);
+  opt_list_cb = nullptr;
+  opt_context_cb = nullptr;
+}
+
+static Status start_async_option(Handle::Impl& h, State s, CompletionCallback done, OptionData data = {}) {
+  if (h.opt_async) return h.fail(EBUSY, "another option is still running");
+  h.opt_done = std::move(done);
+  Status st = h.begin_user_option(s, std::move(data));
+  if (!st) {
+    h.opt_done = nullptr;
+    h.opt_list_cb = nullptr;
+    h.opt_context_cb = nullptr;
+    return st;
+  }
+  h.opt_async = true;
+  return ok();
+}
+
+Status Handle::aio_opt_go(CompletionCallback done) {
+  NBD_HANDLE_CALL("nbd_aio_opt_go");
+  return start_async_option(*impl_, State::OptGo, std::move(done));
+}
+Status Handle::aio_opt_info(CompletionCallback done) {
+  NBD_HANDLE_CALL("nbd_aio_opt_info");
+  return start_async_option(*impl_, State::OptInfo, std::move(done));
+}
+Status Handle::aio_opt_abort() {
+  NBD_HANDLE_CALL("nbd_aio_opt_abort");
+  if (impl_->opt_async) return impl_->fail(EBUSY, "another option is still running");
+  return impl_->begin_user_option(State::OptAbort, {});  // nothing to wait for: closed once sent
+}
+Status Handle::aio_opt_list(ListCallback cb, CompletionCallback done) {
+  NBD_HANDLE_CALL("nbd_aio_opt_list");
+  if (impl_->opt_async) return impl_->fail(EBUSY, "another option is still running");
+  impl_->opt_list_cb = std::move(cb);
+  return start_async_option(*impl_, State::OptList, std::move(done), ListOption{&impl_->opt_list_cb});
+}
+Status Handle::aio_opt_list_meta_context(ContextCallback cb, CompletionCallback done) {
+  NBD_HANDLE_CALL("nbd_aio_opt_list_meta_context");
+  if (impl_->opt_async) return impl_->fail(EBUSY, "another option is still running");
+  impl_->opt_context_cb = std::move(cb);
+  return start_async_option(*impl_, State::OptListMetaContext, std::move(done),
+                            MetaOption{&impl_->opt_context_cb});
 }
 
 Status Handle::opt_go() {

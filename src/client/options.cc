@@ -155,7 +155,7 @@ void Handle::Impl::option_done(Status st) {
   if (goal == Goal::UserOpt) {
     opt_status = st ? ok() : Status(fail(st.error().errnum, "%s", st.error().message.c_str()));
     if (state != State::Ready) set_state(State::Negotiating);
-    return;
+    return finish_async_option();
   }
   if (!st) return set_dead(st.error().errnum, "%s", st.error().message.c_str());
   continue_automatic(state);

@@ -95,7 +95,7 @@ TEST(StateTest, OutOfOrderStructuredRepliesMatchByCookie) {
   EXPECT_TRUE(*h.aio_command_completed(*ca));
   EXPECT_EQ(std::string(a, 4), std::string("AA\0\0", 4));
   EXPECT_EQ(std::string(b, 4), "BBBB");
-  EXPECT_FALSE(h.aio_command_completed(*ca));  // already retired
+  EXPECT_FALSE(*h.aio_command_completed(*ca));  // already retired: unknown, "not completed" as libnbd
 }
 
 TEST(StateTest, ErrorChunkFailsOnlyThatCommand) {
@@ -134,7 +134,7 @@ TEST(StateTest, CompletionCallbackRetiresCommand) {
   ASSERT_TRUE(c);
   while (h.aio_in_flight() > 0) ASSERT_TRUE(h.poll(-1));
   EXPECT_EQ(seen, EIO);
-  EXPECT_FALSE(h.aio_command_completed(*c));  // retired by the callback: unknown now
+  EXPECT_FALSE(*h.aio_command_completed(*c));  // retired by the callback: unknown now
   EXPECT_EQ(h.aio_peek_command_completed(), 0u);
 }
 

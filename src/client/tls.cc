@@ -131,12 +131,7 @@ class GnutlsTransport : public TlsTransport {
   }
 
   Status init_psk(const TlsConfig& cfg) {
-    std::string user = cfg.username;
-    if (user.empty()) {
-      const char* u = getenv("LOGNAME");
-      if (!u) u = getenv("USER");
-      user = u ? u : "";
-    }
+    std::string user = cfg.username.empty() ? default_tls_username() : cfg.username;
     NBD_TRY_ASSIGN(std::string key, read_psk(cfg.psk_file, user));
     if (int r = g_.gnutls_psk_allocate_client_credentials(&psk_); r < 0)
       return err("gnutls_psk_allocate_client_credentials", r);

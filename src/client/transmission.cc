@@ -78,6 +78,7 @@ void Handle::Impl::on_ready() {
   goal = Goal::Connect;
   debugf("ready: export size %llu, flags 0x%x", (unsigned long long)info.size, info.flags);
   start_reply();
+  finish_async_option();  // aio_opt_go
 }
 
 void Handle::Impl::start_reply() {
