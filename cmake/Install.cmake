@@ -61,6 +61,13 @@ if(TARGET _nbd)
   install(FILES bindings/python/nbd.py bindings/python/nbdsh.py DESTINATION ${NBD_PYTHONDIR})
   install(PROGRAMS ${CMAKE_BINARY_DIR}/python-install/nbdsh DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+# libnbd.so.0 with libnbd.h and libnbd.pc: a drop-in for libnbd (under /usr/local it comes
+# before the distribution's in the loader's search path; see bindings/c/README.md).
+if(TARGET nbd_c_abi)
+  install(TARGETS nbd_c_abi LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES bindings/c/libnbd.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(FILES ${CMAKE_BINARY_DIR}/libnbd.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()
 install(DIRECTORY ${CMAKE_BINARY_DIR}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR})
 foreach(cmd nbdkit nbdcopy nbdinfo nbddump nbdsh nbdfuse)
   install(FILES scripts/bash-completion/nbdkit DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions

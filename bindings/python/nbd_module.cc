@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -201,6 +202,28 @@ PYBIND11_MODULE(_nbd, m) {
   c.def("get_meta_context", [](Handle& h, size_t i) { return check(h.get_meta_context(i)); });
   c.def("clear_meta_contexts", [](Handle& h) { check(h.clear_meta_contexts()); });
   c.def("set_uri_allow_local_file", &Handle::set_uri_allow_local_file);
+  c.def("set_uri_allow_tls", [](Handle& h, int t) { check(h.set_uri_allow_tls(nbd::client::TlsMode(t))); });
+  c.def("set_uri_allow_transports",
+        [](Handle& h, uint32_t mask) { check(h.set_uri_allow_transports(mask)); });
+  c.def("get_tls_username", &Handle::get_tls_username);
+  c.def("get_tls_verify_peer", &Handle::get_tls_verify_peer);
+  c.def("get_request_block_size", &Handle::get_request_block_size);
+  c.def("get_request_meta_context", &Handle::get_request_meta_context);
+  c.def("get_pread_initialize", &Handle::get_pread_initialize);
+  c.def(
+      "kill_subprocess", [](Handle& h, int sig) { check(h.kill_subprocess(sig)); }, py::arg("signum") = 0);
+  // fn(context, msg) for each debug line while debug is on. The function object is held in a
+  // shared pointer released under the GIL: the client copies and drops its callback anywhere.
+  c.def("set_debug_callback", [](Handle& h, py::object fn) {
+    std::shared_ptr<py::object> held(new py::object(std::move(fn)), [](py::object* o) {
+      py::gil_scoped_acquire gil;
+      delete o;
+    });
+    h.set_debug_callback([held](const char* ctx, const char* msg) {
+      return notify(*held, std::string(ctx), std::string(msg));
+    });
+  });
+  c.def("clear_debug_callback", &Handle::clear_debug_callback);
 
   // ---- connecting ----
   c.def("connect_uri", [](Handle& h, std::string u) { nogil([&] { return h.connect_uri(u); }); });
@@ -247,6 +270,51 @@ PYBIND11_MODULE(_nbd, m) {
   };
   c.def("opt_list_meta_context", [contexts](Handle& h, py::object fn) { return contexts(h, fn, false); });
   c.def("opt_set_meta_context", [contexts](Handle& h, py::object fn) { return contexts(h, fn, true); });
+  // The aio options: completion(error) when the option's replies are in; the list callbacks
+  // are kept (in the Pending) until then.
+  c.def(
+      "aio_opt_go",
+      [](Handle& h, py::object completion) {
+        auto* p = new Pending{py::none(), py::none(), completion};
+        nbd::Status st = h.aio_opt_go(retire(p));
+        if (!st) delete p;
+        check(st);
+      },
+      py::arg("completion") = py::none());
+  c.def(
+      "aio_opt_info",
+      [](Handle& h, py::object completion) {
+        auto* p = new Pending{py::none(), py::none(), completion};
+        nbd::Status st = h.aio_opt_info(retire(p));
+        if (!st) delete p;
+        check(st);
+      },
+      py::arg("completion") = py::none());
+  c.def("aio_opt_abort", [](Handle& h) { check(h.aio_opt_abort()); });
+  c.def(
+      "aio_opt_list",
+      [](Handle& h, py::object list, py::object completion) {
+        auto* p = new Pending{py::none(), list, completion};
+        nbd::client::ListCallback cb = [p](std::string_view n, std::string_view d) {
+          return notify(p->extra, std::string(n), std::string(d));
+        };
+        nbd::Status st = h.aio_opt_list(std::move(cb), retire(p));
+        if (!st) delete p;
+        check(st);
+      },
+      py::arg("list"), py::arg("completion") = py::none());
+  c.def(
+      "aio_opt_list_meta_context",
+      [](Handle& h, py::object context, py::object completion) {
+        auto* p = new Pending{py::none(), context, completion};
+        nbd::client::ContextCallback cb = [p](std::string_view n) {
+          return notify(p->extra, std::string(n));
+        };
+        nbd::Status st = h.aio_opt_list_meta_context(std::move(cb), retire(p));
+        if (!st) delete p;
+        check(st);
+      },
+      py::arg("context"), py::arg("completion") = py::none());
   c.def("opt_structured_reply", [](Handle& h) { return nogil([&] { return h.opt_structured_reply(); }); });
   c.def("opt_extended_headers", [](Handle& h) { return nogil([&] { return h.opt_extended_headers(); }); });
   c.def("opt_starttls", [](Handle& h) { return nogil([&] { return h.opt_starttls(); }); });

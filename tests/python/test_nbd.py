@@ -146,6 +146,53 @@ def test_opt_mode_and_list(server):
     assert h.get_protocol() == "newstyle-fixed"
 
 
+def test_aio_opt_and_debug_callback(server):
+    uri = server("memory", "1M")
+    h = nbd.NBD()
+    lines = []
+    h.set_debug_callback(lambda ctx, msg: lines.append((ctx, msg)))
+    h.set_debug(True)
+    h.set_opt_mode(True)
+    h.connect_uri(uri)
+    names, done = [], []
+    h.aio_opt_list(lambda name, desc: names.append(name), lambda err: done.append(err.value) or 1)
+    while not done:
+        h.poll(-1)
+    assert names == [""] and done == [0]
+    done = []
+    h.aio_opt_go(lambda err: done.append(err.value) or 1)
+    while not h.aio_is_ready():
+        h.poll(-1)
+    assert done == [0] and h.get_size() == 1048576
+    assert lines and lines[0][0] == "nbd_connect_uri"
+    h.clear_debug_callback()
+    n = len(lines)
+    h.pread(512, 0)
+    assert len(lines) == n  # cleared: nothing more arrives
+    # Negative: a second aio option on a ready handle is refused.
+    with pytest.raises(nbd.Error):
+        h.aio_opt_info()
+
+
+def test_uri_allow_and_kill_subprocess(server):
+    uri = server("memory", "1M")
+    h = nbd.NBD()
+    h.set_uri_allow_transports(nbd.ALLOW_TRANSPORT_TCP)
+    with pytest.raises(nbd.Error):
+        h.connect_uri(uri)  # a Unix socket URI
+    h = nbd.NBD()
+    h.set_uri_allow_tls(nbd.TLS_REQUIRE)
+    with pytest.raises(nbd.Error):
+        h.connect_uri(uri)  # nbd+unix: is not TLS
+    h = nbd.NBD()
+    h.connect_command([NBDKIT, "-s", "pattern", "1M"])
+    h.kill_subprocess(0)
+    with pytest.raises(nbd.Error):
+        for _ in range(100):  # the server is gone: the connection dies
+            h.pread(4096, 0)
+    assert h.get_tls_verify_peer() and h.get_pread_initialize() and h.get_request_block_size()
+
+
 def test_connect_command():
     h = nbd.NBD()
     h.connect_command([NBDKIT, "-s", "--exit-with-parent", "pattern", "1M"])
