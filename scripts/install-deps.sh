@@ -20,6 +20,7 @@ pkgs=(
   # peers used by tests and bench/
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils fio  # -dev: example1-3 .so (tests/cabi)
   nbdkit-plugin-python  # the python plugin's reference: the same script, the same bytes
+  golang-go  # the Go bindings (bindings/go), built offline by tests/interop/go_client.sh
   libnbd-dev  # libnbd.h and -lnbd: tests/interop/libnbd_abi.sh builds one program against Debian's libnbd and ours
   e2fsprogs xorriso genisoimage mtools fdisk gdisk dosfstools p7zip-full
   gnutls-bin socat xz-utils coreutils procps bsdextrautils file bc time python3
