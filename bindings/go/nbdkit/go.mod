@@ -1,0 +1,3 @@
+module libguestfs.org/nbdkit
+
+go 1.19

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: BSD-3-Clause
+
+// Package nbdkit writes nbdkit plugins in Go (import path libguestfs.org/nbdkit, with
+// upstream's names). A plugin is a type embedding Plugin, whose Open returns a type embedding
+// Connection; both override the methods they need. It is built as a shared object and
+// served like any C plugin:
+//
+//	//export plugin_init
+//	func plugin_init() unsafe.Pointer { return nbdkit.PluginInitialize("disk", &DiskPlugin{}) }
+//	func main() {}
+//
+//	go build -buildmode=c-shared -o nbdkit-disk-plugin.so
+//	nbdkit ./nbdkit-disk-plugin.so size=1M
+//
+// The plugin runs in the parallel thread model: Connection methods may be called from several
+// goroutines at once.
+package nbdkit
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+struct nbdkit_plugin;
+struct nbdkit_plugin *go_nbdkit_plugin(char *name);
+void go_nbdkit_error(const char *msg, int err);
+void go_nbdkit_debug(const char *msg);
+int64_t nbdkit_parse_size(const char *str);
+*/
+import "C"
+
+import (
+	"errors"
+	"runtime/cgo"
+	"syscall"
+	"unsafe"
+)
+
+// Request flags and can_fua/can_cache values, as nbdkit's.
+const (
+	FLAG_MAY_TRIM  = uint32(1 << 0)
+	FLAG_FUA       = uint32(1 << 1)
+	FLAG_REQ_ONE   = uint32(1 << 2)
+	FLAG_FAST_ZERO = uint32(1 << 3)
+
+	FUA_NONE    = uint32(0)
+	FUA_EMULATE = uint32(1)
+	FUA_NATIVE  = uint32(2)
+
+	CACHE_NONE    = uint32(0)
+	CACHE_EMULATE = uint32(1)
+	CACHE_NATIVE  = uint32(2)
+)
+
+// PluginError is an error with the errno the client gets (EIO if 0).
+type PluginError struct {
+	Errmsg   string
+	Errno    syscall.Errno
+	reported bool // nbdkit has logged it already (ParseSize)
+}
+
+func (e PluginError) Error() string { return e.Errmsg }
+
+// PluginInterface is what a plugin type implements; embed Plugin for the defaults.
+type PluginInterface interface {
+	Load()
+	Unload()
+	DumpPlugin()
+	Config(key string, value string) error
+	ConfigComplete() error
+	GetReady() error
+	PreConnect(readonly bool) error
+	Open(readonly bool) (ConnectionInterface, error)
+}
+
+// ConnectionInterface is what a connection type implements; embed Connection for the
+// defaults (a read-only export without flush, trim, zero, cache or multi-conn).
+type ConnectionInterface interface {
+	GetSize() (uint64, error)
+	CanWrite() (bool, error)
+	CanFlush() (bool, error)
+	IsRotational() (bool, error)
+	CanTrim() (bool, error)
+	CanZero() (bool, error)
+	CanMultiConn() (bool, error)
+	CanFUA() (uint32, error)
+	CanCache() (uint32, error)
+	CanFastZero() (bool, error)
+	PRead(buf []byte, offset uint64, flags uint32) error
+	PWrite(buf []byte, offset uint64, flags uint32) error
+	Flush(flags uint32) error
+	Trim(count uint32, offset uint64, flags uint32) error
+	Zero(count uint32, offset uint64, flags uint32) error
+	Cache(count uint32, offset uint64, flags uint32) error
+	Close()
+}
+
+// Plugin has the default plugin methods.
+type Plugin struct{}
+
+func (p *Plugin) Load()       {}
+func (p *Plugin) Unload()     {}
+func (p *Plugin) DumpPlugin() {}
+func (p *Plugin) Config(key string, value string) error {
+	return PluginError{Errmsg: "unknown parameter: " + key}
+}
+func (p *Plugin) ConfigComplete() error          { return nil }
+func (p *Plugin) GetReady() error                { return nil }
+func (p *Plugin) PreConnect(readonly bool) error { return nil }
+func (p *Plugin) Open(readonly bool) (ConnectionInterface, error) {
+	return nil, PluginError{Errmsg: "the plugin has no Open method"}
+}
+
+// Connection has the default connection methods.
+type Connection struct{}
+
+var errNotSupported = PluginError{Errmsg: "not supported by this plugin", Errno: syscall.EOPNOTSUPP}
+
+func (c *Connection) GetSize() (uint64, error) {
+	return 0, PluginError{Errmsg: "the plugin has no GetSize method"}
+}
+func (c *Connection) CanWrite() (bool, error)     { return false, nil }
+func (c *Connection) CanFlush() (bool, error)     { return false, nil }
+func (c *Connection) IsRotational() (bool, error) { return false, nil }
+func (c *Connection) CanTrim() (bool, error)      { return false, nil }
+func (c *Connection) CanZero() (bool, error)      { return false, nil }
+func (c *Connection) CanMultiConn() (bool, error) { return false, nil }
+func (c *Connection) CanFUA() (uint32, error)     { return FUA_NONE, nil }
+func (c *Connection) CanCache() (uint32, error)   { return CACHE_NONE, nil }
+func (c *Connection) CanFastZero() (bool, error)  { return false, nil }
+func (c *Connection) PRead(buf []byte, offset uint64, flags uint32) error {
+	return PluginError{Errmsg: "the plugin has no PRead method"}
+}
+func (c *Connection) PWrite(buf []byte, offset uint64, flags uint32) error  { return errNotSupported }
+func (c *Connection) Flush(flags uint32) error                              { return errNotSupported }
+func (c *Connection) Trim(count uint32, offset uint64, flags uint32) error  { return errNotSupported }
+func (c *Connection) Zero(count uint32, offset uint64, flags uint32) error  { return errNotSupported }
+func (c *Connection) Cache(count uint32, offset uint64, flags uint32) error { return errNotSupported }
+func (c *Connection) Close()                                                {}
+
+var plugin PluginInterface
+
+// PluginInitialize registers the plugin; plugin_init returns its result to nbdkit.
+func PluginInitialize(name string, impl PluginInterface) unsafe.Pointer {
+	plugin = impl
+	return unsafe.Pointer(C.go_nbdkit_plugin(C.CString(name))) // the name lives as long as nbdkit
+}
+
+// Debug prints a debug message (nbdkit -v).
+func Debug(msg string) {
+	c := C.CString(msg)
+	defer C.free(unsafe.Pointer(c))
+	C.go_nbdkit_debug(c)
+}
+
+// ParseSize parses a size as nbdkit does ("1M", "512", "2G", ...).
+func ParseSize(str string) (uint64, error) {
+	c := C.CString(str)
+	defer C.free(unsafe.Pointer(c))
+	r := C.nbdkit_parse_size(c)
+	if r == -1 {
+		return 0, PluginError{Errmsg: "could not parse size: " + str, Errno: syscall.EINVAL, reported: true}
+	}
+	return uint64(r), nil
+}
+
+// fail reports err to nbdkit (nbdkit_error, and nbdkit_set_error with its errno) and gives -1.
+func fail(err error) C.int {
+	var errno syscall.Errno
+	var pe PluginError
+	if errors.As(err, &pe) {
+		errno = pe.Errno
+	} else {
+		errors.As(err, &errno)
+	}
+	if pe.reported {
+		C.go_nbdkit_error(nil, C.int(errno))
+		return -1
+	}
+	c := C.CString(err.Error())
+	defer C.free(unsafe.Pointer(c))
+	C.go_nbdkit_error(c, C.int(errno))
+	return -1
+}
+
+func status(err error) C.int {
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func conn(h C.uintptr_t) ConnectionInterface { return cgo.Handle(h).Value().(ConnectionInterface) }
+
+// bytes is a view of the C buffer nbdkit passes (valid for the call only).
+func bytes(buf unsafe.Pointer, count C.uint32_t) []byte {
+	if count == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice((*byte)(buf), int(count))
+}
+
+//export goLoad
+func goLoad() { plugin.Load() }
+
+//export goUnload
+func goUnload() { plugin.Unload() }
+
+//export goDumpPlugin
+func goDumpPlugin() { plugin.DumpPlugin() }
+
+//export goConfig
+func goConfig(key *C.char, value *C.char) C.int {
+	return status(plugin.Config(C.GoString(key), C.GoString(value)))
+}
+
+//export goConfigComplete
+func goConfigComplete() C.int { return status(plugin.ConfigComplete()) }
+
+//export goGetReady
+func goGetReady() C.int { return status(plugin.GetReady()) }
+
+//export goPreConnect
+func goPreConnect(readonly C.int) C.int { return status(plugin.PreConnect(readonly != 0)) }
+
+//export goOpen
+func goOpen(readonly C.int) C.uintptr_t {
+	c, err := plugin.Open(readonly != 0)
+	if err != nil {
+		fail(err)
+		return 0
+	}
+	if c == nil {
+		fail(PluginError{Errmsg: "Open returned no connection"})
+		return 0
+	}
+	return C.uintptr_t(cgo.NewHandle(c))
+}
+
+//export goClose
+func goClose(h C.uintptr_t) {
+	conn(h).Close()
+	cgo.Handle(h).Delete()
+}
+
+//export goGetSize
+func goGetSize(h C.uintptr_t) C.int64_t {
+	size, err := conn(h).GetSize()
+	if err != nil {
+		return C.int64_t(fail(err))
+	}
+	return C.int64_t(size)
+}
+
+//export goCan
+func goCan(h C.uintptr_t, which C.int) C.int {
+	c := conn(h)
+	var b bool
+	var v uint32
+	var err error
+	switch which {
+	case 0:
+		b, err = c.CanWrite()
+	case 1:
+		b, err = c.CanFlush()
+	case 2:
+		b, err = c.IsRotational()
+	case 3:
+		b, err = c.CanTrim()
+	case 4:
+		b, err = c.CanZero()
+	case 5:
+		b, err = c.CanMultiConn()
+	case 6:
+		v, err = c.CanFUA()
+	case 7:
+		v, err = c.CanCache()
+	case 8:
+		b, err = c.CanFastZero()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if which == 6 || which == 7 {
+		return C.int(v)
+	}
+	if b {
+		return 1
+	}
+	return 0
+}
+
+//export goPRead
+func goPRead(h C.uintptr_t, buf unsafe.Pointer, count C.uint32_t, offset C.uint64_t, flags C.uint32_t) C.int {
+	return status(conn(h).PRead(bytes(buf, count), uint64(offset), uint32(flags)))
+}
+
+//export goPWrite
+func goPWrite(h C.uintptr_t, buf unsafe.Pointer, count C.uint32_t, offset C.uint64_t, flags C.uint32_t) C.int {
+	return status(conn(h).PWrite(bytes(buf, count), uint64(offset), uint32(flags)))
+}
+
+//export goFlush
+func goFlush(h C.uintptr_t, flags C.uint32_t) C.int { return status(conn(h).Flush(uint32(flags))) }
+
+//export goTrim
+func goTrim(h C.uintptr_t, count C.uint32_t, offset C.uint64_t, flags C.uint32_t) C.int {
+	return status(conn(h).Trim(uint32(count), uint64(offset), uint32(flags)))
+}
+
+//export goZero
+func goZero(h C.uintptr_t, count C.uint32_t, offset C.uint64_t, flags C.uint32_t) C.int {
+	return status(conn(h).Zero(uint32(count), uint64(offset), uint32(flags)))
+}
+
+//export goCache
+func goCache(h C.uintptr_t, count C.uint32_t, offset C.uint64_t, flags C.uint32_t) C.int {
+	return status(conn(h).Cache(uint32(count), uint64(offset), uint32(flags)))
+}
