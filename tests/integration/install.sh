@@ -18,7 +18,8 @@ for f in bin/nbdkit bin/nbdcopy bin/nbdinfo bin/nbddump bin/nbdfuse share/man/ma
          lib/pkgconfig/nbdkit.pc lib/pkgconfig/nbdkitpp.pc lib/cmake/nbdkitpp/nbdkitppConfig.cmake \
          share/man/man1/nbdkit.1 share/man/man1/nbdkit-memory-plugin.1 share/man/man1/nbdkit-cache-filter.1 \
          share/man/man1/nbdcopy.1 share/man/man1/nbdsh.1 share/man/man3/nbdkitpp-plugin.3 bin/nbdsh \
-         share/bash-completion/completions/nbdkit share/bash-completion/completions/nbdinfo; do
+         share/bash-completion/completions/nbdkit share/bash-completion/completions/nbdinfo \
+         lib/libnbd.so.0 include/libnbd.h lib/pkgconfig/libnbd.pc share/man/man3/nbdkitpp-libnbd.3; do
   [ -e "$P/$f" ] || fail "not installed: $f"
 done
 [ -d "$P/lib/nbdkit/plugins" ] && [ -d "$P/lib/nbdkit/filters" ] || fail "plugin/filter directories not made"
@@ -90,6 +91,12 @@ g++ -std=c++20 $CXXFLAGS "$NBD_SRC/docs/examples/head_client.cc" $(pkg-config --
   fail "client does not build with pkg-config nbdkitpp"
 out=$($NK -U - memory 1M --run "$P/bin/nbdcopy $T/pattern \"\$uri\" && $T/head2 \"\$uri\" 0")
 expect_eq "$out" "size=1048576" "pkg-config-built client"
+# A libnbd program built with pkg-config libnbd runs on the installed libnbd.so.0.
+gcc -std=c11 -Wall -Werror "$NBD_SRC/bindings/c/examples/check.c" $(pkg-config --cflags --libs libnbd) -o "$T/check" ||
+  fail "a libnbd program does not build with pkg-config libnbd"
+out=$($NK -U - memory 1M --run "LD_LIBRARY_PATH=$P/lib $T/check \"\$uri\"" 2>&1) || fail "libnbd-check on the installed libnbd: $out"
+expect_contains "$out" "aio_pread x8: completed 8, freed 8, error 0, data same" "libnbd program on the installed library"
+expect_contains "$(LD_LIBRARY_PATH=$P/lib ldd "$T/check")" "$P/lib/libnbd.so.0" "the program loads the installed libnbd"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR LD_LIBRARY_PATH
 
 # Man pages: ASCII roff that groff reads without complaint, and man renders them.
