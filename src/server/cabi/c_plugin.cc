@@ -386,6 +386,11 @@ Result<const PluginInfo*> load_c_plugin(nbdkit_plugin* (*init)(), const std::str
   return &s.info;
 }
 
+namespace {
+std::string g_go_plugin;
+}
+const std::string& go_runtime_plugin() { return g_go_plugin; }
+
 std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& path) {
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) return std::nullopt;
@@ -393,6 +398,7 @@ std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& pa
     dlclose(h);
     return std::nullopt;
   }
+  if (dlsym(h, "_cgo_topofstack") || dlsym(h, "crosscall2")) g_go_plugin = path;  // built by cgo
   // Upstream loads C plugins RTLD_GLOBAL (language plugins load modules that need the
   // interpreter's symbols): promote this one, now that it is known to be one.
   dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);

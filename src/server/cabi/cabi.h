@@ -98,6 +98,9 @@ Result<const PluginInfo*> load_c_plugin(nbdkit_plugin* (*init)(), const std::str
 // For find_plugin: the record if path is a C plugin; nullopt if it is not one (not loadable,
 // or a C++ plugin), so the caller's own loader reports on it.
 std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& path);
+// The path of a loaded C plugin that carries the Go runtime (a cgo c-shared library), or "".
+// The Go runtime's threads do not survive fork, so the server must not daemonize with it.
+const std::string& go_runtime_plugin();
 
 }  // namespace nbd::server::cabi
 
