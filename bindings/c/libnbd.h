@@ -265,7 +265,8 @@ extern int64_t nbd_aio_pread_structured(struct nbd_handle *h, void *buf, size_t 
 extern int64_t nbd_aio_pwrite(struct nbd_handle *h, const void *buf, size_t count, uint64_t offset,
                               nbd_completion_callback completion_callback, uint32_t flags);
 extern int nbd_aio_disconnect(struct nbd_handle *h, uint32_t flags);
-extern int64_t nbd_aio_flush(struct nbd_handle *h, nbd_completion_callback completion_callback, uint32_t flags);
+extern int64_t nbd_aio_flush(struct nbd_handle *h, nbd_completion_callback completion_callback,
+                             uint32_t flags);
 extern int64_t nbd_aio_trim(struct nbd_handle *h, uint64_t count, uint64_t offset,
                             nbd_completion_callback completion_callback, uint32_t flags);
 extern int64_t nbd_aio_cache(struct nbd_handle *h, uint64_t count, uint64_t offset,

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // serve(): see server.h.
 #include "server/server.h"
-#include "server/cabi/cabi.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -27,6 +26,7 @@
 
 #include "common/subprocess.h"
 #include "nbd/log.h"
+#include "server/cabi/cabi.h"
 #include "server/listen.h"
 #include "server/session.h"
 
@@ -239,9 +239,10 @@ bool go_to_background(const Options& o, const Listeners& l) {
   if (o.foreground || !o.run.empty() || o.unix_socket == "-" || o.exit_with_parent || l.activated)
     return true;
   if (const std::string& go = cabi::go_runtime_plugin(); !go.empty())
-    return log::error("%s is written in Go, whose runtime does not survive nbdkit forking into the "
-                      "background: run nbdkit with -f (or --run, -U -, --exit-with-parent)",
-                      go.c_str()),
+    return log::error(
+               "%s is written in Go, whose runtime does not survive nbdkit forking into the "
+               "background: run nbdkit with -f (or --run, -U -, --exit-with-parent)",
+               go.c_str()),
            false;
   pid_t pid = fork();
   if (pid < 0) return log::error("fork: %s", std::strerror(errno)), false;
