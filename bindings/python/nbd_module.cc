@@ -106,6 +106,15 @@ Cookie submit(Pending* p, F&& issue) {
   return check(std::move(r));
 }
 
+// Starts an aio option whose callbacks p keeps alive: start(completion, p) begins it; nbd.Error
+// (and p freed) when it cannot start.
+template <class F>
+void start_option(Pending* p, F&& start) {
+  nbd::Status st = start(retire(p), p);
+  if (!st) delete p;
+  check(st);
+}
+
 // The writable bytes of an nbd.Buffer (its bytearray, kept in ._ba).
 std::span<std::byte> buffer_bytes(const py::object& buf) {
   py::buffer b = buf.attr("_ba");
@@ -275,44 +284,37 @@ PYBIND11_MODULE(_nbd, m) {
   c.def(
       "aio_opt_go",
       [](Handle& h, py::object completion) {
-        auto* p = new Pending{py::none(), py::none(), completion};
-        nbd::Status st = h.aio_opt_go(retire(p));
-        if (!st) delete p;
-        check(st);
+        start_option(new Pending{py::none(), py::none(), completion},
+                     [&](auto done, Pending*) { return h.aio_opt_go(std::move(done)); });
       },
       py::arg("completion") = py::none());
   c.def(
       "aio_opt_info",
       [](Handle& h, py::object completion) {
-        auto* p = new Pending{py::none(), py::none(), completion};
-        nbd::Status st = h.aio_opt_info(retire(p));
-        if (!st) delete p;
-        check(st);
+        start_option(new Pending{py::none(), py::none(), completion},
+                     [&](auto done, Pending*) { return h.aio_opt_info(std::move(done)); });
       },
       py::arg("completion") = py::none());
   c.def("aio_opt_abort", [](Handle& h) { check(h.aio_opt_abort()); });
   c.def(
       "aio_opt_list",
       [](Handle& h, py::object list, py::object completion) {
-        auto* p = new Pending{py::none(), list, completion};
-        nbd::client::ListCallback cb = [p](std::string_view n, std::string_view d) {
-          return notify(p->extra, std::string(n), std::string(d));
-        };
-        nbd::Status st = h.aio_opt_list(std::move(cb), retire(p));
-        if (!st) delete p;
-        check(st);
+        start_option(new Pending{py::none(), list, completion}, [&](auto done, Pending* p) {
+          return h.aio_opt_list(
+              [p](std::string_view n, std::string_view d) {
+                return notify(p->extra, std::string(n), std::string(d));
+              },
+              std::move(done));
+        });
       },
       py::arg("list"), py::arg("completion") = py::none());
   c.def(
       "aio_opt_list_meta_context",
       [](Handle& h, py::object context, py::object completion) {
-        auto* p = new Pending{py::none(), context, completion};
-        nbd::client::ContextCallback cb = [p](std::string_view n) {
-          return notify(p->extra, std::string(n));
-        };
-        nbd::Status st = h.aio_opt_list_meta_context(std::move(cb), retire(p));
-        if (!st) delete p;
-        check(st);
+        start_option(new Pending{py::none(), context, completion}, [&](auto done, Pending* p) {
+          return h.aio_opt_list_meta_context(
+              [p](std::string_view n) { return notify(p->extra, std::string(n)); }, std::move(done));
+        });
       },
       py::arg("context"), py::arg("completion") = py::none());
   c.def("opt_structured_reply", [](Handle& h) { return nogil([&] { return h.opt_structured_reply(); }); });
