@@ -124,7 +124,6 @@ nbd::client::CompletionCallback completion_of(Callbacks* r) {
     return ret;
   };
 }
-bool needs_record(const nbd_completion_callback& cb) { return cb.free != nullptr; }
 
 int status(const Status& s) {
   if (s) return 0;
@@ -166,17 +165,20 @@ void send_now(nbd_handle* h) {
   if (h->h.aio_get_direction() & LIBNBD_AIO_DIRECTION_WRITE) (void)h->h.aio_notify_write();
 }
 
-// An aio command with a completion callback, and maybe a mid-command one (set in `c`):
-// submit(done) queues it; when it fails, the callbacks are freed here.
+// An aio command: submit(done) queues it. The callbacks go into a held record when the
+// library must call a free function or a mid-command callback (which runs before the
+// completion's free); a bare completion function is kept in the command itself. When the
+// command cannot be queued, its callbacks are freed here.
 template <class Submit>
-int64_t aio(nbd_handle* h, const Callbacks& c, bool mid, Submit submit) {
-  if (!mid && !needs_record(c.completion)) {
-    auto res = submit(completion_only(c.completion), nullptr);
+int64_t aio(nbd_handle* h, const Callbacks& c, Submit submit) {
+  bool record = c.completion.free || c.chunk.callback || c.extent.callback || c.extent64.callback;
+  if (!record) {
+    auto res = submit(completion_only(c.completion));
     if (res) send_now(h);
     return cookie(res);
   }
   Callbacks* r = h->hold(c);
-  auto res = submit(completion_of(r), r);
+  auto res = submit(completion_of(r));
   if (!res)
     h->release(r);
   else
@@ -225,10 +227,19 @@ void done_with(const Cb& cb) {
 template <class Start>
 int aio_option(nbd_handle* h, const Callbacks& c, Start start) {
   Callbacks* r = h->hold(c);
-  Status s = start(completion_of(r), r);
+  Status s = start(completion_of(r));
   if (!s) h->release(r);
   return status(s);
 }
+
+// A blocking opt call that counts what its callback saw: the count, or -1; the callback freed.
+template <class Cb>
+int counted(const nbd::Result<int>& r, const Cb& cb) {
+  done_with(cb);
+  if (!r) return set_error(r.error()), -1;
+  return *r;
+}
+
 std::span<std::byte> bytes(void* buf, size_t n) { return {static_cast<std::byte*>(buf), n}; }
 std::span<const std::byte> bytes(const void* buf, size_t n) {
   return {static_cast<const std::byte*>(buf), n};
@@ -444,50 +455,37 @@ int nbd_opt_starttls(nbd_handle* h) { return boolean(h->h.opt_starttls()); }
 int nbd_opt_extended_headers(nbd_handle* h) { return boolean(h->h.opt_extended_headers()); }
 int nbd_opt_structured_reply(nbd_handle* h) { return boolean(h->h.opt_structured_reply()); }
 int nbd_opt_info(nbd_handle* h) { return status(h->h.opt_info()); }
-int nbd_opt_list(nbd_handle* h, nbd_list_callback cb) {
-  auto r = h->h.opt_list(list_fn(cb));
-  done_with(cb);
-  if (!r) return set_error(r.error()), -1;
-  return *r;
-}
+int nbd_opt_list(nbd_handle* h, nbd_list_callback cb) { return counted(h->h.opt_list(list_fn(cb)), cb); }
 int nbd_opt_list_meta_context(nbd_handle* h, nbd_context_callback cb) {
-  auto r = h->h.opt_list_meta_context(context_fn(cb));
-  done_with(cb);
-  if (!r) return set_error(r.error()), -1;
-  return *r;
+  return counted(h->h.opt_list_meta_context(context_fn(cb)), cb);
 }
 int nbd_opt_set_meta_context(nbd_handle* h, nbd_context_callback cb) {
-  auto r = h->h.opt_set_meta_context(context_fn(cb));
-  done_with(cb);
-  if (!r) return set_error(r.error()), -1;
-  return *r;
+  return counted(h->h.opt_set_meta_context(context_fn(cb)), cb);
 }
 
 int nbd_aio_opt_go(nbd_handle* h, nbd_completion_callback done) {
   Callbacks c;
   c.completion = done;
-  return aio_option(h, c, [h](auto d, Callbacks*) { return h->h.aio_opt_go(std::move(d)); });
+  return aio_option(h, c, [h](auto d) { return h->h.aio_opt_go(std::move(d)); });
 }
 int nbd_aio_opt_info(nbd_handle* h, nbd_completion_callback done) {
   Callbacks c;
   c.completion = done;
-  return aio_option(h, c, [h](auto d, Callbacks*) { return h->h.aio_opt_info(std::move(d)); });
+  return aio_option(h, c, [h](auto d) { return h->h.aio_opt_info(std::move(d)); });
 }
 int nbd_aio_opt_abort(nbd_handle* h) { return status(h->h.aio_opt_abort()); }
 int nbd_aio_opt_list(nbd_handle* h, nbd_list_callback list, nbd_completion_callback done) {
   Callbacks c;
   c.completion = done;
   c.list = list;
-  return aio_option(h, c,
-                    [h](auto d, Callbacks* r) { return h->h.aio_opt_list(list_fn(r->list), std::move(d)); });
+  return aio_option(h, c, [h, list](auto d) { return h->h.aio_opt_list(list_fn(list), std::move(d)); });
 }
 int nbd_aio_opt_list_meta_context(nbd_handle* h, nbd_context_callback ctx, nbd_completion_callback done) {
   Callbacks c;
   c.completion = done;
   c.context = ctx;
-  return aio_option(h, c, [h](auto d, Callbacks* r) {
-    return h->h.aio_opt_list_meta_context(context_fn(r->context), std::move(d));
-  });
+  return aio_option(
+      h, c, [h, ctx](auto d) { return h->h.aio_opt_list_meta_context(context_fn(ctx), std::move(d)); });
 }
 
 // ---- the export ----
@@ -590,9 +588,7 @@ int64_t nbd_aio_pread(nbd_handle* h, void* buf, size_t count, uint64_t offset, n
                       uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false, [&](auto d, Callbacks*) {
-    return h->h.aio_pread(bytes(buf, count), offset, std::move(d), flags);
-  });
+  return aio(h, c, [&](auto d) { return h->h.aio_pread(bytes(buf, count), offset, std::move(d), flags); });
 }
 int64_t nbd_aio_pread_structured(nbd_handle* h, void* buf, size_t count, uint64_t offset,
                                  nbd_chunk_callback chunk, nbd_completion_callback done, uint32_t flags) {
@@ -603,17 +599,15 @@ int64_t nbd_aio_pread_structured(nbd_handle* h, void* buf, size_t count, uint64_
     free_callbacks(c);
     return einval("nbd_aio_pread_structured: chunk_callback: NULL");
   }
-  return aio(h, c, true, [&](auto d, Callbacks* r) {
-    return h->h.aio_pread_structured(bytes(buf, count), offset, chunk_fn(r->chunk), std::move(d), flags);
+  return aio(h, c, [&](auto d) {
+    return h->h.aio_pread_structured(bytes(buf, count), offset, chunk_fn(chunk), std::move(d), flags);
   });
 }
 int64_t nbd_aio_pwrite(nbd_handle* h, const void* buf, size_t count, uint64_t offset,
                        nbd_completion_callback done, uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false, [&](auto d, Callbacks*) {
-    return h->h.aio_pwrite(bytes(buf, count), offset, std::move(d), flags);
-  });
+  return aio(h, c, [&](auto d) { return h->h.aio_pwrite(bytes(buf, count), offset, std::move(d), flags); });
 }
 int nbd_aio_disconnect(nbd_handle* h, uint32_t flags) {
   if (flags) return einval("nbd_aio_disconnect: flags: must be 0");
@@ -624,28 +618,25 @@ int nbd_aio_disconnect(nbd_handle* h, uint32_t flags) {
 int64_t nbd_aio_flush(nbd_handle* h, nbd_completion_callback done, uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false, [&](auto d, Callbacks*) { return h->h.aio_flush(std::move(d), flags); });
+  return aio(h, c, [&](auto d) { return h->h.aio_flush(std::move(d), flags); });
 }
 int64_t nbd_aio_trim(nbd_handle* h, uint64_t count, uint64_t offset, nbd_completion_callback done,
                      uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false,
-             [&](auto d, Callbacks*) { return h->h.aio_trim(count, offset, std::move(d), flags); });
+  return aio(h, c, [&](auto d) { return h->h.aio_trim(count, offset, std::move(d), flags); });
 }
 int64_t nbd_aio_cache(nbd_handle* h, uint64_t count, uint64_t offset, nbd_completion_callback done,
                       uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false,
-             [&](auto d, Callbacks*) { return h->h.aio_cache(count, offset, std::move(d), flags); });
+  return aio(h, c, [&](auto d) { return h->h.aio_cache(count, offset, std::move(d), flags); });
 }
 int64_t nbd_aio_zero(nbd_handle* h, uint64_t count, uint64_t offset, nbd_completion_callback done,
                      uint32_t flags) {
   Callbacks c;
   c.completion = done;
-  return aio(h, c, false,
-             [&](auto d, Callbacks*) { return h->h.aio_zero(count, offset, std::move(d), flags); });
+  return aio(h, c, [&](auto d) { return h->h.aio_zero(count, offset, std::move(d), flags); });
 }
 int64_t nbd_aio_block_status(nbd_handle* h, uint64_t count, uint64_t offset, nbd_extent_callback extent,
                              nbd_completion_callback done, uint32_t flags) {
@@ -656,8 +647,8 @@ int64_t nbd_aio_block_status(nbd_handle* h, uint64_t count, uint64_t offset, nbd
     free_callbacks(c);
     return einval("nbd_aio_block_status: extent_callback: NULL");
   }
-  return aio(h, c, true, [&](auto d, Callbacks* r) {
-    return h->h.aio_block_status(count, offset, extent_fn(r->extent), std::move(d), flags);
+  return aio(h, c, [&](auto d) {
+    return h->h.aio_block_status(count, offset, extent_fn(extent), std::move(d), flags);
   });
 }
 int64_t nbd_aio_block_status_64(nbd_handle* h, uint64_t count, uint64_t offset, nbd_extent64_callback extent,
@@ -669,8 +660,8 @@ int64_t nbd_aio_block_status_64(nbd_handle* h, uint64_t count, uint64_t offset, 
     free_callbacks(c);
     return einval("nbd_aio_block_status_64: extent64_callback: NULL");
   }
-  return aio(h, c, true, [&](auto d, Callbacks* r) {
-    return h->h.aio_block_status_64(count, offset, extent64_fn(r->extent64), std::move(d), flags);
+  return aio(h, c, [&](auto d) {
+    return h->h.aio_block_status_64(count, offset, extent64_fn(extent), std::move(d), flags);
   });
 }
 

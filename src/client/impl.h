@@ -225,6 +225,7 @@ struct Handle::Impl {
   ListCallback opt_list_cb;
   ContextCallback opt_context_cb;
   void finish_async_option();
+  void end_user_option();
   uint32_t opt_reply_type = 0;
   Status opt_status;  // result of the last user option
   bool tls_on = false, sr = false, ext = false;

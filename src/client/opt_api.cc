@@ -33,12 +33,17 @@ Status Handle::Impl::start_user_option(State s, OptionData data) {
     Status st = poll_handshake(start, &did);
     if (!st) break;
   }
-  // The caller's callback lives only as long as its call.
-  if (auto* l = std::get_if<ListOption>(&opt)) l->cb = nullptr;
-  if (auto* m = std::get_if<MetaOption>(&opt)) m->cb = nullptr;
-  goal = Goal::Connect;
+  end_user_option();  // the caller's callback lives only as long as its call
   if (state == State::Dead) return last_error();
   return opt_status;
+}
+
+// A user option has ended: back to the automatic goal, and its state no longer points at
+// the caller's list callback.
+void Handle::Impl::end_user_option() {
+  goal = Goal::Connect;
+  if (auto* l = std::get_if<ListOption>(&opt)) l->cb = nullptr;
+  if (auto* m = std::get_if<MetaOption>(&opt)) m->cb = nullptr;
 }
 
 // An aio_opt_* option has ended (replies in, or the handle died): its callback, then its
@@ -46,9 +51,7 @@ Status Handle::Impl::start_user_option(State s, OptionData data) {
 void Handle::Impl::finish_async_option() {
   if (!opt_async) return;
   opt_async = false;
-  goal = Goal::Connect;
-  if (auto* l = std::get_if<ListOption>(&opt)) l->cb = nullptr;
-  if (auto* m = std::get_if<MetaOption>(&opt)) m->cb = nullptr;
+  end_user_option();
   int err = state == State::Dead ? (errnum ? errnum : EIO) : opt_status ? 0 : opt_status.error().errnum;
   CompletionCallback done = std::move(opt_done);
   opt_done = nullptr;
