@@ -16,7 +16,7 @@ export CGO_CFLAGS="-I$NBD_SRC/bindings/c -I$NBD_SRC/include" CGO_LDFLAGS="-L$OUR
 export GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local
 (cd "$NBD_SRC/bindings/go/examples" && go vet ./... && go build -o "$T/info" ./info &&
   go build -buildmode=c-shared -o "$T/nbdkit-disk-plugin.so" ./disk) || fail "go build"
-ldd "$T/info" | grep -q "libnbd.so.0 => $OURLIB/libnbd.so.0" || fail "the example does not link our libnbd.so.0"
+expect_contains "$(ldd "$T/info")" "libnbd.so.0 => $OURLIB/libnbd.so.0" "the example links our libnbd.so.0"
 
 out=$("$NBDKIT" -U - memory 1M --run "$T/info \"\$uri\"") || fail "the Go example failed: $out"
 expect_eq "$out" 'library nbdkit++, size 1048576
