@@ -29,6 +29,7 @@
 #include "server/cabi/cabi.h"
 #include "server/listen.h"
 #include "server/session.h"
+#include "server/threads.h"
 
 namespace nbd::server {
 namespace {
@@ -192,7 +193,7 @@ int accept_loop(ServerContext& ctx, const Listeners& l, Subprocess* run, Clients
       log::debug("accepted connection");
       uint64_t id = next_id++;
       clients.add(id, fd);
-      std::thread([&ctx, &clients, fd, id] {
+      ServerThread([&ctx, &clients, fd, id] {
         {
           Session s(ctx, fd, fd, id);
           s.run();

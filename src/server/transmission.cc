@@ -87,6 +87,7 @@ Status Transmitter::run_inline(const Request& r) {
     mark_stale_ = false;
   }
   ws_.call_slow = false;
+  ++inline_calls_;
   NBD_TRY(execute(ws_, r, payload));
   if (in_place) io_.consume(payload.size());
   if (!ws_.call_slow) return ok();
@@ -94,6 +95,10 @@ Status Transmitter::run_inline(const Request& r) {
     mark_stale_ = true;  // preempted, not blocked: look again from here
     return ok();
   }
+  bool again = last_slow_ != 0 && inline_calls_ - last_slow_ <= kSlowCallWindow;
+  last_slow_ = inline_calls_;
+  mark_stale_ = true;
+  if (!again && ws_.call_ns < kLongCallNs) return ok();  // a hiccup, unless another follows
   log::debug("%s took %lld us: handing requests to %u worker threads", command_name(r.type),
              static_cast<long long>(ws_.call_ns / 1000), ctx_.opts.threads);
   offload_ = true;

@@ -19,6 +19,7 @@
 #include "server/io.h"
 #include "server/reply_writer.h"
 #include "server/session.h"
+#include "server/threads.h"
 #include "server/validate.h"
 
 namespace nbd::server {
@@ -67,6 +68,13 @@ constexpr size_t kKeepBufferBytes = 4 * 1024 * 1024;
 // voluntarily (I/O, sleep, a lock) means the plugin blocks: offload to workers. Being
 // preempted on a busy machine is an involuntary switch and does not count.
 constexpr int64_t kSlowCallNs = 1'000'000;
+// One such call among many fast ones is a hiccup, not a plugin that waits: a major page fault,
+// or a Go plugin's runtime taking its thread off the CPU for a moment (it preempts a thread
+// that has run Go code for 10 ms, fast calls included). Requests go to the workers at the
+// second slow call within kSlowCallWindow inline calls, or at once if a call took
+// kLongCallNs: moving a Go plugin's fast connections to workers multiplied their cost by five.
+constexpr uint64_t kSlowCallWindow = 256;
+constexpr int64_t kLongCallNs = 20'000'000;
 // This thread's voluntary context switches so far.
 long voluntary_switches();
 
@@ -133,6 +141,8 @@ class Transmitter {
   long switches_mark_ = 0;
   uint64_t mark_reads_ = ~uint64_t(0);
   bool mark_stale_ = true;
+  uint64_t inline_calls_ = 0;  // run by the reader so far
+  uint64_t last_slow_ = 0;     // inline_calls_ at the last slow call that blocked (0: none)
 
   std::mutex mu_;
   std::condition_variable job_cv_, space_cv_;
@@ -141,7 +151,7 @@ class Transmitter {
   size_t in_flight_ = 0, max_in_flight_ = 0;
   uint64_t in_flight_bytes_ = 0;  // bounded by kMaxInFlightBytes (transmission.cc)
   bool stop_ = false;
-  std::vector<std::thread> threads_;
+  std::vector<ServerThread> threads_;
 };
 
 template <class F>

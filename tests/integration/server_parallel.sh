@@ -3,7 +3,7 @@
 # labels: asan
 # Thread models: under "parallel" a blocking plugin call moves the connection to worker
 # threads, so a quick write overtakes a slow read on the same connection; with -t 1 (one
-# request at a time) it cannot. Also 64 concurrent clients and 1000 sequential connections.
+# request at a time) it cannot. An isolated short stall does not move it. Also 64 concurrent clients and 1000 sequential connections.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
 
@@ -46,6 +46,26 @@ expect_eq "$out" "0000000000100000" "pattern data read by the slow reader"
 if grep -q "handing requests" "$T/slow.log"; then fail "a blocked reply write moved the connection to workers"; fi
 grep -q "handing requests" <("$NBDKIT" -v -U - --filter=delay memory 1M delay-read=1 --run "/usr/bin/python3 $T/order.py" 2>&1) ||
   fail "the slow plugin did not move the connection to workers (the check above cannot fail)"
+
+# One short blocking call among fast ones is a hiccup (a page fault, a Go plugin's runtime
+# stall) and leaves the connection on the reader; a second within 256 calls moves it.
+cat >"$T/hiccup.py" <<'PY'
+import os, sys, nbd
+h = nbd.NBD()
+h.connect_uri(os.environ["uri"])
+for i in range(int(sys.argv[1])):
+    h.pread(512, 0)                  # 5 ms each (rdelay)
+for j in range(300):
+    h.pwrite(bytes([j % 256]) * 512, 4096)
+print(h.pread(512, 4096)[:1].hex())  # slow too, but 300 calls on
+h.shutdown()
+PY
+out=$("$NBDKIT" -v -U - --filter=delay memory 1M rdelay=5ms --run "/usr/bin/python3 $T/hiccup.py 1" 2>"$T/hiccup1.log")
+expect_eq "$out" "2b" "the last write read back after one slow read"
+if grep -q "handing requests" "$T/hiccup1.log"; then fail "one 5 ms read moved the connection to workers"; fi
+out=$("$NBDKIT" -v -U - --filter=delay memory 1M rdelay=5ms --run "/usr/bin/python3 $T/hiccup.py 2" 2>"$T/hiccup2.log")
+expect_eq "$out" "2b" "the last write read back after two slow reads"
+grep -q "handing requests" "$T/hiccup2.log" || fail "two 5 ms reads in a row did not move the connection to workers"
 
 # 64 concurrent clients, each writing and reading back its own region.
 start_server "$T/sock" memory 64M

@@ -24,12 +24,15 @@ struct nbdkit_plugin *go_nbdkit_plugin(char *name);
 void go_nbdkit_error(const char *msg, int err);
 void go_nbdkit_debug(const char *msg);
 int64_t nbdkit_parse_size(const char *str);
+void go_nbdkit_run_thread(uintptr_t fn, uintptr_t arg);
 */
 import "C"
 
 import (
 	"errors"
+	"runtime"
 	"runtime/cgo"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -196,6 +199,55 @@ func bytes(buf unsafe.Pointer, count C.uint32_t) []byte {
 		return []byte{}
 	}
 	return unsafe.Slice((*byte)(buf), int(count))
+}
+
+// Server threads started through goSpawnThread, and the Ps (GOMAXPROCS) added for them.
+var (
+	threadsMu  sync.Mutex
+	threads    int
+	extraProcs int
+	baseProcs  int
+)
+
+const minExtraProcs = 16
+
+// addThreads keeps a P for each server thread: a thread blocked in nbdkit (waiting for a
+// request) holds the P of its last call into Go, and a call from a thread that finds no idle P
+// waits for the runtime's monitor to take one back (tens of µs to ms). GOMAXPROCS is the
+// cores (or $GOMAXPROCS) plus room for the server threads: 16 to start with (a few
+// connections' reader threads), then grown by doubling and shrunk when under a quarter is
+// used. Each change stops the world, and a call into Go that meets the stop waits for it.
+func addThreads(delta int) {
+	threadsMu.Lock()
+	defer threadsMu.Unlock()
+	if baseProcs == 0 {
+		baseProcs = runtime.GOMAXPROCS(0)
+	}
+	threads += delta
+	if threads > extraProcs || (threads*4 < extraProcs && extraProcs > minExtraProcs) {
+		extraProcs = 2 * threads
+		if extraProcs < minExtraProcs {
+			extraProcs = minExtraProcs
+		}
+		if baseProcs+extraProcs > 1024 {
+			extraProcs = 1024 - baseProcs
+		}
+		runtime.GOMAXPROCS(baseProcs + extraProcs)
+	}
+}
+
+// goSpawnThread starts a server thread (nbdkitpp_spawn_thread in plugin.c) on a goroutine
+// locked to its own OS thread for good: the thread ends with the goroutine when fn returns.
+//
+//export goSpawnThread
+func goSpawnThread(fn C.uintptr_t, arg C.uintptr_t) C.int {
+	addThreads(1)
+	go func() {
+		defer addThreads(-1)
+		runtime.LockOSThread()
+		C.go_nbdkit_run_thread(fn, arg)
+	}()
+	return 0
 }
 
 //export goLoad

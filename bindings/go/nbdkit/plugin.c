@@ -15,6 +15,14 @@ void go_nbdkit_error(const char *msg, int err) {
 }
 void go_nbdkit_debug(const char *msg) { nbdkit_debug("%s", msg); }
 
+/* nbdkit++ starts its connection and worker threads through this (nbdkit++'s extension to
+ * the C plugin ABI; upstream's nbdkit does not look for it): they are then threads of the Go
+ * runtime, and the plugin's calls into Go from them do not attach a foreign thread each time. */
+int nbdkitpp_spawn_thread(void (*fn)(void *), void *arg) {
+  return goSpawnThread((uintptr_t)fn, (uintptr_t)arg);
+}
+void go_nbdkit_run_thread(uintptr_t fn, uintptr_t arg) { ((void (*)(void *))fn)((void *)arg); }
+
 static void w_load(void) { goLoad(); }
 static void w_unload(void) { goUnload(); }
 static void w_dump_plugin(void) { goDumpPlugin(); }

@@ -388,8 +388,11 @@ Result<const PluginInfo*> load_c_plugin(nbdkit_plugin* (*init)(), const std::str
 
 namespace {
 std::string g_go_plugin;
-}
+ThreadSpawner g_spawner = nullptr;
+}  // namespace
 const std::string& go_runtime_plugin() { return g_go_plugin; }
+ThreadSpawner thread_spawner() { return g_spawner; }
+void set_thread_spawner_for_test(ThreadSpawner spawner) { g_spawner = spawner; }
 
 std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& path) {
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -399,6 +402,7 @@ std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& pa
     return std::nullopt;
   }
   if (dlsym(h, "_cgo_topofstack") || dlsym(h, "crosscall2")) g_go_plugin = path;  // built by cgo
+  if (void* spawn = dlsym(h, "nbdkitpp_spawn_thread")) g_spawner = reinterpret_cast<ThreadSpawner>(spawn);
   // Upstream loads C plugins RTLD_GLOBAL (language plugins load modules that need the
   // interpreter's symbols): promote this one, now that it is known to be one.
   dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);

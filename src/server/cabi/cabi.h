@@ -101,6 +101,15 @@ std::optional<Result<const PluginInfo*>> try_load_c_plugin(const std::string& pa
 // The path of a loaded C plugin that carries the Go runtime (a cgo c-shared library), or "".
 // The Go runtime's threads do not survive fork, so the server must not daemonize with it.
 const std::string& go_runtime_plugin();
+// What a C plugin may export as `nbdkitpp_spawn_thread` (nbdkit++'s extension to the C plugin
+// ABI): start a thread that runs fn(arg) once and then ends; return 0 if it did, -1 if not.
+// The server then starts its connection and worker threads through it (server/threads.h).
+// Go plugins export it so those threads belong to the Go runtime: a call into Go from a thread
+// the runtime does not know attaches and detaches the thread each time (needm/dropm, several
+// system calls). nullptr when the plugin has none.
+using ThreadSpawner = int (*)(void (*fn)(void*), void* arg);
+ThreadSpawner thread_spawner();
+void set_thread_spawner_for_test(ThreadSpawner spawner);
 
 }  // namespace nbd::server::cabi
 
