@@ -37,20 +37,32 @@ import (
 	"unsafe"
 )
 
-// Request flags and can_fua/can_cache values, as nbdkit's.
+// Constants with upstream's names: request flags, CanFUA/CanCache values, thread models and
+// extent types, as nbdkit's C values.
 const (
-	FLAG_MAY_TRIM  = uint32(1 << 0)
-	FLAG_FUA       = uint32(1 << 1)
-	FLAG_REQ_ONE   = uint32(1 << 2)
-	FLAG_FAST_ZERO = uint32(1 << 3)
+	ThreadModelSerializeConnections = uint32(0)
+	ThreadModelSerializeAllRequests = uint32(1)
+	ThreadModelSerializeRequests    = uint32(2)
+	ThreadModelParallel             = uint32(3)
 
-	FUA_NONE    = uint32(0)
-	FUA_EMULATE = uint32(1)
-	FUA_NATIVE  = uint32(2)
+	FlagMayTrim  = uint32(1 << 0)
+	FlagFUA      = uint32(1 << 1)
+	FlagReqOne   = uint32(1 << 2)
+	FlagFastZero = uint32(1 << 3)
 
-	CACHE_NONE    = uint32(0)
-	CACHE_EMULATE = uint32(1)
-	CACHE_NATIVE  = uint32(2)
+	FUANone    = uint32(0)
+	FUAEmulate = uint32(1)
+	FUANative  = uint32(2)
+
+	CacheNone    = uint32(0)
+	CacheEmulate = uint32(1)
+	CacheNative  = uint32(2)
+
+	ExtentHole = uint32(1 << 0)
+	ExtentZero = uint32(1 << 1)
+
+	// APIVersion is the C plugin API version the package speaks (NBDKIT_API_VERSION).
+	APIVersion = uint32(2)
 )
 
 // PluginError is an error with the errno the client gets (EIO if 0).
@@ -60,7 +72,8 @@ type PluginError struct {
 	reported bool // nbdkit has logged it already (ParseSize)
 }
 
-func (e PluginError) Error() string { return e.Errmsg }
+func (e PluginError) Error() string  { return e.Errmsg }
+func (e PluginError) String() string { return e.Errmsg }
 
 // PluginInterface is what a plugin type implements; embed Plugin for the defaults.
 type PluginInterface interface {
@@ -126,8 +139,8 @@ func (c *Connection) IsRotational() (bool, error) { return false, nil }
 func (c *Connection) CanTrim() (bool, error)      { return false, nil }
 func (c *Connection) CanZero() (bool, error)      { return false, nil }
 func (c *Connection) CanMultiConn() (bool, error) { return false, nil }
-func (c *Connection) CanFUA() (uint32, error)     { return FUA_NONE, nil }
-func (c *Connection) CanCache() (uint32, error)   { return CACHE_NONE, nil }
+func (c *Connection) CanFUA() (uint32, error)     { return FUANone, nil }
+func (c *Connection) CanCache() (uint32, error)   { return CacheNone, nil }
 func (c *Connection) CanFastZero() (bool, error)  { return false, nil }
 func (c *Connection) PRead(buf []byte, offset uint64, flags uint32) error {
 	return PluginError{Errmsg: "the plugin has no PRead method"}
@@ -146,6 +159,17 @@ func PluginInitialize(name string, impl PluginInterface) unsafe.Pointer {
 	plugin = impl
 	return unsafe.Pointer(C.go_nbdkit_plugin(C.CString(name))) // the name lives as long as nbdkit
 }
+
+// Error reports an error message (nbdkit_error); a method that fails returns an error instead,
+// which the package reports.
+func Error(msg string) {
+	c := C.CString(msg)
+	defer C.free(unsafe.Pointer(c))
+	C.go_nbdkit_error(c, 0)
+}
+
+// SetError sets the errno the client gets for the failing call (nbdkit_set_error).
+func SetError(err syscall.Errno) { C.go_nbdkit_error(nil, C.int(err)) }
 
 // Debug prints a debug message (nbdkit -v).
 func Debug(msg string) {

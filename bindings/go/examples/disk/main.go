@@ -62,7 +62,7 @@ func (c *DiskConnection) CanWrite() (bool, error)     { return true, nil }
 
 // A RAM disk has nothing to flush: FUA and flush are done as soon as the write is.
 func (c *DiskConnection) CanFlush() (bool, error)  { return true, nil }
-func (c *DiskConnection) CanFUA() (uint32, error)  { return nbdkit.FUA_NATIVE, nil }
+func (c *DiskConnection) CanFUA() (uint32, error)  { return nbdkit.FUANative, nil }
 func (c *DiskConnection) Flush(flags uint32) error { return nil }
 
 func (c *DiskConnection) PRead(buf []byte, offset uint64, flags uint32) error {
