@@ -3,10 +3,10 @@
 // done flag so both kinds join alike.
 #include "server/threads.h"
 
-#include "server/cabi/cabi.h"
-
 #include <condition_variable>
 #include <mutex>
+
+#include "server/cabi/cabi.h"
 
 namespace nbd::server {
 

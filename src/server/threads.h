@@ -10,8 +10,8 @@
 
 namespace nbd::server {
 
-// A thread that runs one function. Without the plugin's spawner (cabi::thread_spawner()) it is a std::thread; with one, join()
-// waits for the function to return (the thread then ends in the plugin's runtime). Movable;
+// A thread that runs one function. Without the plugin's spawner (cabi::thread_spawner()) it is a std::thread;
+// with one, join() waits for the function to return (the thread then ends in the plugin's runtime). Movable;
 // destroying a thread not joined detaches it.
 class ServerThread {
  public:

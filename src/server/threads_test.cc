@@ -73,7 +73,9 @@ TEST(ServerThread, RunsOnTheSpawnersThreadAndJoinWaitsForTheFunction) {
 TEST(ServerThread, DetachedThreadKeepsWhatItCaptured) {
   SpawnerScope scope(counting_spawner);
   std::atomic<int> value{0};
-  { ServerThread([&value, v = std::vector<int>(1000, 7)] { value = v[999]; }).detach(); }
+  {
+    ServerThread([&value, v = std::vector<int>(1000, 7)] { value = v[999]; }).detach();
+  }
   while (value.load() == 0) std::this_thread::yield();
   EXPECT_EQ(value.load(), 7);
 }
