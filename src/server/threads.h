@@ -10,12 +10,11 @@
 
 namespace nbd::server {
 
-// A thread that runs one function. Without the plugin's spawner (cabi::thread_spawner()) it is a std::thread;
-// with one, join() waits for the function to return (the thread then ends in the plugin's runtime). Movable;
-// destroying a thread not joined detaches it.
+// A thread that runs one function. Without the plugin's spawner (cabi::thread_spawner()) it
+// is a std::thread; with one, join() waits for the function to return (the thread then ends
+// in the plugin's runtime). Movable; destroying a thread not joined detaches it.
 class ServerThread {
  public:
-  ServerThread() = default;
   explicit ServerThread(std::function<void()> fn);
   ServerThread(ServerThread&&) noexcept = default;
   ServerThread& operator=(ServerThread&&) = delete;

@@ -3,7 +3,8 @@
 # labels: asan
 # Thread models: under "parallel" a blocking plugin call moves the connection to worker
 # threads, so a quick write overtakes a slow read on the same connection; with -t 1 (one
-# request at a time) it cannot. An isolated short stall does not move it. Also 64 concurrent clients and 1000 sequential connections.
+# request at a time) it cannot. An isolated short stall does not move it. Also 64 concurrent
+# clients and 1000 sequential connections.
 source "$NBD_SRC/tests/lib.sh"
 require_bin nbdkit
 
