@@ -3,12 +3,19 @@
 // done flag so both kinds join alike.
 #include "server/threads.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
 #include "server/cabi/cabi.h"
 
 namespace nbd::server {
+
+namespace {
+// The spawner hands the State over through code no sanitizer sees (the Go runtime's
+// scheduler): a release before the hand-off and an acquire after it say what it orders.
+std::atomic<uint64_t> g_handoffs{0};
+}  // namespace
 
 struct ServerThread::State {
   std::function<void()> fn;
@@ -17,6 +24,7 @@ struct ServerThread::State {
   bool done = false;
 
   static void run(void* p) {
+    (void)g_handoffs.load(std::memory_order_acquire);
     // The thread's own reference: the State outlives a detached or destroyed ServerThread.
     std::shared_ptr<State> self(std::move(*static_cast<std::shared_ptr<State>*>(p)));
     delete static_cast<std::shared_ptr<State>*>(p);
@@ -35,6 +43,7 @@ ServerThread::ServerThread(std::function<void()> fn) {
     state_ = std::make_shared<State>();
     state_->fn = std::move(fn);
     auto* ref = new std::shared_ptr<State>(state_);
+    g_handoffs.fetch_add(1, std::memory_order_release);
     if (spawn(&State::run, ref) == 0) return;
     fn = std::move(state_->fn);
     delete ref;
