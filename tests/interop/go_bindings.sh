@@ -23,6 +23,8 @@ expect_eq "$out" 'library nbdkit++, size 1048576
 read back: "hello from Go"
 base:allocation at 0: [32768 0 1015808 3]
 aio: 8 completed, data same: true
+event loop: peeked true, retired true true, zeroed true, ready true
+peek with nothing in flight: invalid argument
 read past the end: invalid argument' "the Go example's output"
 
 # Negative: nothing listening.

@@ -546,3 +546,130 @@ func (h *Libnbd) Poll(timeout int) (uint, error) {
 	}
 	return uint(r), nil
 }
+
+type AioFlushOptargs = AioPreadOptargs
+type AioTrimOptargs = AioPreadOptargs
+type AioZeroOptargs = AioPreadOptargs
+type AioCacheOptargs = AioPreadOptargs
+
+// AioFlush queues a flush.
+func (h *Libnbd) AioFlush(optargs *AioFlushOptargs) (uint64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_flush")
+	}
+	cb, f := optargs.parts()
+	return cookie("aio_flush", C.nbd_aio_flush(h.h, cb, f))
+}
+
+// AioTrim queues a trim of [offset, offset+count).
+func (h *Libnbd) AioTrim(count uint64, offset uint64, optargs *AioTrimOptargs) (uint64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_trim")
+	}
+	cb, f := optargs.parts()
+	return cookie("aio_trim", C.nbd_aio_trim(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+}
+
+// AioZero queues writing zeroes to [offset, offset+count).
+func (h *Libnbd) AioZero(count uint64, offset uint64, optargs *AioZeroOptargs) (uint64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_zero")
+	}
+	cb, f := optargs.parts()
+	return cookie("aio_zero", C.nbd_aio_zero(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+}
+
+// AioCache queues a cache (prefetch) of [offset, offset+count).
+func (h *Libnbd) AioCache(count uint64, offset uint64, optargs *AioCacheOptargs) (uint64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_cache")
+	}
+	cb, f := optargs.parts()
+	return cookie("aio_cache", C.nbd_aio_cache(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+}
+
+// AioPeekCommandCompleted is the cookie of a completed command not yet retired.
+func (h *Libnbd) AioPeekCommandCompleted() (uint64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_peek_command_completed")
+	}
+	return cookie("aio_peek_command_completed", C.nbd_aio_peek_command_completed(h.h))
+}
+
+// ---- running the state machine from the caller's own event loop ----
+
+// AioGetFd is the socket to poll.
+func (h *Libnbd) AioGetFd() (int, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_get_fd")
+	}
+	r := C.nbd_aio_get_fd(h.h)
+	if r == -1 {
+		return 0, getError("aio_get_fd")
+	}
+	return int(r), nil
+}
+
+// AioGetDirection says what to poll the socket for: AIO_DIRECTION_READ and/or _WRITE.
+func (h *Libnbd) AioGetDirection() (uint, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle("aio_get_direction")
+	}
+	return uint(C.nbd_aio_get_direction(h.h)), nil
+}
+
+// AioNotifyRead tells the handle its socket is readable.
+func (h *Libnbd) AioNotifyRead() error {
+	defer lockThread()()
+	if h.h == nil {
+		return closedHandle("aio_notify_read")
+	}
+	return h.status("aio_notify_read", C.nbd_aio_notify_read(h.h))
+}
+
+// AioNotifyWrite tells the handle its socket is writable.
+func (h *Libnbd) AioNotifyWrite() error {
+	defer lockThread()()
+	if h.h == nil {
+		return closedHandle("aio_notify_write")
+	}
+	return h.status("aio_notify_write", C.nbd_aio_notify_write(h.h))
+}
+
+// The connection's state.
+func (h *Libnbd) state(op string, f func(*C.struct_nbd_handle) C.int) (bool, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return false, closedHandle(op)
+	}
+	return h.boolean(op, f(h.h))
+}
+
+func (h *Libnbd) AioIsCreated() (bool, error) {
+	return h.state("aio_is_created", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_created(c) })
+}
+func (h *Libnbd) AioIsConnecting() (bool, error) {
+	return h.state("aio_is_connecting", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_connecting(c) })
+}
+func (h *Libnbd) AioIsNegotiating() (bool, error) {
+	return h.state("aio_is_negotiating", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_negotiating(c) })
+}
+func (h *Libnbd) AioIsReady() (bool, error) {
+	return h.state("aio_is_ready", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_ready(c) })
+}
+func (h *Libnbd) AioIsProcessing() (bool, error) {
+	return h.state("aio_is_processing", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_processing(c) })
+}
+func (h *Libnbd) AioIsDead() (bool, error) {
+	return h.state("aio_is_dead", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_dead(c) })
+}
+func (h *Libnbd) AioIsClosed() (bool, error) {
+	return h.state("aio_is_closed", func(c *C.struct_nbd_handle) C.int { return C.nbd_aio_is_closed(c) })
+}

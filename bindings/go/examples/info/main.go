@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
 
-// info URI: the blog's client example: size, a write, a read back, block status, and eight
-// reads in flight at once.
+// info URI: the blog's client example: size, a write, a read back, block status, eight
+// reads in flight at once, and a zero and a flush run from the program's own event loop.
 package main
 
 import (
 	"bytes"
 	"fmt"
 	"os"
+	"syscall"
 
 	"libguestfs.org/libnbd"
 )
@@ -66,6 +67,44 @@ func main() {
 		bufs[i].Free()
 	}
 	fmt.Printf("aio: %d completed, data same: %v\n", done, same)
+
+	// The program's own event loop: select(2) on the handle's socket, then notify the handle.
+	if err := h.Pwrite(data, 0, nil); err != nil {
+		panic(err)
+	}
+	zc, _ := h.AioZero(uint64(len(data)), 0, nil)
+	fc, _ := h.AioFlush(nil)
+	fd, _ := h.AioGetFd()
+	for n, _ := h.AioInFlight(); n > 0; n, _ = h.AioInFlight() {
+		dir, _ := h.AioGetDirection()
+		var r, w syscall.FdSet
+		bit := int64(1) << (uint(fd) % 64)
+		if dir&libnbd.AIO_DIRECTION_READ != 0 {
+			r.Bits[fd/64] |= bit
+		}
+		if dir&libnbd.AIO_DIRECTION_WRITE != 0 {
+			w.Bits[fd/64] |= bit
+		}
+		if _, err := syscall.Select(fd+1, &r, &w, nil, nil); err != nil && err != syscall.EINTR {
+			panic(err)
+		}
+		if r.Bits[fd/64]&bit != 0 {
+			h.AioNotifyRead()
+		}
+		if w.Bits[fd/64]&bit != 0 {
+			h.AioNotifyWrite()
+		}
+	}
+	peeked, _ := h.AioPeekCommandCompleted()
+	zok, _ := h.AioCommandCompleted(zc)
+	fok, _ := h.AioCommandCompleted(fc)
+	h.Pread(back, 0, nil)
+	ready, _ := h.AioIsReady()
+	fmt.Printf("event loop: peeked %v, retired %v %v, zeroed %v, ready %v\n",
+		peeked == zc || peeked == fc, zok, fok, bytes.Equal(back, make([]byte, len(back))), ready)
+	if _, err := h.AioPeekCommandCompleted(); err != nil {
+		fmt.Printf("peek with nothing in flight: %s\n", err.(*libnbd.LibnbdError).Errno)
+	}
 
 	if err := h.Pread(back, size, nil); err != nil {
 		e := err.(*libnbd.LibnbdError)
