@@ -122,6 +122,19 @@ func (h *Libnbd) status(op string, r C.int) error {
 	return nil
 }
 
+// A call returning a number or -1 on error, on an open handle.
+func (h *Libnbd) number(op string, call func(*C.struct_nbd_handle) int64) (int64, error) {
+	defer lockThread()()
+	if h.h == nil {
+		return 0, closedHandle(op)
+	}
+	r := call(h.h)
+	if r == -1 {
+		return 0, getError(op)
+	}
+	return r, nil
+}
+
 func (h *Libnbd) boolean(op string, r C.int) (bool, error) {
 	defer lockThread()()
 	if r == -1 {
@@ -277,15 +290,8 @@ func (h *Libnbd) ConnectSystemdSocketActivation(cmd []string) error {
 // ---- the export ----
 
 func (h *Libnbd) GetSize() (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("get_size")
-	}
-	r := C.nbd_get_size(h.h)
-	if r == -1 {
-		return 0, getError("get_size")
-	}
-	return uint64(r), nil
+	r, err := h.number("get_size", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_get_size(c)) })
+	return uint64(r), err
 }
 
 func (h *Libnbd) IsReadOnly() (bool, error) {
@@ -494,24 +500,29 @@ func cookie(op string, r C.int64_t) (uint64, error) {
 	return uint64(r), nil
 }
 
-// AioPread queues a read into buf; the cookie identifies it.
-func (h *Libnbd) AioPread(buf AioBuffer, offset uint64, optargs *AioPreadOptargs) (uint64, error) {
+// One aio command: the closed-handle check, the optargs' callback and flags, the cookie.
+func (h *Libnbd) aio(op string, o *AioPreadOptargs,
+	call func(*C.struct_nbd_handle, C.nbd_completion_callback, C.uint32_t) C.int64_t) (uint64, error) {
 	defer lockThread()()
 	if h.h == nil {
-		return 0, closedHandle("aio_pread")
+		return 0, closedHandle(op)
 	}
-	cb, f := optargs.parts()
-	return cookie("aio_pread", C.nbd_aio_pread(h.h, buf.P, C.size_t(buf.Size), C.uint64_t(offset), cb, f))
+	cb, f := o.parts()
+	return cookie(op, call(h.h, cb, f))
+}
+
+// AioPread queues a read into buf; the cookie identifies it.
+func (h *Libnbd) AioPread(buf AioBuffer, offset uint64, optargs *AioPreadOptargs) (uint64, error) {
+	return h.aio("aio_pread", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_pread(c, buf.P, C.size_t(buf.Size), C.uint64_t(offset), cb, f)
+	})
 }
 
 // AioPwrite queues a write of buf.
 func (h *Libnbd) AioPwrite(buf AioBuffer, offset uint64, optargs *AioPwriteOptargs) (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_pwrite")
-	}
-	cb, f := optargs.parts()
-	return cookie("aio_pwrite", C.nbd_aio_pwrite(h.h, buf.P, C.size_t(buf.Size), C.uint64_t(offset), cb, f))
+	return h.aio("aio_pwrite", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_pwrite(c, buf.P, C.size_t(buf.Size), C.uint64_t(offset), cb, f)
+	})
 }
 
 func (h *Libnbd) AioCommandCompleted(cookie uint64) (bool, error) {
@@ -523,28 +534,14 @@ func (h *Libnbd) AioCommandCompleted(cookie uint64) (bool, error) {
 }
 
 func (h *Libnbd) AioInFlight() (uint, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_in_flight")
-	}
-	r := C.nbd_aio_in_flight(h.h)
-	if r == -1 {
-		return 0, getError("aio_in_flight")
-	}
-	return uint(r), nil
+	r, err := h.number("aio_in_flight", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_aio_in_flight(c)) })
+	return uint(r), err
 }
 
 // Poll runs the state machine for up to timeout ms (-1: until something happens).
 func (h *Libnbd) Poll(timeout int) (uint, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("poll")
-	}
-	r := C.nbd_poll(h.h, C.int(timeout))
-	if r == -1 {
-		return 0, getError("poll")
-	}
-	return uint(r), nil
+	r, err := h.number("poll", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_poll(c, C.int(timeout))) })
+	return uint(r), err
 }
 
 type AioFlushOptargs = AioPreadOptargs
@@ -554,42 +551,30 @@ type AioCacheOptargs = AioPreadOptargs
 
 // AioFlush queues a flush.
 func (h *Libnbd) AioFlush(optargs *AioFlushOptargs) (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_flush")
-	}
-	cb, f := optargs.parts()
-	return cookie("aio_flush", C.nbd_aio_flush(h.h, cb, f))
+	return h.aio("aio_flush", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_flush(c, cb, f)
+	})
 }
 
 // AioTrim queues a trim of [offset, offset+count).
 func (h *Libnbd) AioTrim(count uint64, offset uint64, optargs *AioTrimOptargs) (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_trim")
-	}
-	cb, f := optargs.parts()
-	return cookie("aio_trim", C.nbd_aio_trim(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+	return h.aio("aio_trim", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_trim(c, C.uint64_t(count), C.uint64_t(offset), cb, f)
+	})
 }
 
 // AioZero queues writing zeroes to [offset, offset+count).
 func (h *Libnbd) AioZero(count uint64, offset uint64, optargs *AioZeroOptargs) (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_zero")
-	}
-	cb, f := optargs.parts()
-	return cookie("aio_zero", C.nbd_aio_zero(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+	return h.aio("aio_zero", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_zero(c, C.uint64_t(count), C.uint64_t(offset), cb, f)
+	})
 }
 
 // AioCache queues a cache (prefetch) of [offset, offset+count).
 func (h *Libnbd) AioCache(count uint64, offset uint64, optargs *AioCacheOptargs) (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_cache")
-	}
-	cb, f := optargs.parts()
-	return cookie("aio_cache", C.nbd_aio_cache(h.h, C.uint64_t(count), C.uint64_t(offset), cb, f))
+	return h.aio("aio_cache", optargs, func(c *C.struct_nbd_handle, cb C.nbd_completion_callback, f C.uint32_t) C.int64_t {
+		return C.nbd_aio_cache(c, C.uint64_t(count), C.uint64_t(offset), cb, f)
+	})
 }
 
 // AioPeekCommandCompleted is the cookie of a completed command not yet retired.
@@ -605,15 +590,8 @@ func (h *Libnbd) AioPeekCommandCompleted() (uint64, error) {
 
 // AioGetFd is the socket to poll.
 func (h *Libnbd) AioGetFd() (int, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_get_fd")
-	}
-	r := C.nbd_aio_get_fd(h.h)
-	if r == -1 {
-		return 0, getError("aio_get_fd")
-	}
-	return int(r), nil
+	r, err := h.number("aio_get_fd", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_aio_get_fd(c)) })
+	return int(r), err
 }
 
 // AioGetDirection says what to poll the socket for: AIO_DIRECTION_READ and/or _WRITE.
