@@ -147,6 +147,10 @@ for f in "" sub/other.bin multi/sub/other.bin README; do
   [ -n "$f" ] || want=$T/multi/big.iso
   $LIMIT "$NBDKIT" -U - torrent "$M" ${f:+file=$f} timeout=20 listen-interfaces="127.0.0.$n:$(free_port)" \
     outgoing-interfaces="127.0.0.$n" --run "$NBDCOPY \$uri $T/m.img" || fail "multi-file file=$f: failed"
+  # On a mismatch, say where the bytes first differ and what they are (a flaky failure under
+  # load was seen once with the largest file: this is the evidence to find it).
+  cmp "$T/m.img" "$want" > /dev/null 2>&1 || { cmp "$T/m.img" "$want"; cmp -l "$T/m.img" "$want" | wc -l
+    ls -l "$T/m.img" "$want"; } >&2 || true
   expect_eq "$(sum "$T/m.img")" "$(sum "$want")" "multi-file file=$f"
   rm -f "$T/m.img"
 done
