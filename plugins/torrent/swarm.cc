@@ -79,6 +79,9 @@ struct Swarm::Impl {
   std::string file_path;
   std::atomic<bool> complete{false};
 
+  // Pieces that passed their hash but are not on disk yet (the alert thread's own).
+  std::vector<int> unflushed;
+
   std::mutex fd_mu;         // taken only to open the file
   std::atomic<int> fd{-1};  // the served file in the cache, once opened
 
@@ -87,6 +90,8 @@ struct Swarm::Impl {
   void refresh_pieces();
   void run_alerts();
   void handle(lt::alert* a);
+  void piece_here(int i);
+  void check_unflushed();
   template <class Done>
   Status wait_until(std::unique_lock<std::mutex>& lock, Done done, const std::function<Error()>& timed_out);
   Status wait_pieces(uint64_t offset, uint64_t count);
@@ -275,17 +280,18 @@ void Swarm::Impl::refresh_pieces() {
 void Swarm::Impl::handle(lt::alert* a) {
   if (c.log_alerts) log::debug("torrent: %s: %s", a->what(), a->message().c_str());
   if (auto* pf = lt::alert_cast<lt::piece_finished_alert>(a)) {
+    // The alert comes when the piece passes its hash check, which may be before all of it is
+    // written to the file (libtorrent's alert_types.hpp says so): a read then would see what
+    // the file held before. have_piece() is true once it is on disk.
     int i = int(pf->piece_index);
-    std::lock_guard lock(mu);
-    if (have_metadata && i >= 0 && i < int(have.size()) && !have[size_t(i)]) {
-      have[size_t(i)] = 1;
-      if (i >= first_piece && i <= last_piece && --missing == 0) {
-        complete = true;
-        log::debug("torrent: %s is complete", file_path.c_str());
-      }
+    if (h.have_piece(pf->piece_index)) {
+      piece_here(i);
+    } else {
+      log::debug("torrent: piece %d passed its hash before it reached the disk", i);
+      unflushed.push_back(i);
+      std::lock_guard lock(mu);
+      last_progress = clock::now();
     }
-    last_progress = clock::now();
-    cv.notify_all();
   } else if (lt::alert_cast<lt::metadata_received_alert>(a)) {
     log::debug("torrent: metadata received from peers");
     on_metadata();
@@ -310,13 +316,37 @@ void Swarm::Impl::handle(lt::alert* a) {
   }
 }
 
+// Piece i is on disk: reads of it may go ahead.
+void Swarm::Impl::piece_here(int i) {
+  std::lock_guard lock(mu);
+  if (have_metadata && i >= 0 && i < int(have.size()) && !have[size_t(i)]) {
+    have[size_t(i)] = 1;
+    if (i >= first_piece && i <= last_piece && --missing == 0) {
+      complete = true;
+      log::debug("torrent: %s is complete", file_path.c_str());
+    }
+  }
+  last_progress = clock::now();
+  cv.notify_all();
+}
+
+// No alert says a piece reached the disk: ask again for those that passed before they did.
+void Swarm::Impl::check_unflushed() {
+  std::erase_if(unflushed, [&](int i) {
+    if (!h.have_piece(lt::piece_index_t(i))) return false;
+    piece_here(i);
+    return true;
+  });
+}
+
 void Swarm::Impl::run_alerts() {
   auto last_poll = clock::now();
   while (!quit.load()) {
-    ses->wait_for_alert(std::chrono::milliseconds(200));
+    ses->wait_for_alert(std::chrono::milliseconds(unflushed.empty() ? 200 : 2));
     std::vector<lt::alert*> alerts;
     ses->pop_alerts(&alerts);
     for (lt::alert* a : alerts) handle(a);
+    check_unflushed();
     // While a read waits, a slow piece still counts as progress as long as bytes arrive.
     auto now = clock::now();
     if (now - last_poll >= std::chrono::seconds(1)) {
