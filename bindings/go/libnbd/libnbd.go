@@ -579,11 +579,9 @@ func (h *Libnbd) AioCache(count uint64, offset uint64, optargs *AioCacheOptargs)
 
 // AioPeekCommandCompleted is the cookie of a completed command not yet retired.
 func (h *Libnbd) AioPeekCommandCompleted() (uint64, error) {
-	defer lockThread()()
-	if h.h == nil {
-		return 0, closedHandle("aio_peek_command_completed")
-	}
-	return cookie("aio_peek_command_completed", C.nbd_aio_peek_command_completed(h.h))
+	r, err := h.number("aio_peek_command_completed",
+		func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_aio_peek_command_completed(c)) })
+	return uint64(r), err
 }
 
 // ---- running the state machine from the caller's own event loop ----
@@ -605,20 +603,14 @@ func (h *Libnbd) AioGetDirection() (uint, error) {
 
 // AioNotifyRead tells the handle its socket is readable.
 func (h *Libnbd) AioNotifyRead() error {
-	defer lockThread()()
-	if h.h == nil {
-		return closedHandle("aio_notify_read")
-	}
-	return h.status("aio_notify_read", C.nbd_aio_notify_read(h.h))
+	_, err := h.number("aio_notify_read", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_aio_notify_read(c)) })
+	return err
 }
 
 // AioNotifyWrite tells the handle its socket is writable.
 func (h *Libnbd) AioNotifyWrite() error {
-	defer lockThread()()
-	if h.h == nil {
-		return closedHandle("aio_notify_write")
-	}
-	return h.status("aio_notify_write", C.nbd_aio_notify_write(h.h))
+	_, err := h.number("aio_notify_write", func(c *C.struct_nbd_handle) int64 { return int64(C.nbd_aio_notify_write(c)) })
+	return err
 }
 
 // The connection's state.
